@@ -1,0 +1,147 @@
+"""Decode any recording PyAV/FFmpeg understands into separate 16 kHz float32 channels.
+
+Covers what telephony recorders produce: WAV PCM, G.711 µ-law/A-law WAV, MP3, and anything else
+FFmpeg decodes; mono or stereo; any sample rate. Bad input raises `AudioDecodeError` or
+`AudioTooLongError` with a one-line message.
+"""
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from models import Audio, AudioDecodeError, AudioTooLongError
+
+logger = logging.getLogger(__name__)
+
+TARGET_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Limits applied while decoding.
+
+    max_duration_s: longer recordings are refused (a stuck recorder can push hours of silence).
+    min_duration_s: shorter ones are refused as empty.
+    truncation_tolerance: a file whose decoded length falls short of its header's length by more
+        than this fraction (and more than `truncation_min_s`) is reported as truncated.
+    max_channels: more channels than this are refused (recorders give mono or stereo).
+    """
+
+    max_duration_s: float = 4 * 3600.0
+    min_duration_s: float = 0.1
+    truncation_tolerance: float = 0.02
+    truncation_min_s: float = 0.5
+    max_channels: int = 2
+
+
+def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | None = None) -> Audio:
+    """Decode `source` (a path, the file's bytes, or a binary file object) to 16 kHz float32 channels."""
+    options = options or DecodeOptions()
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioDecodeError(f"no such file: {path.name}")
+        if path.stat().st_size == 0:
+            raise AudioDecodeError("the file is empty")
+    elif _stream_is_empty(source):
+        raise AudioDecodeError("the file is empty")
+
+    try:
+        container = av.open(source if not isinstance(source, Path) else str(source), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise AudioDecodeError(f"not a decodable audio file ({_reason(error)})") from None
+    with container:
+        if not container.streams.audio:
+            raise AudioDecodeError("the file has no audio stream")
+        stream = container.streams.audio[0]
+        codec = stream.codec_context.name
+        source_rate = stream.codec_context.sample_rate or stream.rate
+        source_channels = stream.codec_context.channels
+        if not source_rate or not source_channels:
+            raise AudioDecodeError("the audio stream has no sample rate or channel count")
+        if source_channels > options.max_channels:
+            raise AudioDecodeError(
+                f"{source_channels} channels; at most {options.max_channels} are supported"
+            )
+        declared = _declared_duration(container, stream)
+        if declared is not None and declared > options.max_duration_s:
+            raise AudioTooLongError(
+                f"recording is {declared:.0f} s long; the limit is {options.max_duration_s:.0f} s"
+            )
+        channels = _decode(container, stream, source_channels, options)
+
+    duration = channels.shape[1] / TARGET_SAMPLE_RATE
+    if (
+        declared is not None
+        and codec.startswith(("pcm_", "mp3"))
+        and declared - duration > max(options.truncation_min_s, options.truncation_tolerance * declared)
+    ):
+        raise AudioDecodeError(
+            f"the file is truncated: its header announces {declared:.1f} s, only {duration:.1f} s decode"
+        )
+    if duration < options.min_duration_s:
+        raise AudioDecodeError(f"the recording holds no audio ({duration:.2f} s decoded)")
+    logger.debug("decoded %s: %d ch, %d Hz, %.1f s", codec, source_channels, source_rate, duration)
+    return Audio(
+        channels=[np.ascontiguousarray(channel) for channel in channels],
+        sample_rate=TARGET_SAMPLE_RATE,
+        source_sample_rate=int(source_rate),
+        source_channels=int(source_channels),
+        codec=codec,
+    )
+
+
+def _decode(container, stream, source_channels: int, options: DecodeOptions) -> np.ndarray:
+    layout = "mono" if source_channels == 1 else "stereo"
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=TARGET_SAMPLE_RATE)
+    max_samples = int(options.max_duration_s * TARGET_SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    total = 0
+    try:
+        for frame in container.decode(stream):
+            frame.pts = None  # let the resampler count samples itself; recorder timestamps can jump
+            for resampled in resampler.resample(frame):
+                array = resampled.to_ndarray()
+                chunks.append(array)
+                total += array.shape[1]
+            if total > max_samples:
+                raise AudioTooLongError(
+                    f"recording is longer than the limit of {options.max_duration_s:.0f} s"
+                )
+        for resampled in resampler.resample(None):
+            chunks.append(resampled.to_ndarray())
+    except av.error.FFmpegError as error:
+        if not chunks:
+            raise AudioDecodeError(f"not a decodable audio file ({_reason(error)})") from None
+        raise AudioDecodeError(f"the file is truncated or corrupt ({_reason(error)})") from None
+    if not chunks:
+        return np.zeros((source_channels, 0), dtype=np.float32)
+    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+
+
+def _declared_duration(container, stream) -> float | None:
+    """Length the container's header announces, if it announces one."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _stream_is_empty(stream: BinaryIO) -> bool:
+    position = stream.tell()
+    empty = not stream.read(1)
+    stream.seek(position)
+    return empty
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return text.splitlines()[0][:120]

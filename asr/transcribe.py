@@ -1,0 +1,207 @@
+"""Mandarin transcription with faster-whisper over VAD speech spans.
+
+Speech spans of one channel are packed into windows of up to `chunk_s` seconds (Whisper's
+encoder always costs a full 30 s window, so packing keeps it busy) and transcribed in batches
+with word timestamps. Output text is converted to simplified characters.
+"""
+
+import bisect
+import functools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from asr.chinese import to_simplified
+from models import ModelLoadError, Segment, SpeechSpan, Word
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Decoding knobs for calls; defaults measured on the DEV calls (docs/BENCHMARKS.md).
+
+    language: calls are Mandarin; fixing it avoids misdetection on short or noisy audio.
+    initial_prompt: steers Whisper towards simplified characters and punctuation.
+    hotwords: place and department names of the deployment, passed to Whisper as a prompt prefix.
+    chunk_s: speech spans are packed into windows up to this long.
+    batch_size: windows decoded together; 1 decodes sequentially.
+    condition_on_previous_text: off, because carrying text across windows feeds repetition loops.
+    """
+
+    language: str = "zh"
+    initial_prompt: str | None = "以下是普通话的句子。"
+    hotwords: tuple[str, ...] = ()
+    beam_size: int = 5
+    chunk_s: float = 30.0
+    batch_size: int = 8
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    condition_on_previous_text: bool = False
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    """Which model to load and where to run it."""
+
+    model_path: str
+    device: str = "auto"
+    compute_type: str = "default"
+    cpu_threads: int = 0
+    download_root: str | None = None
+
+
+@functools.lru_cache(maxsize=2)
+def load_whisper(config: WhisperConfig):
+    """Load a faster-whisper model once per process."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError as error:  # pragma: no cover - faster-whisper is a core dependency
+        raise ModelLoadError("faster-whisper is not installed: pip install faster-whisper") from error
+    compute_type = config.compute_type
+    if compute_type == "default":
+        compute_type = "int8" if _resolved_device(config.device) == "cpu" else "float16"
+    try:
+        return WhisperModel(
+            config.model_path,
+            device=config.device,
+            compute_type=compute_type,
+            cpu_threads=config.cpu_threads,
+            download_root=config.download_root,
+        )
+    except Exception as error:  # CTranslate2/huggingface raise many unrelated types
+        raise ModelLoadError(f"cannot load Whisper model {config.model_path!r}: {error}") from error
+
+
+class FasterWhisperTranscriber:
+    """`Transcriber` backed by faster-whisper."""
+
+    def __init__(self, config: WhisperConfig, options: TranscribeOptions | None = None):
+        self.config = config
+        self.options = options or TranscribeOptions()
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model_path
+
+    def transcribe(self, samples: np.ndarray, spans: list[SpeechSpan], channel: int = 0) -> list[Segment]:
+        """Segments of one channel's 16 kHz samples, restricted to the given speech spans."""
+        if not spans:
+            return []
+        model = load_whisper(self.config)
+        opts = self.options
+        speech, timeline = pack_speech(samples, spans, opts.chunk_s)
+        common = dict(
+            language=opts.language,
+            beam_size=opts.beam_size,
+            temperature=list(opts.temperature),
+            condition_on_previous_text=opts.condition_on_previous_text,
+            compression_ratio_threshold=opts.compression_ratio_threshold,
+            log_prob_threshold=opts.log_prob_threshold,
+            no_speech_threshold=opts.no_speech_threshold,
+            initial_prompt=opts.initial_prompt,
+            hotwords=" ".join(opts.hotwords) or None,
+            word_timestamps=True,
+            vad_filter=False,
+            **opts.extra,
+        )
+        windows = timeline.windows
+        if opts.batch_size > 1:
+            from faster_whisper import BatchedInferencePipeline
+
+            raw, _ = BatchedInferencePipeline(model).transcribe(
+                speech,
+                clip_timestamps=[{"start": start, "end": end} for start, end in windows],
+                batch_size=opts.batch_size,
+                **common,
+            )
+        else:
+            raw, _ = model.transcribe(
+                speech, clip_timestamps=[t for window in windows for t in window], **common
+            )
+        return [_convert(segment, channel, timeline) for segment in raw]
+
+
+@dataclass
+class SpeechTimeline:
+    """Maps times in the packed speech signal back to times in the recording.
+
+    `pieces` are (packed_start, original_start, length) in seconds; `windows` are the packed
+    (start, end) windows handed to Whisper, each at most `chunk_s` long.
+    """
+
+    pieces: list[tuple[float, float, float]]
+    windows: list[tuple[float, float]]
+
+    def to_original(self, t: float) -> float:
+        starts = [piece[0] for piece in self.pieces]
+        index = max(0, bisect.bisect_right(starts, t) - 1)
+        packed_start, original_start, length = self.pieces[index]
+        return original_start + min(max(t - packed_start, 0.0), length)
+
+
+def pack_speech(
+    samples: np.ndarray, spans: list[SpeechSpan], chunk_s: float, sample_rate: int = 16000
+) -> tuple[np.ndarray, SpeechTimeline]:
+    """Concatenate the speech spans of one channel, dropping what lies between them.
+
+    On a dual-channel call each channel is silent about half the time (the other party is
+    talking); Whisper's encoder costs a full 30 s window however little speech it holds, so
+    packing speech only halves the work. Windows break between spans, never inside one.
+    """
+    parts: list[np.ndarray] = []
+    pieces: list[tuple[float, float, float]] = []
+    windows: list[tuple[float, float]] = []
+    packed = 0.0
+    for span in sorted(spans, key=lambda s: s.start):
+        audio = samples[int(span.start * sample_rate) : int(span.end * sample_rate)]
+        length = len(audio) / sample_rate
+        if length <= 0:
+            continue
+        if windows and packed + length - windows[-1][0] <= chunk_s:
+            windows[-1] = (windows[-1][0], packed + length)
+        else:
+            windows.append((packed, packed + length))
+        parts.append(audio)
+        pieces.append((packed, span.start, length))
+        packed += length
+    speech = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return speech.astype(np.float32, copy=False), SpeechTimeline(pieces, windows)
+
+
+def _convert(segment, channel: int, timeline: SpeechTimeline) -> Segment:
+    words = [
+        Word(
+            start=round(timeline.to_original(word.start), 3),
+            end=round(timeline.to_original(word.end), 3),
+            text=to_simplified(word.word.strip()),
+            probability=round(float(word.probability), 4),
+        )
+        for word in (segment.words or [])
+        if word.word.strip()
+    ]
+    return Segment(
+        start=round(timeline.to_original(segment.start), 3),
+        end=round(timeline.to_original(segment.end), 3),
+        text=to_simplified(segment.text.strip()),
+        words=words,
+        channel=channel,
+        avg_logprob=float(segment.avg_logprob),
+        no_speech_prob=float(segment.no_speech_prob),
+        compression_ratio=float(segment.compression_ratio),
+    )
+
+
+def _resolved_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except Exception:
+        return "cpu"

@@ -1,0 +1,1 @@
+"""Orchestration: settings, run_pipeline(), output formats, evaluation, CLI."""

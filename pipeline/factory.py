@@ -1,0 +1,60 @@
+"""Build the pipeline's adapters from settings, once per process."""
+
+from asr.audio import DecodeOptions
+from asr.diarize.channel import ChannelDiarizer
+from asr.diarize.embedding import EmbeddingDiarizer, EmbeddingDiarizerOptions
+from asr.transcribe import FasterWhisperTranscriber, TranscribeOptions, WhisperConfig
+from asr.vad import VadOptions, WebrtcSpeechDetector
+from asr.weights import resolve_whisper_model
+from pipeline.run import Engines, PipelineOptions
+from pipeline.settings import Settings
+from pipeline.voiceprints import VoiceprintStore
+
+
+def build_engines(settings: Settings, model: str | None = None) -> Engines:
+    """Adapters for a run; `model` overrides settings.model (the CLI's --model)."""
+    model_path = resolve_whisper_model(model or settings.model, settings.resolved_model_cache)
+    transcriber = FasterWhisperTranscriber(
+        WhisperConfig(
+            model_path=model_path,
+            device=settings.device,
+            compute_type=settings.compute_type,
+            cpu_threads=settings.cpu_threads,
+            download_root=str(settings.resolved_model_cache),
+        ),
+        TranscribeOptions(
+            initial_prompt=settings.initial_prompt,
+            hotwords=tuple(settings.hotwords),
+            batch_size=settings.batch_size,
+            beam_size=settings.beam_size,
+        ),
+    )
+    store = VoiceprintStore(settings.voiceprint_dir)
+    return Engines(
+        speech_detector=WebrtcSpeechDetector(VadOptions(**settings.vad.model_dump())),
+        transcriber=transcriber,
+        mono_diarizer=build_mono_diarizer(settings),
+        stereo_diarizer=ChannelDiarizer(),
+        voiceprints=store.load,
+    )
+
+
+def build_mono_diarizer(settings: Settings):
+    if settings.diarizer == "pyannote" or (settings.diarizer == "auto" and settings.pyannote_config):
+        from asr.diarize.pyannote_backend import PyannoteDiarizer
+
+        if settings.pyannote_config is None:
+            from models import DiarizationError
+
+            raise DiarizationError(
+                "HOTLINE_DIARIZER=pyannote needs HOTLINE_PYANNOTE_CONFIG (a local config.yaml)"
+            )
+        return PyannoteDiarizer(settings.pyannote_config, num_speakers=settings.num_speakers)
+    return EmbeddingDiarizer(EmbeddingDiarizerOptions(num_speakers=settings.num_speakers))
+
+
+def pipeline_options(settings: Settings) -> PipelineOptions:
+    return PipelineOptions(
+        decode=DecodeOptions(max_duration_s=settings.max_duration_s),
+        hotwords=tuple(settings.hotwords),
+    )

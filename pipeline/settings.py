@@ -1,0 +1,69 @@
+"""Deployment settings, read from HOTLINE_* environment variables (and a .env file) at start-up.
+
+Only entry points (CLI, API, worker) read settings; library code takes explicit arguments.
+Nested fields use `__`, e.g. HOTLINE_VAD__AGGRESSIVENESS=3.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class VadSettings(BaseModel):
+    aggressiveness: int = Field(2, ge=0, le=3)
+    min_silence_ms: int = Field(300, ge=0)
+    speech_pad_ms: int = Field(200, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything a deployment configures. Defaults run on one machine with no services."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        Path.home() / ".local" / "share" / "hotline-intake", description="voiceprints, model cache"
+    )
+    model: str = Field(
+        "base", description="Whisper model: 'base' (bundled), a hub name, or a CTranslate2 directory"
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="where the bundled model is assembled; default DATA_DIR/models"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = Field(
+        "default", description="CTranslate2 compute type; default int8 on CPU, float16 on GPU"
+    )
+    cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 decide")
+    batch_size: int = Field(8, ge=1)
+    beam_size: int = Field(5, ge=1)
+    initial_prompt: str | None = "以下是普通话的句子。"
+    hotwords: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated place/department names"
+    )
+    diarizer: Literal["auto", "embedding", "pyannote"] = Field(
+        "auto", description="mono backend; stereo calls always use the channel backend"
+    )
+    pyannote_config: Path | None = Field(None, description="local pyannote.audio pipeline config.yaml")
+    num_speakers: int = Field(2, ge=1, le=8)
+    max_duration_s: float = Field(4 * 3600, gt=0)
+    vad: VadSettings = Field(default_factory=VadSettings)
+
+    @property
+    def resolved_model_cache(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
+
+    @property
+    def voiceprint_dir(self) -> Path:
+        return self.data_dir / "voiceprints"
+
+    @field_validator("hotwords", mode="before")
+    @classmethod
+    def _split_hotwords(cls, value):
+        """HOTLINE_HOTWORDS="秀英区,龙华区" (full-width commas accepted too)."""
+        if isinstance(value, str):
+            return [word.strip() for word in value.replace("，", ",").split(",") if word.strip()]
+        return value
