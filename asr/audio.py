@@ -67,14 +67,10 @@ def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | N
         if not source_rate or not source_channels:
             raise AudioDecodeError("the audio stream has no sample rate or channel count")
         if source_channels > options.max_channels:
-            raise AudioDecodeError(
-                f"{source_channels} channels; at most {options.max_channels} are supported"
-            )
+            raise AudioDecodeError(f"{source_channels} channels; at most {options.max_channels} are supported")
         declared = _declared_duration(container, stream)
         if declared is not None and declared > options.max_duration_s:
-            raise AudioTooLongError(
-                f"recording is {declared:.0f} s long; the limit is {options.max_duration_s:.0f} s"
-            )
+            raise AudioTooLongError(f"recording is {declared:.0f} s long; the limit is {options.max_duration_s:.0f} s")
         channels = _decode(container, stream, source_channels, options)
 
     duration = channels.shape[1] / TARGET_SAMPLE_RATE
@@ -112,9 +108,7 @@ def _decode(container, stream, source_channels: int, options: DecodeOptions) -> 
                 chunks.append(array)
                 total += array.shape[1]
             if total > max_samples:
-                raise AudioTooLongError(
-                    f"recording is longer than the limit of {options.max_duration_s:.0f} s"
-                )
+                raise AudioTooLongError(f"recording is longer than the limit of {options.max_duration_s:.0f} s")
         for resampled in resampler.resample(None):
             chunks.append(resampled.to_ndarray())
     except av.error.FFmpegError as error:

@@ -57,9 +57,7 @@ def apply_guards(
     warnings: list[PipelineWarning] = []
 
     def drop(segment: Segment, code: str, why: str) -> None:
-        warnings.append(
-            PipelineWarning(code, f"dropped {segment.text[:40]!r}: {why}", segment.start, segment.end)
-        )
+        warnings.append(PipelineWarning(code, f"dropped {segment.text[:40]!r}: {why}", segment.start, segment.end))
 
     for segment in segments:
         compact = re.sub(r"\s+", "", segment.text)
@@ -68,10 +66,7 @@ def apply_guards(
         if _HALLUCINATION_RE.search(compact):
             drop(segment, "hallucination", "a subtitle/video phrase Whisper writes on non-speech")
             continue
-        if (
-            segment.no_speech_prob > options.max_no_speech_prob
-            and segment.avg_logprob < options.min_avg_logprob
-        ):
+        if segment.no_speech_prob > options.max_no_speech_prob and segment.avg_logprob < options.min_avg_logprob:
             drop(segment, "no_speech", f"no-speech probability {segment.no_speech_prob:.2f}")
             continue
         if (

@@ -16,11 +16,12 @@ from models import CallMeta, Turn
 GREETING_PATTERNS: tuple[str, ...] = (
     r"(12345|幺二三四五|一二三四五)",
     r"热线",
-    r"很高兴为您服务",
-    r"有什么可以帮(您|你)",
+    r"(政务|便民)服务",
+    r"(很高兴)?为您服务",
+    r"有什么(可以|能)?帮",
     r"工号",
-    r"请问您(贵姓|怎么称呼)",
-    r"感谢您的来电",
+    r"请问您?(贵姓|怎么称呼)",
+    r"感谢您?的来电",
 )
 _GREETING_RE = [re.compile(pattern) for pattern in GREETING_PATTERNS]
 
@@ -57,9 +58,7 @@ def assign_roles(
 
     if channel_labels and meta.channel_map:
         by_channel = {
-            label: meta.channel_map.get(str(channel))
-            for channel, label in channel_labels.items()
-            if label in speakers
+            label: meta.channel_map.get(str(channel)) for channel, label in channel_labels.items() if label in speakers
         }
         if "agent" in by_channel.values():
             return RoleAssignment(

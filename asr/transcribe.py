@@ -120,9 +120,7 @@ class FasterWhisperTranscriber:
                 **common,
             )
         else:
-            raw, _ = model.transcribe(
-                speech, clip_timestamps=[t for window in windows for t in window], **common
-            )
+            raw, _ = model.transcribe(speech, clip_timestamps=[t for window in windows for t in window], **common)
         return [_convert(segment, channel, timeline) for segment in raw]
 
 

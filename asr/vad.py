@@ -62,9 +62,7 @@ class WebrtcSpeechDetector:
         return sorted(spans, key=lambda span: (span.start, span.channel))
 
 
-def detect_speech(
-    samples: np.ndarray, sample_rate: int, options: VadOptions, channel: int = 0
-) -> list[SpeechSpan]:
+def detect_speech(samples: np.ndarray, sample_rate: int, options: VadOptions, channel: int = 0) -> list[SpeechSpan]:
     """Speech spans of one channel of float32 samples at 8/16/32/48 kHz."""
     if sample_rate not in (8000, 16000, 32000, 48000):
         raise ValueError(f"webrtcvad needs 8/16/32/48 kHz audio, got {sample_rate}")
@@ -146,9 +144,7 @@ def _hysteresis(voiced: np.ndarray, options: VadOptions) -> list[tuple[int, int]
             start = lo + int(np.argmax(voiced[lo : index + 1]))
         elif triggered and ratio < options.off_ratio:
             triggered = False
-            last_voiced = (
-                lo + int(np.flatnonzero(voiced[lo : index + 1])[-1]) if voiced[lo : index + 1].any() else lo
-            )
+            last_voiced = lo + int(np.flatnonzero(voiced[lo : index + 1])[-1]) if voiced[lo : index + 1].any() else lo
             spans.append((start, last_voiced + 1))
     if triggered:
         spans.append((start, len(voiced)))

@@ -120,9 +120,7 @@ class CallScore:
     error: str | None = None
 
 
-def score_call(
-    gold: GoldCall, transcript: CallTranscript, wall_seconds: float, collar: float = 0.5
-) -> CallScore:
+def score_call(gold: GoldCall, transcript: CallTranscript, wall_seconds: float, collar: float = 0.5) -> CallScore:
     hypothesis_text = "".join(turn.text for turn in transcript.turns)
     errors, ref_len = char_errors(gold.text, hypothesis_text)
     reference = Annotation(uri=gold.call_id)

@@ -46,9 +46,7 @@ def build_mono_diarizer(settings: Settings):
         if settings.pyannote_config is None:
             from models import DiarizationError
 
-            raise DiarizationError(
-                "HOTLINE_DIARIZER=pyannote needs HOTLINE_PYANNOTE_CONFIG (a local config.yaml)"
-            )
+            raise DiarizationError("HOTLINE_DIARIZER=pyannote needs HOTLINE_PYANNOTE_CONFIG (a local config.yaml)")
         return PyannoteDiarizer(settings.pyannote_config, num_speakers=settings.num_speakers)
     return EmbeddingDiarizer(EmbeddingDiarizerOptions(num_speakers=settings.num_speakers))
 

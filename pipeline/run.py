@@ -142,7 +142,5 @@ class _Timer:
         return self
 
     def __exit__(self, *exc):
-        self.timings[self.name] = round(
-            self.timings.get(self.name, 0.0) + time.perf_counter() - self.start, 3
-        )
+        self.timings[self.name] = round(self.timings.get(self.name, 0.0) + time.perf_counter() - self.start, 3)
         return False

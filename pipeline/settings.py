@@ -20,23 +20,15 @@ class VadSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything a deployment configures. Defaults run on one machine with no services."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HOTLINE_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(
-        Path.home() / ".local" / "share" / "hotline-intake", description="voiceprints, model cache"
-    )
-    model: str = Field(
-        "base", description="Whisper model: 'base' (bundled), a hub name, or a CTranslate2 directory"
-    )
+    data_dir: Path = Field(Path.home() / ".local" / "share" / "hotline-intake", description="voiceprints, model cache")
+    model: str = Field("base", description="Whisper model: 'base' (bundled), a hub name, or a CTranslate2 directory")
     model_cache_dir: Path | None = Field(
         None, description="where the bundled model is assembled; default DATA_DIR/models"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    compute_type: str = Field(
-        "default", description="CTranslate2 compute type; default int8 on CPU, float16 on GPU"
-    )
+    compute_type: str = Field("default", description="CTranslate2 compute type; default int8 on CPU, float16 on GPU")
     cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 decide")
     batch_size: int = Field(8, ge=1)
     beam_size: int = Field(5, ge=1)

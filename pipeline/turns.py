@@ -33,9 +33,7 @@ def build_turns(
     options = options or TurnOptions()
     labelled = []
     for segment in segments:
-        words = segment.words or [
-            Word(segment.start, segment.end, segment.text, math.exp(segment.avg_logprob))
-        ]
+        words = segment.words or [Word(segment.start, segment.end, segment.text, math.exp(segment.avg_logprob))]
         for word in words:
             if diarization.by_channel:
                 speaker = diarization.channel_labels[segment.channel]
@@ -80,13 +78,7 @@ def join_words(words: list[Word]) -> str:
     """Chinese words join without spaces; Latin words and numbers keep one between them."""
     text = ""
     for word in words:
-        if (
-            text
-            and text[-1].isascii()
-            and text[-1].isalnum()
-            and word.text[:1].isascii()
-            and word.text[:1].isalnum()
-        ):
+        if text and text[-1].isascii() and text[-1].isalnum() and word.text[:1].isascii() and word.text[:1].isalnum():
             text += " "
         text += word.text
     return text

@@ -2,7 +2,7 @@
 
 The voice encoder is Resemblyzer's (a 3-layer LSTM d-vector model whose 17 MB weights ship in
 the `resemblyzer` package). Each speech span is cut into 1.6 s windows; each window gets an
-embedding; the windows are clustered (agglomerative, cosine) into `num_speakers` parties; the
+embedding; the windows are clustered (agglomerative, Ward on unit vectors) into `num_speakers` parties; the
 labels are smoothed and turned into a pyannote.core Annotation.
 """
 
@@ -79,7 +79,9 @@ class ResemblyzerEncoder:
         if len(mel) == 0:
             return np.zeros((0, 256), np.float32), np.zeros(0)
         if len(mel) < _PARTIAL_FRAMES:
-            mel = np.pad(mel, ((0, _PARTIAL_FRAMES - len(mel)), (0, 0)))
+            # loop a short stretch rather than pad it with silence, which the encoder was never
+            # trained on and which pulls short utterances towards one cluster
+            mel = np.resize(mel, (_PARTIAL_FRAMES, _N_MELS))
         step = max(1, round(hop_s * _SAMPLE_RATE / _HOP))
         starts = list(range(0, len(mel) - _PARTIAL_FRAMES + 1, step))
         if starts[-1] + _PARTIAL_FRAMES < len(mel):
@@ -99,9 +101,7 @@ class EmbeddingDiarizer:
 
     name = "embedding"
 
-    def __init__(
-        self, options: EmbeddingDiarizerOptions | None = None, encoder: ResemblyzerEncoder | None = None
-    ):
+    def __init__(self, options: EmbeddingDiarizerOptions | None = None, encoder: ResemblyzerEncoder | None = None):
         self.options = options or EmbeddingDiarizerOptions()
         self.encoder = encoder or ResemblyzerEncoder(self.options.device)
 
@@ -142,10 +142,13 @@ def cluster(vectors: np.ndarray, num_speakers: int) -> np.ndarray:
     """Cluster labels 0..k-1, numbered by first appearance in time."""
     if len(vectors) < 2 or num_speakers < 2:
         return np.zeros(len(vectors), dtype=int)
-    from sklearn.cluster import AgglomerativeClustering
+    from scipy.cluster.hierarchy import fcluster, linkage
 
     k = min(num_speakers, len(vectors))
-    raw = AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)
+    # Ward on unit vectors: average-linkage cosine leaves a few outlier windows as a "speaker"
+    # and lumps both parties together (measured in docs/BENCHMARKS.md).
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    raw = fcluster(linkage(unit, method="ward"), t=k, criterion="maxclust")
     order = {label: rank for rank, label in enumerate(dict.fromkeys(raw))}
     return np.array([order[label] for label in raw])
 

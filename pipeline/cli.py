@@ -1,0 +1,291 @@
+"""`hotline` command line: the whole pipeline in-process, on the embedded defaults.
+
+Exit codes: 0 success; 2 usage error; 3 bad input (audio or metadata); 4 no speech in the
+recording; 5 a model or backend cannot be loaded; 6 some files of a folder failed.
+Errors print one line on stderr and never contain phone or ID numbers.
+"""
+
+import json
+import logging
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from models import (
+    AudioDecodeError,
+    AudioTooLongError,
+    DiarizationError,
+    HotlineError,
+    MetadataError,
+    ModelLoadError,
+    NoSpeechError,
+)
+
+# Offline by default: nothing phones home (pyannote telemetry, Hugging Face update checks).
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+app = typer.Typer(
+    help="12345 hotline call intake: transcript with speakers from a call recording.", no_args_is_help=True
+)
+eval_app = typer.Typer(help="Measure the pipeline against gold annotations.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+err = Console(stderr=True)
+
+AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".amr", ".wma", ".au", ".gsm"}
+EXIT_BAD_INPUT, EXIT_NO_SPEECH, EXIT_MODEL, EXIT_PARTIAL = 3, 4, 5, 6
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    text = "text"
+    srt = "srt"
+    vtt = "vtt"
+    rttm = "rttm"
+
+
+def exit_code(error: HotlineError) -> int:
+    if isinstance(error, NoSpeechError):
+        return EXIT_NO_SPEECH
+    if isinstance(error, (ModelLoadError, DiarizationError)):
+        return EXIT_MODEL
+    if isinstance(error, (AudioDecodeError, AudioTooLongError, MetadataError)):
+        return EXIT_BAD_INPUT
+    return 1
+
+
+def fail(error: HotlineError, name: str = "") -> None:
+    prefix = f"{name}: " if name else ""
+    err.print(f"error: {prefix}{error}", markup=False, highlight=False)
+    raise typer.Exit(exit_code(error))
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress to stderr")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def process(
+    audio: Annotated[Path, typer.Argument(help="a recording, or a folder of recordings")],
+    meta: Annotated[Path | None, typer.Option(help="telephony metadata JSON (default: <audio>.meta.json)")] = None,
+    model: Annotated[str | None, typer.Option(help="Whisper model name or CTranslate2 directory")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="output format")] = OutputFormat.json,
+    out: Annotated[Path | None, typer.Option(help="output file (a folder when AUDIO is a folder)")] = None,
+) -> None:
+    """Transcribe a call (or every call in a folder) with operator/caller turns."""
+    from pipeline.factory import build_engines, pipeline_options
+    from pipeline.formats import render
+    from pipeline.meta import load_meta
+    from pipeline.run import run_pipeline
+    from pipeline.settings import Settings
+
+    if not audio.exists():
+        fail(AudioDecodeError(f"no such file or folder: {audio}"))
+    settings = Settings()
+    try:
+        engines = build_engines(settings, model)
+    except HotlineError as error:
+        fail(error)
+    options = pipeline_options(settings)
+
+    if audio.is_dir():
+        if meta is not None:
+            fail(MetadataError("--meta applies to one recording; in a folder put <name>.meta.json beside each"))
+        _process_folder(audio, out or Path("transcripts"), fmt.value, engines, options)
+        return
+
+    try:
+        call_meta = load_meta(meta, audio)
+        with err.status("decode", spinner="dots") as status:
+
+            def hook(stage: str, completed: int | None = None, total: int | None = None) -> None:
+                status.update(f"{stage} {completed + 1}/{total}" if total else stage)
+
+            transcript = run_pipeline(audio, call_meta, engines, options, hook=hook)
+    except HotlineError as error:
+        fail(error, audio.name)
+    document = render(transcript, fmt.value)
+    if out is None:
+        sys.stdout.write(document)
+    else:
+        _write_atomic(out, document)
+        err.print(f"wrote {out}", highlight=False)
+
+
+def _process_folder(folder: Path, out_dir: Path, fmt: str, engines, options) -> None:
+    from pipeline.formats import render
+    from pipeline.meta import load_meta
+    from pipeline.run import run_pipeline
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        fail(AudioDecodeError(f"no audio files in {folder}"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[tuple[str, str, float, float, int]] = []
+    failures = 0
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("transcribing", total=len(files))
+        for path in files:
+            progress.update(task, description=path.name)
+            try:
+                transcript = run_pipeline(path, load_meta(None, path), engines, options)
+            except HotlineError as error:
+                failures += 1
+                results.append((path.name, f"error: {error}", 0.0, 0.0, 0))
+            else:
+                _write_atomic(out_dir / f"{path.stem}.{_suffix(fmt)}", render(transcript, fmt))
+                results.append(
+                    (path.name, "ok", transcript.duration, transcript.timings["total"], len(transcript.turns))
+                )
+            progress.advance(task)
+
+    table = Table(title=f"{len(files)} recordings → {out_dir}")
+    for column in ("file", "status", "audio s", "wall s", "turns"):
+        table.add_column(column)
+    for name, status, duration, wall, turns in results:
+        table.add_row(name, status, f"{duration:.1f}", f"{wall:.1f}", str(turns))
+    err.print(table)
+    audio_total = sum(r[2] for r in results)
+    wall_total = sum(r[3] for r in results)
+    if wall_total:
+        err.print(f"{audio_total:.0f} s of audio in {wall_total:.0f} s ({audio_total / wall_total:.1f}x real time)")
+    if failures:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def enroll(
+    agent_id: Annotated[str, typer.Argument(help="the operator's agent id, as the telephony system sends it")],
+    audio: Annotated[list[Path], typer.Argument(help="recordings of this operator alone (or stereo calls)")],
+    channel: Annotated[int | None, typer.Option(help="use this channel of stereo recordings (the operator's)")] = None,
+) -> None:
+    """Enroll an operator's voiceprint, used to tell the operator from the caller on mono calls."""
+    import numpy as np
+
+    from asr.audio import load_audio
+    from asr.diarize.embedding import ResemblyzerEncoder
+    from asr.vad import WebrtcSpeechDetector
+    from pipeline.settings import Settings
+    from pipeline.voiceprints import VoiceprintStore
+
+    settings = Settings()
+    encoder = ResemblyzerEncoder()
+    detector = WebrtcSpeechDetector()
+    vectors = []
+    try:
+        store = VoiceprintStore(settings.voiceprint_dir)
+        store.load(agent_id)  # validates the id before any work
+        for path in audio:
+            recording = load_audio(path)
+            index = channel if channel is not None else 0
+            if index >= len(recording.channels):
+                raise AudioDecodeError(f"{path.name} has no channel {index}")
+            samples = recording.channels[index] if channel is not None else recording.mono()
+            spans = [s for s in detector.detect(recording) if channel is None or s.channel == index]
+            rate = recording.sample_rate
+            speech = [samples[int(s.start * rate) : int(s.end * rate)] for s in spans]
+            if not speech:
+                raise NoSpeechError(f"no speech in {path.name}")
+            vectors.append(encoder.embed(np.concatenate(speech)))
+        mean = np.mean(vectors, axis=0)
+        saved = store.save(agent_id, mean / np.linalg.norm(mean), [p.name for p in audio])
+    except HotlineError as error:
+        fail(error)
+    err.print(f"enrolled agent {agent_id} from {len(vectors)} recording(s): {saved}", highlight=False)
+
+
+@eval_app.command("asr")
+def eval_asr(
+    folder: Annotated[Path, typer.Argument(help="folder of recordings with gold <call_id>.json files")],
+    model: Annotated[str | None, typer.Option(help="Whisper model name or CTranslate2 directory")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N calls")] = None,
+) -> None:
+    """CER, DER (with and without collar), role accuracy and speed over gold calls."""
+    from pipeline.evaluation import evaluate, load_gold
+    from pipeline.factory import build_engines, pipeline_options
+    from pipeline.run import run_pipeline
+    from pipeline.settings import Settings
+
+    calls = load_gold(folder)[:limit] if folder.is_dir() else []
+    if not calls:
+        fail(MetadataError(f"no gold call files (*.json with audio_files and turns) in {folder}"))
+    settings = Settings()
+    try:
+        engines = build_engines(settings, model)
+    except HotlineError as error:
+        fail(error)
+    options = pipeline_options(settings)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
+        task = progress.add_task("evaluating", total=len(calls))
+
+        def advance(gold) -> None:
+            progress.update(task, description=gold.call_id, completed=calls.index(gold))
+
+        report = evaluate(calls, lambda gold: run_pipeline(gold.audio, gold.meta, engines, options), advance)
+        progress.update(task, completed=len(calls))
+
+    table = Table(title=f"ASR evaluation: {folder} ({engines.transcriber.model_name})")
+    for column in (
+        "set",
+        "calls",
+        "failed",
+        "CER",
+        "DER",
+        "DER collar",
+        "role acc",
+        "both roles",
+        "halluc. chars",
+        "x RT",
+    ):
+        table.add_column(column, justify="right")
+    for name, row in report.summary.items():
+        table.add_row(
+            name,
+            str(row["calls"]),
+            str(row["failed"]),
+            _pct(row["cer"]),
+            _pct(row["der"]),
+            _pct(row["der_collar"]),
+            _pct(row["role_accuracy"]),
+            f"{row['both_roles']}/{row['calls']}",
+            str(row["hallucinated_chars"]),
+            f"{row['speed_x_realtime']}",
+        )
+    Console().print(table)
+    for score in report.calls:
+        if score.error:
+            err.print(f"{score.call_id}: {score.error}", markup=False, highlight=False)
+    if json_out:
+        _write_atomic(json_out, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        err.print(f"wrote {json_out}", highlight=False)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _suffix(fmt: str) -> str:
+    return {"text": "txt"}.get(fmt, fmt)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary name and rename, so no half-written output file is ever seen."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
