@@ -19,6 +19,7 @@ from models import Audio, AudioDecodeError, AudioTooLongError
 logger = logging.getLogger(__name__)
 
 TARGET_SAMPLE_RATE = 16000
+_HEADER_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,12 @@ def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | N
             raise AudioDecodeError(f"no such file: {path.name}")
         if path.stat().st_size == 0:
             raise AudioDecodeError("the file is empty")
-    elif _stream_is_empty(source):
-        raise AudioDecodeError("the file is empty")
+        with path.open("rb") as file:
+            head = file.read(_HEADER_BYTES)
+    else:
+        head = _peek(source, _HEADER_BYTES)
+        if not head:
+            raise AudioDecodeError("the file is empty")
 
     try:
         container = av.open(source if not isinstance(source, Path) else str(source), mode="r")
@@ -74,13 +79,15 @@ def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | N
         channels = _decode(container, stream, source_channels, options)
 
     duration = channels.shape[1] / TARGET_SAMPLE_RATE
+    # FFmpeg clips a seekable WAV's data size to the file's size, which hides truncation
+    announced = _wav_declared_duration(head) or declared
     if (
-        declared is not None
+        announced is not None
         and codec.startswith(("pcm_", "mp3"))
-        and declared - duration > max(options.truncation_min_s, options.truncation_tolerance * declared)
+        and announced - duration > max(options.truncation_min_s, options.truncation_tolerance * announced)
     ):
         raise AudioDecodeError(
-            f"the file is truncated: its header announces {declared:.1f} s, only {duration:.1f} s decode"
+            f"the file is truncated: its header announces {announced:.1f} s, only {duration:.1f} s decode"
         )
     if duration < options.min_duration_s:
         raise AudioDecodeError(f"the recording holds no audio ({duration:.2f} s decoded)")
@@ -129,11 +136,31 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
-def _stream_is_empty(stream: BinaryIO) -> bool:
+def _wav_declared_duration(head: bytes) -> float | None:
+    """Length a RIFF/WAVE header's data chunk announces; None if not a WAV or the size is unknown."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset = 12
+    byte_rate = 0
+    while offset + 8 <= len(head):
+        chunk_id = head[offset : offset + 4]
+        size = int.from_bytes(head[offset + 4 : offset + 8], "little")
+        if chunk_id == b"fmt " and offset + 20 <= len(head):
+            byte_rate = int.from_bytes(head[offset + 16 : offset + 20], "little")
+        elif chunk_id == b"data":
+            # 0 and 0xFFFFFFFF are what streaming recorders and RF64 files write: no length announced
+            if not byte_rate or size in (0, 0xFFFFFFFF):
+                return None
+            return size / byte_rate
+        offset += 8 + size + (size & 1)
+    return None
+
+
+def _peek(stream: BinaryIO, size: int) -> bytes:
     position = stream.tell()
-    empty = not stream.read(1)
+    head = stream.read(size)
     stream.seek(position)
-    return empty
+    return head
 
 
 def _reason(error: Exception) -> str:

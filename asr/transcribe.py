@@ -110,18 +110,51 @@ class FasterWhisperTranscriber:
             **opts.extra,
         )
         windows = timeline.windows
-        if opts.batch_size > 1:
-            from faster_whisper import BatchedInferencePipeline
-
-            raw, _ = BatchedInferencePipeline(model).transcribe(
-                speech,
-                clip_timestamps=[{"start": start, "end": end} for start, end in windows],
-                batch_size=opts.batch_size,
-                **common,
-            )
-        else:
+        if opts.batch_size == 1:
             raw, _ = model.transcribe(speech, clip_timestamps=[t for window in windows for t in window], **common)
-        return [_convert(segment, channel, timeline) for segment in raw]
+            return [_convert(segment, channel, timeline) for segment in raw]
+
+        from faster_whisper import BatchedInferencePipeline
+
+        raw, _ = BatchedInferencePipeline(model).transcribe(
+            speech,
+            clip_timestamps=[{"start": start, "end": end} for start, end in windows],
+            batch_size=opts.batch_size,
+            **common,
+        )
+        by_window: list[list] = [[] for _ in windows]
+        for segment in raw:
+            by_window[_window_index(windows, segment.start)].append(segment)
+        segments = []
+        for index, (start, end) in enumerate(windows):
+            found = by_window[index]
+            if _window_failed(found, start, end, opts.compression_ratio_threshold):
+                # A batched window is decoded once, without Whisper's temperature fallback: a
+                # repetition loop eats its token budget and the rest of the window is lost.
+                # Decode it again sequentially, with fallback.
+                logger.info("re-decoding window %.1f-%.1f s of channel %d sequentially", start, end, channel)
+                found, _ = model.transcribe(speech, clip_timestamps=[start, end], **common)
+                found = list(found)
+            segments.extend(_convert(segment, channel, timeline) for segment in found)
+        return segments
+
+
+def _window_index(windows: list[tuple[float, float]], t: float) -> int:
+    starts = [start for start, _ in windows]
+    return max(0, bisect.bisect_right(starts, t + 1e-3) - 1)
+
+
+def _window_failed(segments: list, start: float, end: float, max_compression: float) -> bool:
+    """A window whose decoding looped or stopped early (its words cover too little of it)."""
+    if end - start < 2.0:
+        return False
+    if not segments:
+        return True
+    if any(segment.compression_ratio > max_compression for segment in segments):
+        return True
+    words = [word for segment in segments for word in (segment.words or [])]
+    last = max((word.end for word in words), default=start)
+    return last < end - max(3.0, 0.2 * (end - start))
 
 
 @dataclass

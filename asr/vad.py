@@ -86,11 +86,12 @@ def detect_speech(samples: np.ndarray, sample_rate: int, options: VadOptions, ch
     spans = [(start * frame_s, end * frame_s) for start, end in raw]
     spans = _bridge(spans, options.min_silence_ms / 1000)
     spans = [(s, e) for s, e in spans if e - s >= options.min_speech_ms / 1000]
-    spans = [piece for span in spans for piece in _split_long(span, level, frame_s, options.max_span_s)]
     duration = len(samples) / sample_rate
     pad = options.speech_pad_ms / 1000
     padded = [(max(0.0, s - pad), min(duration, e + pad)) for s, e in spans]
     padded = _bridge(padded, 0.0)
+    # split after padding: padding the pieces of a split span would make them overlap and re-merge
+    padded = [piece for span in padded for piece in _split_long(span, level, frame_s, options.max_span_s)]
     result = []
     for start, end in padded:
         segment = samples[int(start * sample_rate) : int(end * sample_rate)]
@@ -118,6 +119,8 @@ def spectral_tonality(segment: np.ndarray, sample_rate: int) -> float:
     frames = np.stack([segment[i * hop : i * hop + n_fft] * window for i in range(count)])
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     energy = power.sum(axis=1)
+    if energy.max() <= 0:
+        return 0.0
     loud = power[energy >= 0.1 * energy.max()]
     peak = loud.argmax(axis=1)
     padded = np.pad(loud, ((0, 0), (1, 1)))

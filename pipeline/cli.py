@@ -63,7 +63,8 @@ def exit_code(error: HotlineError) -> int:
 
 def fail(error: HotlineError, name: str = "") -> None:
     prefix = f"{name}: " if name else ""
-    err.print(f"error: {prefix}{error}", markup=False, highlight=False)
+    # plain write: rich would wrap a long message onto several lines
+    sys.stderr.write(f"error: {prefix}{error}\n")
     raise typer.Exit(exit_code(error))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cn2an
 import jiwer
-from pyannote.core import Annotation
+from pyannote.core import Annotation, Timeline
 from pyannote.core import Segment as Span
 from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -130,8 +130,10 @@ def score_call(gold: GoldCall, transcript: CallTranscript, wall_seconds: float, 
     for index, turn in enumerate(transcript.turns):
         if turn.end > turn.start:
             hypothesis[Span(turn.start, turn.end), index] = turn.speaker
-    der = DiarizationErrorRate(collar=0.0)(reference, hypothesis)
-    der_collar = DiarizationErrorRate(collar=collar)(reference, hypothesis)
+    # scored over the whole recording, so speech invented in silence counts as false alarm
+    uem = Timeline([Span(0.0, max(transcript.duration, reference.get_timeline().extent().end))])
+    der = DiarizationErrorRate(collar=0.0)(reference, hypothesis, uem=uem)
+    der_collar = DiarizationErrorRate(collar=collar)(reference, hypothesis, uem=uem)
     return CallScore(
         call_id=gold.call_id,
         layout=gold.layout,
