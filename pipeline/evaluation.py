@@ -9,6 +9,7 @@ import contextlib
 import json
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -31,8 +32,9 @@ def normalize_for_cer(text: str) -> str:
     幺 read as 一, and Chinese numerals as Arabic digits (cn2an), lower case."""
     text = to_simplified(text).replace("幺", "一")
     text = _NON_WORD.sub("", text)
-    # cn2an refuses some mixed strings; the text is still comparable as it is
-    with contextlib.suppress(ValueError, KeyError, IndexError):
+    # cn2an warns about, or refuses, some mixed strings; the text is still comparable as it is
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, KeyError, IndexError):
+        warnings.simplefilter("ignore", UserWarning)
         text = cn2an.transform(text, "cn2an")
     return text.lower()
 

@@ -6,6 +6,7 @@ from asr.diarize.embedding import EmbeddingDiarizer, EmbeddingDiarizerOptions
 from asr.transcribe import FasterWhisperTranscriber, TranscribeOptions, WhisperConfig
 from asr.vad import VadOptions, WebrtcSpeechDetector
 from asr.weights import resolve_whisper_model
+from models import DiarizationError
 from pipeline.run import Engines, PipelineOptions
 from pipeline.settings import Settings
 from pipeline.voiceprints import VoiceprintStore
@@ -44,11 +45,9 @@ def build_mono_diarizer(settings: Settings):
         from asr.diarize.pyannote_backend import PyannoteDiarizer
 
         if settings.pyannote_config is None:
-            from models import DiarizationError
-
             raise DiarizationError("HOTLINE_DIARIZER=pyannote needs HOTLINE_PYANNOTE_CONFIG (a local config.yaml)")
-        return PyannoteDiarizer(settings.pyannote_config, num_speakers=settings.num_speakers)
-    return EmbeddingDiarizer(EmbeddingDiarizerOptions(num_speakers=settings.num_speakers))
+        return PyannoteDiarizer(settings.pyannote_config, num_speakers=settings.num_speakers, device=settings.device)
+    return EmbeddingDiarizer(EmbeddingDiarizerOptions(num_speakers=settings.num_speakers, device=settings.device))
 
 
 def pipeline_options(settings: Settings) -> PipelineOptions:

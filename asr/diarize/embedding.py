@@ -44,7 +44,7 @@ class EmbeddingDiarizerOptions:
     resolution_s: float = 0.1
     smoothing_s: float = 0.5
     same_speaker_similarity: float = 0.97
-    device: str = "cpu"
+    device: str = "auto"
 
 
 class ResemblyzerEncoder:
@@ -191,6 +191,10 @@ def _load_voice_encoder(device: str):
         raise ModelLoadError(
             "the embedding diarizer needs resemblyzer: pip install --no-deps resemblyzer==0.1.4"
         ) from error
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     model = VoiceEncoder(device, verbose=False)
     model.eval()
     return model
