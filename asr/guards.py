@@ -91,6 +91,11 @@ def apply_guards(
     return kept, warnings
 
 
+def has_repetition_loop(text: str) -> bool:
+    """True when a phrase of up to 12 characters repeats four or more times in a row."""
+    return bool(_LOOP_RE.search(re.sub(r"\s+", "", text)))
+
+
 def collapse_repetitions(segment: Segment) -> Segment:
     """Keep one copy of any phrase repeated four or more times in a row, in the text and the words."""
     text = _LOOP_RE.sub(r"\1", segment.text)

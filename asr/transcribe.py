@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asr.chinese import to_simplified
+from asr.guards import has_repetition_loop
 from models import ModelLoadError, Segment, SpeechSpan, Word
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class FasterWhisperTranscriber:
             compression_ratio_threshold=opts.compression_ratio_threshold,
             log_prob_threshold=opts.log_prob_threshold,
             no_speech_threshold=opts.no_speech_threshold,
-            initial_prompt=opts.initial_prompt,
+            initial_prompt=opts.initial_prompt or None,
             hotwords=" ".join(opts.hotwords) or None,
             word_timestamps=True,
             vad_filter=False,
@@ -124,7 +125,9 @@ class FasterWhisperTranscriber:
         )
         by_window: list[list] = [[] for _ in windows]
         for segment in raw:
-            by_window[_window_index(windows, segment.start)].append(segment)
+            # by the midpoint: a segment's start is rounded to Whisper's 20 ms timestamp grid and
+            # can fall just before its own window
+            by_window[_window_index(windows, (segment.start + segment.end) / 2)].append(segment)
         segments = []
         for index, (start, end) in enumerate(windows):
             found = by_window[index]
@@ -141,7 +144,7 @@ class FasterWhisperTranscriber:
 
 def _window_index(windows: list[tuple[float, float]], t: float) -> int:
     starts = [start for start, _ in windows]
-    return max(0, bisect.bisect_right(starts, t + 1e-3) - 1)
+    return max(0, bisect.bisect_right(starts, t) - 1)
 
 
 def _window_failed(segments: list, start: float, end: float, max_compression: float) -> bool:
@@ -150,7 +153,7 @@ def _window_failed(segments: list, start: float, end: float, max_compression: fl
         return False
     if not segments:
         return True
-    if any(segment.compression_ratio > max_compression for segment in segments):
+    if any(segment.compression_ratio > max_compression or has_repetition_loop(segment.text) for segment in segments):
         return True
     words = [word for segment in segments for word in (segment.words or [])]
     last = max((word.end for word in words), default=start)
@@ -168,11 +171,29 @@ class SpeechTimeline:
     pieces: list[tuple[float, float, float]]
     windows: list[tuple[float, float]]
 
-    def to_original(self, t: float) -> float:
+    def to_original(self, start: float, end: float) -> tuple[float, float]:
+        """Original (start, end) of a packed interval, kept inside the piece that holds its middle.
+
+        A word never straddles two pieces: whatever lies between them in the recording (the
+        other party's turn, a hold) was not in the packed audio.
+        """
         starts = [piece[0] for piece in self.pieces]
-        index = max(0, bisect.bisect_right(starts, t) - 1)
+        index = max(0, bisect.bisect_right(starts, (start + end) / 2) - 1)
         packed_start, original_start, length = self.pieces[index]
-        return original_start + min(max(t - packed_start, 0.0), length)
+        return (
+            original_start + min(max(start - packed_start, 0.0), length),
+            original_start + min(max(end - packed_start, 0.0), length),
+        )
+
+    def to_original_bounds(self, start: float, end: float) -> tuple[float, float]:
+        """Original (start, end) of a packed interval that may cover several pieces (a segment)."""
+        starts = [piece[0] for piece in self.pieces]
+        first = max(0, bisect.bisect_right(starts, start) - 1)
+        last = max(first, bisect.bisect_left(starts, end) - 1)
+        return (
+            self.pieces[first][1] + min(max(start - self.pieces[first][0], 0.0), self.pieces[first][2]),
+            self.pieces[last][1] + min(max(end - self.pieces[last][0], 0.0), self.pieces[last][2]),
+        )
 
 
 def pack_speech(
@@ -205,19 +226,19 @@ def pack_speech(
 
 
 def _convert(segment, channel: int, timeline: SpeechTimeline) -> Segment:
-    words = [
-        Word(
-            start=round(timeline.to_original(word.start), 3),
-            end=round(timeline.to_original(word.end), 3),
-            text=to_simplified(word.word.strip()),
-            probability=round(float(word.probability), 4),
-        )
-        for word in (segment.words or [])
-        if word.word.strip()
-    ]
+    words = []
+    for word in segment.words or []:
+        if word.word.strip():
+            start, end = timeline.to_original(word.start, word.end)
+            words.append(
+                Word(
+                    round(start, 3), round(end, 3), to_simplified(word.word.strip()), round(float(word.probability), 4)
+                )
+            )
+    start, end = timeline.to_original_bounds(segment.start, segment.end)
     return Segment(
-        start=round(timeline.to_original(segment.start), 3),
-        end=round(timeline.to_original(segment.end), 3),
+        start=round(start, 3),
+        end=round(end, 3),
         text=to_simplified(segment.text.strip()),
         words=words,
         channel=channel,
