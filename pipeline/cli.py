@@ -86,20 +86,13 @@ def process(
     out: Annotated[Path | None, typer.Option(help="output file (a folder when AUDIO is a folder)")] = None,
 ) -> None:
     """Transcribe a call (or every call in a folder) with operator/caller turns."""
-    from pipeline.factory import build_engines, pipeline_options
     from pipeline.formats import render
     from pipeline.meta import load_meta
     from pipeline.run import run_pipeline
-    from pipeline.settings import Settings
 
     if not audio.exists():
         fail(AudioDecodeError(f"no such file or folder: {audio}"))
-    settings = Settings()
-    try:
-        engines = build_engines(settings, model)
-    except HotlineError as error:
-        fail(error)
-    options = pipeline_options(settings)
+    engines, options = _load_engines(model)
 
     if audio.is_dir():
         if meta is not None:
@@ -218,19 +211,12 @@ def eval_asr(
 ) -> None:
     """CER, DER (with and without collar), role accuracy and speed over gold calls."""
     from pipeline.evaluation import evaluate, load_gold
-    from pipeline.factory import build_engines, pipeline_options
     from pipeline.run import run_pipeline
-    from pipeline.settings import Settings
 
     calls = load_gold(folder)[:limit] if folder.is_dir() else []
     if not calls:
         fail(MetadataError(f"no gold call files (*.json with audio_files and turns) in {folder}"))
-    settings = Settings()
-    try:
-        engines = build_engines(settings, model)
-    except HotlineError as error:
-        fail(error)
-    options = pipeline_options(settings)
+    engines, options = _load_engines(model)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
         task = progress.add_task("evaluating", total=len(calls))
 
@@ -274,6 +260,27 @@ def eval_asr(
     if json_out:
         _write_atomic(json_out, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
         err.print(f"wrote {json_out}", highlight=False)
+
+
+def _load_engines(model: str | None):
+    """Settings from the environment and the engines they describe; a bad setting exits with 2."""
+    from pydantic import ValidationError
+
+    from pipeline.factory import build_engines, pipeline_options
+    from pipeline.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        sys.stderr.write(
+            f"error: invalid setting HOTLINE_{'__'.join(map(str, first['loc'])).upper()}: {first['msg']}\n"
+        )
+        raise typer.Exit(2) from None
+    try:
+        return build_engines(settings, model), pipeline_options(settings)
+    except HotlineError as error:
+        fail(error)
 
 
 def _pct(value: float | None) -> str:

@@ -213,3 +213,10 @@ def test_unknown_model_directory_exits_5(demo_mono, tmp_path):
 def test_unknown_format_is_a_usage_error(demo_mono):
     result = runner.invoke(app, ["process", str(demo_mono), "--format", "docx"])
     assert result.exit_code == 2
+
+
+def test_invalid_setting_is_a_usage_error(demo_mono, monkeypatch):
+    monkeypatch.setenv("HOTLINE_BATCH_SIZE", "many")
+    result = runner.invoke(app, ["process", str(demo_mono)])
+    assert result.exit_code == 2
+    assert "HOTLINE_BATCH_SIZE" in result.stderr
