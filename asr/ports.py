@@ -35,3 +35,9 @@ class SpeakerEncoder(Protocol):
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """One L2-normalised voice embedding for a stretch of one speaker's speech."""
         ...
+
+    def embed_windows_many(
+        self, pieces: list[np.ndarray], sample_rate: int, hop_s: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per stretch of audio: embeddings of sliding windows and the windows' centre times."""
+        ...

@@ -71,30 +71,56 @@ class ResemblyzerEncoder:
         return mean / np.linalg.norm(mean)
 
     def embed_windows(
-        self, samples: np.ndarray, sample_rate: int = _SAMPLE_RATE, hop_s: float = 0.4
+        self, samples: np.ndarray, sample_rate: int = _SAMPLE_RATE, hop_s: float = 0.8
     ) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings of 1.6 s windows every `hop_s`, and each window's centre time in seconds."""
+        return self.embed_windows_many([samples], sample_rate, hop_s)[0]
+
+    def embed_windows_many(
+        self, pieces: list[np.ndarray], sample_rate: int = _SAMPLE_RATE, hop_s: float = 0.8
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`embed_windows` for several stretches of audio in one forward pass.
+
+        Many small batches are slow on a busy CPU (torch's thread pool spins waiting for cores);
+        one batch for the whole call is not.
+        """
         if sample_rate != _SAMPLE_RATE:
             raise ValueError(f"the voice encoder needs {_SAMPLE_RATE} Hz audio, got {sample_rate}")
-        mel = mel_spectrogram(_normalize_volume(samples))
-        if len(mel) == 0:
-            return np.zeros((0, 256), np.float32), np.zeros(0)
-        if len(mel) < _PARTIAL_FRAMES:
-            # loop a short stretch rather than pad it with silence, which the encoder was never
-            # trained on and which pulls short utterances towards one cluster
-            mel = np.resize(mel, (_PARTIAL_FRAMES, _N_MELS))
         step = max(1, round(hop_s * _SAMPLE_RATE / _HOP))
-        starts = list(range(0, len(mel) - _PARTIAL_FRAMES + 1, step))
-        if starts[-1] + _PARTIAL_FRAMES < len(mel):
-            starts.append(len(mel) - _PARTIAL_FRAMES)
-        batch = np.stack([mel[start : start + _PARTIAL_FRAMES] for start in starts])
+        windows: list[np.ndarray] = []
+        layout: list[tuple[int, np.ndarray]] = []  # per piece: how many windows, their centres
+        for samples in pieces:
+            mel = mel_spectrogram(_normalize_volume(samples))
+            if len(mel) == 0:
+                layout.append((0, np.zeros(0)))
+                continue
+            if len(mel) < _PARTIAL_FRAMES:
+                # loop a short stretch rather than pad it with silence, which the encoder was never
+                # trained on and which pulls short utterances towards one cluster
+                mel = np.resize(mel, (_PARTIAL_FRAMES, _N_MELS))
+            starts = list(range(0, len(mel) - _PARTIAL_FRAMES + 1, step))
+            if starts[-1] + _PARTIAL_FRAMES < len(mel):
+                starts.append(len(mel) - _PARTIAL_FRAMES)
+            windows.extend(mel[start : start + _PARTIAL_FRAMES] for start in starts)
+            duration = len(samples) / sample_rate
+            centres = np.minimum((np.array(starts) + _PARTIAL_FRAMES / 2) * _HOP / _SAMPLE_RATE, duration)
+            layout.append((len(starts), centres))
+        embeddings = self._forward(np.stack(windows)) if windows else np.zeros((0, 256), np.float32)
+        result, offset = [], 0
+        for count, centres in layout:
+            result.append((embeddings[offset : offset + count], centres))
+            offset += count
+        return result
+
+    def _forward(self, batch: np.ndarray, chunk: int = 512) -> np.ndarray:
         import torch
 
+        outputs = []
         with torch.inference_mode():
-            embeddings = self._model(torch.from_numpy(batch).to(self._model.device)).cpu().numpy()
-        duration = len(samples) / sample_rate
-        centres = np.minimum((np.array(starts) + _PARTIAL_FRAMES / 2) * _HOP / _SAMPLE_RATE, duration)
-        return embeddings, centres
+            for start in range(0, len(batch), chunk):
+                tensor = torch.from_numpy(batch[start : start + chunk]).to(self._model.device)
+                outputs.append(self._model(tensor).cpu().numpy())
+        return np.concatenate(outputs)
 
 
 class EmbeddingDiarizer:
@@ -109,15 +135,16 @@ class EmbeddingDiarizer:
     def diarize(self, audio: Audio, speech: list[SpeechSpan]) -> DiarizationResult:
         opts = self.options
         samples = audio.mono()
+        rate = audio.sample_rate
+        spans = [span for span in speech if span.duration >= 0.25]
+        pieces = [samples[int(span.start * rate) : int(span.end * rate)] for span in spans]
         embeddings, times = [], []
-        for span in speech:
-            piece = samples[int(span.start * audio.sample_rate) : int(span.end * audio.sample_rate)]
-            if len(piece) < 0.25 * audio.sample_rate:
-                continue
-            window_embeddings, centres = self.encoder.embed_windows(piece, audio.sample_rate, opts.hop_s)
+        for span, (window_embeddings, centres) in zip(
+            spans, self.encoder.embed_windows_many(pieces, rate, opts.hop_s), strict=True
+        ):
             embeddings.append(window_embeddings)
             times.append(centres + span.start)
-        if not embeddings:
+        if not any(len(e) for e in embeddings):
             return DiarizationResult(Annotation(), self.name)
         vectors = np.concatenate(embeddings)
         centres = np.concatenate(times)

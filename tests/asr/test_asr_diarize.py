@@ -51,6 +51,9 @@ class FakeEncoder:
             centres.append((start + len(piece) / 2) / sample_rate)
         return np.array(embeddings, dtype=np.float32), np.array(centres)
 
+    def embed_windows_many(self, pieces, sample_rate: int = SR, hop_s: float = 0.4):
+        return [self.embed_windows(piece, sample_rate, hop_s) for piece in pieces]
+
 
 def voices(seed: int = 0, names: str = "AB") -> dict[str, np.ndarray]:
     vectors = np.random.default_rng(seed).standard_normal((len(names), 256))
