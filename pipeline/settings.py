@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 decide")
     batch_size: int = Field(8, ge=1)
     beam_size: int = Field(5, ge=1)
-    initial_prompt: str | None = "以下是普通话的句子。"
+    initial_prompt: str | None = Field(None, description="Whisper prompt; none by default (docs/BENCHMARKS.md)")
     hotwords: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated place/department names"
     )
