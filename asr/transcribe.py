@@ -8,7 +8,7 @@ with word timestamps. Output text is converted to simplified characters.
 import bisect
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +44,6 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,6 @@ class FasterWhisperTranscriber:
             hotwords=" ".join(opts.hotwords) or None,
             word_timestamps=True,
             vad_filter=False,
-            **opts.extra,
         )
         windows = timeline.windows
         if opts.batch_size == 1:
