@@ -35,6 +35,16 @@ def _gold(turns):
     return GoldCall("g1", audio=None, layout="mono", format="wav", turns=turns, events=[], meta=CallMeta("g1"))
 
 
+def _transcript(turns, call_id="g1", duration=10.0, channels=1):
+    return CallTranscript(call_id, duration, 8000, channels, "zh", "m", turns)
+
+
+def _perfect():
+    return _transcript(
+        [_turn("agent", "SPEAKER_00", 0.0, 4.0, "您好热线"), _turn("caller", "SPEAKER_01", 5.0, 9.0, "我要投诉")]
+    )
+
+
 GOLD_TURNS = [
     {"speaker": "agent", "start": 0.0, "end": 4.0, "text": "您好热线"},
     {"speaker": "caller", "start": 5.0, "end": 9.0, "text": "我要投诉"},
@@ -42,36 +52,20 @@ GOLD_TURNS = [
 
 
 def test_a_perfect_hypothesis_scores_zero_der_and_full_role_accuracy():
-    transcript = CallTranscript(
-        "g1",
-        10.0,
-        8000,
-        1,
-        "zh",
-        "m",
-        [_turn("agent", "SPEAKER_00", 0.0, 4.0, "您好热线"), _turn("caller", "SPEAKER_01", 5.0, 9.0, "我要投诉")],
-    )
+    transcript = _perfect()
     score = score_call(_gold(GOLD_TURNS), transcript, wall_seconds=2.0)
     assert score.cer == 0.0 and score.der == 0.0 and score.der_collar == 0.0
     assert score.role_accuracy == 1.0 and score.both_roles
 
 
 def test_swapped_roles_score_zero_role_accuracy_but_zero_der():
-    transcript = CallTranscript(
-        "g1",
-        10.0,
-        8000,
-        1,
-        "zh",
-        "m",
-        [_turn("caller", "SPEAKER_00", 0.0, 4.0), _turn("agent", "SPEAKER_01", 5.0, 9.0)],
-    )
+    transcript = _transcript([_turn("caller", "SPEAKER_00", 0.0, 4.0), _turn("agent", "SPEAKER_01", 5.0, 9.0)])
     assert role_accuracy(GOLD_TURNS, transcript) == 0.0
     assert score_call(_gold(GOLD_TURNS), transcript, 1.0).der == 0.0  # DER maps labels optimally
 
 
 def test_missed_speech_lowers_role_accuracy_and_raises_der():
-    transcript = CallTranscript("g1", 10.0, 8000, 1, "zh", "m", [_turn("agent", "SPEAKER_00", 0.0, 4.0)])
+    transcript = _transcript([_turn("agent", "SPEAKER_00", 0.0, 4.0)])
     score = score_call(_gold(GOLD_TURNS), transcript, 1.0)
     assert score.role_accuracy == pytest.approx(0.5)
     assert score.der == pytest.approx(0.5)
@@ -79,17 +73,9 @@ def test_missed_speech_lowers_role_accuracy_and_raises_der():
 
 
 def test_summary_pools_characters_and_weights_by_duration():
-    transcript = CallTranscript(
-        "g1",
-        10.0,
-        8000,
-        1,
-        "zh",
-        "m",
-        [_turn("agent", "SPEAKER_00", 0.0, 4.0, "您好热线"), _turn("caller", "SPEAKER_01", 5.0, 9.0, "我要投诉")],
-    )
+    transcript = _perfect()
     perfect = score_call(_gold(GOLD_TURNS), transcript, 5.0)
-    bad = score_call(_gold(GOLD_TURNS), CallTranscript("g2", 30.0, 8000, 2, "zh", "m", []), 5.0)
+    bad = score_call(_gold(GOLD_TURNS), _transcript([], "g2", 30.0, 2), 5.0)
     bad.layout = "stereo"
     summary = summarize([perfect, bad])
     assert summary["all"]["cer"] == pytest.approx(8 / 16)
