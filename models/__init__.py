@@ -1,4 +1,4 @@
-"""Pure data types shared by every layer: audio, speech spans, transcripts, call metadata, errors."""
+"""Pure data types shared by every layer: audio, speech spans, transcripts, tickets, call metadata, errors."""
 
 from models.audio import Audio, SpeechSpan
 from models.call import CallMeta
@@ -10,31 +10,53 @@ from models.errors import (
     MetadataError,
     ModelLoadError,
     NoSpeechError,
+    TranscriptFormatError,
+)
+from models.pipeline_warning import PipelineWarning
+from models.ticket import (
+    REQUEST_TYPES,
+    REVIEW_LEVELS,
+    TICKET_FIELDS,
+    DepartmentSuggestion,
+    Evidence,
+    FormSuggestion,
+    KbAnswer,
+    Ticket,
+    TicketField,
 )
 from models.transcript import (
     SCHEMA_VERSION,
     CallTranscript,
-    PipelineWarning,
     Segment,
     Turn,
     Word,
 )
 
 __all__ = [
+    "REQUEST_TYPES",
+    "REVIEW_LEVELS",
     "SCHEMA_VERSION",
+    "TICKET_FIELDS",
     "Audio",
     "AudioDecodeError",
     "AudioTooLongError",
     "CallMeta",
     "CallTranscript",
+    "DepartmentSuggestion",
     "DiarizationError",
+    "Evidence",
+    "FormSuggestion",
     "HotlineError",
+    "KbAnswer",
     "MetadataError",
     "ModelLoadError",
     "NoSpeechError",
     "PipelineWarning",
     "Segment",
     "SpeechSpan",
+    "Ticket",
+    "TicketField",
+    "TranscriptFormatError",
     "Turn",
     "Word",
 ]

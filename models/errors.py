@@ -31,3 +31,7 @@ class DiarizationError(HotlineError):
 
 class MetadataError(HotlineError):
     """Call metadata (META.json / the push form) is malformed."""
+
+
+class TranscriptFormatError(HotlineError):
+    """A transcript document (the pipeline's JSON, input to `hotline extract`) is malformed."""

@@ -7,7 +7,12 @@ documented in docs/TRANSCRIPT_SCHEMA.md and versioned by SCHEMA_VERSION.
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+from models.errors import TranscriptFormatError
+from models.pipeline_warning import PipelineWarning
+from models.ticket import Ticket
+
+SCHEMA_VERSION = "1.1"
+"""1.1 adds `ticket` (the pre-filled work order); 1.0 documents read as before."""
 
 
 @dataclass
@@ -49,16 +54,6 @@ class Turn:
 
 
 @dataclass
-class PipelineWarning:
-    """Something the pipeline noticed and acted on (e.g. a dropped hallucination)."""
-
-    code: str
-    message: str
-    start: float | None = None
-    end: float | None = None
-
-
-@dataclass
 class CallTranscript:
     """A call's speaker-attributed transcript, the output of the core pipeline."""
 
@@ -73,10 +68,63 @@ class CallTranscript:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[PipelineWarning] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    ticket: Ticket | None = None
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "CallTranscript":
+        """Read a transcript document back (any 1.x schema). Its ticket is not read: extraction makes a new one.
+
+        Raises TranscriptFormatError naming the first problem.
+        """
+        if not isinstance(data, dict):
+            raise TranscriptFormatError("a transcript document is a JSON object")
+        version = str(data.get("schema_version", SCHEMA_VERSION))
+        if not version.startswith("1."):
+            raise TranscriptFormatError(f"unsupported transcript schema_version {version!r}")
+        turns_data = data.get("turns")
+        if not isinstance(turns_data, list):
+            raise TranscriptFormatError("'turns' must be a list")
+        turns = []
+        for index, item in enumerate(turns_data):
+            try:
+                words = [
+                    Word(float(w["start"]), float(w["end"]), str(w["text"]), float(w.get("probability", 1.0)))
+                    for w in item.get("words") or []
+                ]
+                turns.append(
+                    Turn(
+                        role=str(item["role"]),
+                        speaker=str(item.get("speaker", item["role"])),
+                        channel=item.get("channel"),
+                        start=float(item["start"]),
+                        end=float(item["end"]),
+                        text=str(item.get("text") or ""),
+                        confidence=float(item.get("confidence", 1.0)),
+                        words=words,
+                    )
+                )
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                raise TranscriptFormatError(f"turn {index}: {type(error).__name__} {error}") from None
+        try:
+            return cls(
+                call_id=str(data.get("call_id") or "call"),
+                duration=float(data.get("duration") or (turns[-1].end if turns else 0.0)),
+                sample_rate=int(data.get("sample_rate") or 0),
+                channels=int(data.get("channels") or 0),
+                language=str(data.get("language") or "zh"),
+                model=str(data.get("model") or ""),
+                turns=turns,
+                diarization=dict(data.get("diarization") or {}),
+                timings=dict(data.get("timings") or {}),
+                warnings=[PipelineWarning(**w) for w in data.get("warnings") or []],
+                metadata=dict(data.get("metadata") or {}),
+            )
+        except (TypeError, ValueError) as error:
+            raise TranscriptFormatError(f"{type(error).__name__} {error}") from None
 
     @property
     def text(self) -> str:

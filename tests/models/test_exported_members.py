@@ -22,6 +22,16 @@ def test_models_exports_exactly_the_documented_names():
             "SpeechSpan",
             "Turn",
             "Word",
+            "REQUEST_TYPES",
+            "REVIEW_LEVELS",
+            "TICKET_FIELDS",
+            "DepartmentSuggestion",
+            "Evidence",
+            "FormSuggestion",
+            "KbAnswer",
+            "Ticket",
+            "TicketField",
+            "TranscriptFormatError",
         ]
     )
     for name in models.__all__:

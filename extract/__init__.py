@@ -1,0 +1,1 @@
+"""Ticket extraction: normalisation, field extractors, department routing, forms and knowledge base."""

@@ -1,0 +1,214 @@
+"""Address of the problem (or of the caller), normalised to province/city/district/street + detail.
+
+Where the address comes from, best first: the operator's read-back the caller confirms ("您说的位置是在
+秀英区海口火车站公交车站，对吗？" "对"); the caller's answer to "具体在哪里？"; a place the caller names in
+the request (Baidu LAC locations). jionlp parses it into administrative levels; names the caller leaves out
+come from the deployment's city, and district names the ASR wrote as homophones (修英区 → 秀英区) are
+corrected against that city's districts by pinyin.
+"""
+
+import functools
+import re
+from dataclasses import dataclass
+
+from extract.document import CallDocument, TurnText
+from extract.nlp import jionlp, lac
+from models import Evidence, TicketField
+
+_READBACK = re.compile(
+    r"(?:位置|地址|地点|事发地|住址|在哪)(?:是|就是)?(?:在)?(?P<address>[^，。？！?!]{3,60}?)[，,]?(?:对吗|是吗|对吧|没错吧|是不是)"
+)
+_ASKS_ADDRESS = re.compile(r"地址|位置|地点|在哪|哪里|什么地方|哪个小区|哪条路|具体.*在")
+_CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的)")
+_LEADING = re.compile(
+    r"^(?:嗯|啊|就|我|我家|是|也|都|现在|住|住在|家在|在|位于|地址是|位置是|地点是|就是|那个|，|,|\s)+"
+)
+_TRAILING = re.compile(r"(?:那里|那儿|这里|这儿|这边|那边|附近吧|吧|呢|啊|。|，|！|？)+$")
+_PLACE_SUFFIX = re.compile(
+    r"(省|市|区|县|镇|乡|村|街道|社区|路|街|道|巷|弄|大道|小区|花园|苑|府|城|广场|大厦|市场|公园|医院|学校|"
+    r"中学|小学|站|工地|号|栋|幢|单元|室|楼|层|门口|旁边|对面|附近|宿舍|公寓|酒店|超市|农场|场)"
+)
+_ADDRESS_TAGS = {"LOC", "ORG", "m", "q", "f", "nz", "ns", "nt"}
+
+
+@dataclass(frozen=True)
+class AddressFields:
+    address: TicketField
+    province: TicketField
+    city: TicketField
+    district: TicketField
+    street: TicketField
+    address_detail: TicketField
+
+
+@dataclass(frozen=True)
+class DeploymentPlace:
+    """The hotline's own province and city: addresses that name neither are in this city."""
+
+    province: str = "海南省"
+    city: str = "海口市"
+
+
+def extract_address(document: CallDocument, place: DeploymentPlace | None = None) -> AddressFields:
+    place = place or DeploymentPlace()
+    candidate = _from_readback(document) or _from_answer(document) or _from_request(document)
+    if candidate is None:
+        return AddressFields(*(TicketField() for _ in range(6)))
+    text, confidence, evidence = candidate
+    corrected = correct_districts(text, place)
+    parsed = parse_address(corrected, place)
+    raw = text if corrected != text else None
+    address = TicketField(corrected, confidence, evidence, raw=raw, source="spoken")
+
+    def part(name: str, inferred_confidence: float) -> TicketField:
+        value = parsed.get(name)
+        if not value:
+            return TicketField()
+        said = value in corrected or value.rstrip("省市区县") in corrected
+        return TicketField(
+            value,
+            confidence if said else inferred_confidence,
+            evidence if said else [],
+            source="spoken" if said else "inferred",
+        )
+
+    return AddressFields(
+        address=address,
+        province=part("province", 0.6),
+        city=part("city", 0.6),
+        district=part("county", 0.5),
+        street=part("town", 0.5),
+        address_detail=TicketField(parsed.get("detail") or None, confidence, evidence, source="spoken")
+        if parsed.get("detail")
+        else TicketField(),
+    )
+
+
+def parse_address(text: str, place: DeploymentPlace) -> dict:
+    """jionlp's parse, with the deployment's city assumed when the text names no city of its own."""
+    jio = jionlp()
+    parsed = jio.parse_location(text, town_village=True)
+    if not parsed.get("city") or not _names(text, parsed["city"]):
+        parsed = jio.parse_location(place.city + text, town_village=True)
+    detail = parsed.get("detail") or ""
+    town = parsed.get("town")
+    if town and detail.startswith(town):
+        detail = detail[len(town) :]
+    parsed["detail"] = detail
+    return parsed
+
+
+def correct_districts(text: str, place: DeploymentPlace) -> str:
+    """Replace district names that sound like one of the deployment city's districts (修英区 → 秀英区)."""
+    districts = _districts(place.province, place.city)
+    for match in re.finditer(r"([\u4e00-\u9fff]{2})(区|县)", text):
+        heard = match.group(0)
+        if heard in districts:
+            continue
+        for district, sound in districts.items():
+            if district[-1] == heard[-1] and _sound(heard) == sound:
+                text = text[: match.start()] + district + text[match.end() :]
+                break
+    return text
+
+
+def _names(text: str, admin_name: str) -> bool:
+    short = admin_name.rstrip("省市区县")
+    return admin_name in text or (len(short) >= 2 and short in text)
+
+
+@functools.lru_cache(maxsize=8)
+def _districts(province: str, city: str) -> dict[str, tuple[str, ...]]:
+    tree = jionlp().china_location_loader()
+    counties = tree.get(province, {}).get(city, {})
+    return {name: _sound(name) for name in counties if not name.startswith("_")}
+
+
+def _sound(text: str) -> tuple[str, ...]:
+    return tuple(syllable.rstrip("012345") for syllable in jionlp().pinyin(text, formater="simple"))
+
+
+def _clean(text: str) -> str:
+    text = _LEADING.sub("", text.strip())
+    return _TRAILING.sub("", text).strip()
+
+
+def _from_readback(document: CallDocument) -> tuple[str, float, list[Evidence]] | None:
+    for turn in document.turns:
+        if turn.is_caller:
+            continue
+        match = _READBACK.search(turn.text)
+        if not match:
+            continue
+        address = _clean(match.group("address"))
+        if len(address) < 3 or not _PLACE_SUFFIX.search(address):
+            continue
+        reply = document.next_turn(turn, "caller")
+        confirmed = reply is not None and bool(_CONFIRMS.search(reply.text))
+        start = turn.text.index(address, match.start("address"))
+        evidence = [turn.evidence(start, start + len(address))]
+        evidence.extend(_mentions(document, address, turn.index))
+        return address, 0.9 if confirmed else 0.7, evidence
+    return None
+
+
+def _from_answer(document: CallDocument) -> tuple[str, float, list[Evidence]] | None:
+    for turn in document.caller_turns:
+        previous = document.previous_turn(turn, "agent")
+        if previous is None or previous.index < turn.index - 2 or not _ASKS_ADDRESS.search(previous.text):
+            continue
+        sentence = re.split(r"[。！？]", turn.text)[0]
+        address = _clean(sentence)
+        if len(address) < 3 or not _PLACE_SUFFIX.search(address):
+            continue
+        start = turn.text.index(address)
+        return address, 0.75, [turn.evidence(start, start + len(address))]
+    return None
+
+
+def _from_request(document: CallDocument) -> tuple[str, float, list[Evidence]] | None:
+    best: tuple[str, TurnText, int] | None = None
+    for turn in document.caller_turns:
+        for phrase, start in _place_phrases(turn.text):
+            if best is None or len(phrase) > len(best[0]):
+                best = (phrase, turn, start)
+        if best is not None:
+            break
+    if best is None:
+        return None
+    phrase, turn, start = best
+    return phrase, 0.5, [turn.evidence(start, start + len(phrase))]
+
+
+def _place_phrases(text: str) -> list[tuple[str, int]]:
+    """Runs of LAC place/organisation words (with numbers, measure words and 方位词 in between)."""
+    phrases, current, current_start, position = [], "", 0, 0
+    has_place = False
+    for word, tag in lac().run(text):
+        if tag in _ADDRESS_TAGS or (word == "的" and current):
+            if not current:
+                current_start = position
+            current += word
+            has_place = has_place or tag in {"LOC", "ORG", "ns"}
+        else:
+            if has_place and len(current) >= 3 and _PLACE_SUFFIX.search(current):
+                phrases.append((current.rstrip("的"), current_start))
+            current, has_place = "", False
+        position += len(word)
+    if has_place and len(current) >= 3 and _PLACE_SUFFIX.search(current):
+        phrases.append((current.rstrip("的"), current_start))
+    return phrases
+
+
+def _mentions(document: CallDocument, address: str, skip: int) -> list[Evidence]:
+    """Where the caller said (most of) the same address."""
+    found = []
+    for turn in document.caller_turns:
+        if turn.index == skip:
+            continue
+        for length in range(len(address), max(4, len(address) // 2) - 1, -1):
+            position = turn.text.find(address[:length])
+            if position != -1:
+                found.append(turn.evidence(position, position + length))
+                break
+    return found

@@ -1,0 +1,99 @@
+"""Request type (咨询/求助/投诉/举报/建议/表扬/反映), urgency and caller emotion from cue words.
+
+The cue lists live in extract/data/signals.yaml so a deployment can tune them without code. The
+operator's own read-back ("您反映的是…", "您咨询的问题…") names the type the hotline uses and wins.
+Emotion is read from the words only; tone of voice is not used.
+"""
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from extract.document import CallDocument, TurnText
+from models import REQUEST_TYPES, Evidence, TicketField
+
+DEFAULT_SIGNALS = Path(__file__).parent / "data" / "signals.yaml"
+URGENCY_LEVELS = ("urgent", "high", "normal")
+EMOTIONS = ("angry", "anxious", "distressed", "calm")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Cue words: request type → cues (strongest type first), operator phrases, urgency and emotion cues."""
+
+    request_types: dict[str, tuple[str, ...]]
+    operator_says: dict[str, str]
+    urgency: dict[str, tuple[str, ...]]
+    emotion: dict[str, tuple[str, ...]]
+
+
+@functools.lru_cache(maxsize=4)
+def load_signals(path: Path = DEFAULT_SIGNALS) -> Signals:
+    """Read a signals YAML file; raises ValueError naming the file when it is malformed."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        signals = Signals(
+            request_types={kind: tuple(cues) for kind, cues in data["request_types"].items()},
+            operator_says=dict(data["operator_says"]),
+            urgency={level: tuple(cues) for level, cues in data["urgency"].items()},
+            emotion={mood: tuple(cues) for mood, cues in data["emotion"].items()},
+        )
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path}: not a valid signals file ({type(error).__name__}: {error})") from error
+    unknown = [kind for kind in [*signals.request_types, *signals.operator_says.values()] if kind not in REQUEST_TYPES]
+    if unknown:
+        raise ValueError(f"{path}: unknown request types {unknown}; expected one of {REQUEST_TYPES}")
+    return signals
+
+
+def extract_request_type(document: CallDocument, signals: Signals) -> TicketField:
+    for turn in document.turns:
+        if turn.is_caller:
+            continue
+        for phrase, kind in signals.operator_says.items():
+            position = turn.text.find(phrase)
+            if position != -1:
+                return TicketField(kind, 0.9, [turn.evidence(position, position + len(phrase))], source="operator")
+    for kind, cues in signals.request_types.items():
+        hits = _hits(document.caller_turns, cues)
+        if hits:
+            return TicketField(kind, 0.7 if kind != "反映" else 0.6, hits[:3], raw=hits[0].text, source="spoken")
+    if document.caller_turns:
+        return TicketField("反映", 0.4, [], source="default")
+    return TicketField()
+
+
+def extract_urgency(document: CallDocument, signals: Signals) -> TicketField:
+    for level, cues in signals.urgency.items():
+        hits = _hits(document.caller_turns, cues)
+        if hits:
+            return TicketField(level, 0.7, hits[:3], raw=hits[0].text, source="spoken")
+    if document.caller_turns:
+        return TicketField("normal", 0.6, [], source="default")
+    return TicketField()
+
+
+def extract_emotion(document: CallDocument, signals: Signals) -> TicketField:
+    best: tuple[str, list[Evidence]] | None = None
+    for mood, cues in signals.emotion.items():
+        hits = _hits(document.caller_turns, cues)
+        if hits and (best is None or len(hits) > len(best[1])):
+            best = (mood, hits)
+    if best is not None:
+        confidence = min(0.9, 0.5 + 0.15 * len(best[1]))
+        return TicketField(best[0], confidence, best[1][:3], raw=best[1][0].text, source="spoken")
+    if document.caller_turns:
+        return TicketField("calm", 0.5, [], source="default")
+    return TicketField()
+
+
+def _hits(turns: tuple[TurnText, ...], cues: tuple[str, ...]) -> list[Evidence]:
+    hits = []
+    for turn in turns:
+        for cue in cues:
+            position = turn.text.find(cue)
+            if position != -1:
+                hits.append(turn.evidence(position, position + len(cue)))
+    return hits

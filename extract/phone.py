@@ -1,0 +1,134 @@
+"""Callback phone number and ID-card numbers.
+
+A number the caller reads out counts most when the operator reads it back and the caller confirms it;
+"就打我现在这个号码" means the calling number (ANI) from the telephony metadata. ID-card numbers are
+detected so they can be masked: they never leave the ticket in clear.
+"""
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from stdnum.cn import ric
+
+from extract.document import CallDocument, TurnText
+from models import Evidence, TicketField
+
+MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+LANDLINE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+SERVICE_NUMBERS = {"12345", "110", "119", "120", "122"}
+_ASKS_PHONE = re.compile(r"电话|号码|手机|联系方式|怎么联系")
+_THIS_NUMBER = re.compile(
+    r"(现在|这个|本机|来电|打进来|打的|用的)的?(这个)?(号码|电话|手机)|就打这个|打这个号|这个号就"
+)
+_NOT_THIS_NUMBER = re.compile(r"^[，。\s]*(不是|不用|不对|换一个|另外)")
+_CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的|可以)")
+_READBACK = re.compile(r"核对|确认|重复|是不是|对吗|对吧|是吗")
+_PARTIAL_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{7,8}(?!\d)")
+
+
+@dataclass
+class _Candidate:
+    number: str
+    evidence: list[Evidence]
+    score: float
+    source: str
+    said_by_caller: bool = False
+    read_back: bool = False
+
+
+def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
+    """The callback number: spoken (confirmed read-backs first), else the ANI when the caller points to it."""
+    candidates: dict[str, _Candidate] = {}
+    pointed_to_ani: list[Evidence] = []
+    for turn in document.turns:
+        asked = _asked_for_phone(document, turn)
+        for number, start, end in _numbers(turn.text):
+            candidate = candidates.setdefault(number, _Candidate(number, [], 0.0, "spoken"))
+            candidate.evidence.append(turn.evidence(start, end))
+            if turn.is_caller:
+                candidate.said_by_caller = True
+                candidate.score += 0.5 + (0.2 if asked else 0.0)
+            elif _READBACK.search(turn.text) and _confirmed(document, turn):
+                candidate.read_back = True
+                candidate.score += 0.6
+            else:
+                candidate.score += 0.1
+        if turn.is_caller and asked and not _NOT_THIS_NUMBER.search(turn.text):
+            match = _THIS_NUMBER.search(turn.text)
+            if match:
+                pointed_to_ani.append(turn.evidence(match.start(), match.end()))
+        elif not turn.is_caller and _THIS_NUMBER.search(turn.text) and "吗" in turn.text:
+            reply = document.next_turn(turn, "caller")
+            if reply is not None and _CONFIRMS.search(reply.text) and not _numbers(reply.text):
+                pointed_to_ani.append(reply.evidence(0, len(reply.text)))
+
+    spoken = [candidate for candidate in candidates.values() if candidate.said_by_caller or candidate.read_back]
+    if spoken:
+        best = max(spoken, key=lambda candidate: (candidate.score, candidate.read_back, len(candidate.evidence)))
+        confidence = 0.95 if best.read_back and best.said_by_caller else 0.85 if best.read_back else 0.75
+        if not _valid(best.number):
+            confidence = 0.3
+        raw = " / ".join(evidence.text for evidence in best.evidence[:2])
+        return TicketField(best.number, confidence, best.evidence, raw=raw, source="spoken")
+    if pointed_to_ani and ani:
+        return TicketField(ani, 0.9, pointed_to_ani, raw=pointed_to_ani[0].text, source="ani")
+    if ani:
+        # nothing said: the calling number is the best callback number there is, but the operator should confirm
+        return TicketField(ani, 0.4, [], source="ani")
+    return TicketField()
+
+
+def extract_id_number(document: CallDocument) -> TicketField:
+    """An ID-card number said in the call, masked (first 6 and last 4 characters kept)."""
+    for turn in document.caller_turns:
+        for match in ID_CARD.finditer(turn.text):
+            number = match.group()
+            confidence = 0.9 if ric.is_valid(number) else 0.5  # a failed check digit: misheard or misspoken
+            return TicketField(
+                mask_id(number), confidence, [turn.evidence(match.start(), match.end())], source="spoken"
+            )
+    return TicketField()
+
+
+def mask_id(number: str) -> str:
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_numbers(text: str) -> str:
+    """Mask ID-card and phone numbers in free text (summaries, logs): 138****5678, 460100********1234."""
+    text = ID_CARD.sub(lambda match: mask_id(match.group()), text)
+    text = MOBILE.sub(lambda match: match.group()[:3] + "****" + match.group()[-4:], text)
+    return LANDLINE.sub(lambda match: match.group()[:4] + "****" + match.group()[-2:], text)
+
+
+def _numbers(text: str) -> list[tuple[str, int, int]]:
+    found = []
+    for match in MOBILE.finditer(text):
+        found.append((match.group(), match.start(), match.end()))
+    for match in LANDLINE.finditer(text):
+        if not any(start <= match.start() < end for _, start, end in found):
+            found.append((match.group().replace("-", ""), match.start(), match.end()))
+    if not found:
+        # a mobile number with a digit or two lost by the ASR is still worth showing (flagged invalid)
+        for match in _PARTIAL_MOBILE.finditer(text):
+            found.append((match.group(), match.start(), match.end()))
+    return [item for item in found if item[0] not in SERVICE_NUMBERS and not ID_CARD.fullmatch(item[0])]
+
+
+def _asked_for_phone(document: CallDocument, turn: TurnText) -> bool:
+    previous = document.previous_turn(turn, "agent") if turn.is_caller else turn
+    return previous is not None and bool(_ASKS_PHONE.search(previous.text))
+
+
+def _confirmed(document: CallDocument, turn: TurnText) -> bool:
+    reply = document.next_turn(turn, "caller")
+    return reply is not None and bool(_CONFIRMS.search(reply.text))
+
+
+def _valid(number: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
+    except phonenumbers.NumberParseException:
+        return False

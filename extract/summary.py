@@ -1,0 +1,91 @@
+"""The request summary in the hotline's written style: "市民来电反映：其小区门口…".
+
+Built from what the caller asked for, not from the operator's chatter: the operator's read-back of the
+request when the caller confirmed it ("跟您确认一下，您反映的是…的问题，对吗？" "对"), else the caller's
+own turns minus greetings, answers to name/phone/address questions and acknowledgements. Written form
+(digits), the caller as 其 (the tickets' third person), phone and ID numbers masked.
+"""
+
+import re
+
+from extract.document import CallDocument, TurnText
+from extract.phone import mask_numbers
+from models import Evidence, TicketField
+
+MAX_SUMMARY_CHARS = 300
+_READBACK = re.compile(
+    r"您(?:反映|咨询|投诉|举报|求助|建议|表扬)的(?:是|问题是)(?P<request>.+?)[，,]?(?:对吗|是吗|对吧|是这样吗)"
+)
+_ANSWER_TO = re.compile(r"贵姓|称呼|姓名|名字|电话|号码|联系方式|地址|位置|地点|在哪|哪里|核对|确认|对吗|是吗")
+_ACKNOWLEDGEMENT = re.compile(
+    r"^[，。！？\s]*(好的|好|对|对的|是的|是|嗯|没错|行|可以|谢谢|谢谢你|再见|不客气|麻烦了|麻烦你们了)+[，。！？\s]*"
+)
+_OPENERS = re.compile(
+    r"^(?:喂|你好|您好|哎|嗯|啊|那个|就是|是这样的|是这样|我想问一下|我想问问|我想咨询一下|我想反映一下|我想反映个问题|"
+    r"我要反映|我要投诉|我想投诉|我想举报|我要举报|我跟你们说|我打电话是想|请问)[，。！？、\s]*"
+)
+_FIRST_PERSON = (("我们", "其"), ("咱们", "其"), ("我家", "其家"), ("我", "其"))
+
+
+def extract_summary(document: CallDocument, request_type: str | None) -> TicketField:
+    prefix = f"市民来电{request_type or '反映'}："
+    readback = _confirmed_readback(document)
+    if readback is not None:
+        text, evidence = readback
+        content = _third_person(text.removesuffix("的问题").removesuffix("的情况"))
+        return TicketField(_finish(prefix, content), 0.8, [evidence], source="operator_readback")
+
+    pieces: list[tuple[str, Evidence]] = []
+    for turn in document.caller_turns:
+        if _answers_a_question(document, turn):
+            continue
+        text = _OPENERS.sub("", _ACKNOWLEDGEMENT.sub("", turn.text)).strip()
+        while True:  # openers come stacked: "你好，我想问一下，…"
+            stripped = _OPENERS.sub("", text).strip()
+            if stripped == text:
+                break
+            text = stripped
+        if len(text) < 4:
+            continue
+        start = turn.text.find(text)
+        pieces.append((text, turn.evidence(start, start + len(text))))
+    if not pieces:
+        return TicketField()
+    content = _third_person("，".join(text.rstrip("。！？，") for text, _ in pieces))
+    confidence = 0.6 if len(pieces) <= 3 else 0.5
+    return TicketField(
+        _finish(prefix, content), confidence, [evidence for _, evidence in pieces], source="caller_turns"
+    )
+
+
+def _confirmed_readback(document: CallDocument) -> tuple[str, Evidence] | None:
+    for turn in document.turns:
+        if turn.is_caller:
+            continue
+        match = _READBACK.search(turn.text)
+        if not match:
+            continue
+        reply = document.next_turn(turn, "caller")
+        if reply is not None and _ACKNOWLEDGEMENT.match(reply.text) and not reply.text.startswith(("不", "不是")):
+            return match.group("request"), turn.evidence(match.start("request"), match.end("request"))
+    return None
+
+
+def _answers_a_question(document: CallDocument, turn: TurnText) -> bool:
+    previous = document.previous_turn(turn)
+    if previous is None or previous.is_caller:
+        return False
+    return bool(_ANSWER_TO.search(previous.text)) and len(turn.text) < 40
+
+
+def _third_person(text: str) -> str:
+    for first, third in _FIRST_PERSON:
+        text = text.replace(first, third)
+    return text
+
+
+def _finish(prefix: str, content: str) -> str:
+    content = mask_numbers(content.strip("，,。 "))
+    if len(content) > MAX_SUMMARY_CHARS:
+        content = content[:MAX_SUMMARY_CHARS] + "…"
+    return f"{prefix}{content}。"

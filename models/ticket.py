@@ -1,0 +1,115 @@
+"""Ticket types: the pre-filled work order (工单) extracted from a call's transcript.
+
+Every field carries its value, a confidence in [0, 1] and the evidence it came from, so the operator
+can click a field and hear where it was said. The JSON form (`Ticket.to_dict()`) is documented in
+docs/TRANSCRIPT_SCHEMA.md under `ticket`.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from models.pipeline_warning import PipelineWarning
+
+TICKET_FIELDS = (
+    "caller_name",
+    "caller_surname",
+    "honorific",
+    "phone",
+    "id_number",
+    "address",
+    "province",
+    "city",
+    "district",
+    "street",
+    "address_detail",
+    "event_time",
+    "request_type",
+    "category",
+    "urgency",
+    "emotion",
+    "summary",
+)
+"""The ticket's fields, in form order. Each is present in every ticket (value None when unknown)."""
+
+REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "反映")
+"""Request types (诉求类型). 反映 is the hotline's catch-all for a reported problem."""
+
+REVIEW_LEVELS = ("auto", "check", "manual")
+"""auto: pre-accepted, the operator only glances; check: confirm the flagged fields; manual: fill in by hand."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a value was said: turn index, character span in that turn's text, and audio time."""
+
+    turn: int
+    start_char: int
+    end_char: int
+    start_time: float | None
+    end_time: float | None
+    text: str
+
+
+@dataclass
+class TicketField:
+    """One ticket field. `raw` keeps the words as said when `value` is normalised (幺三八… → 138…)."""
+
+    value: str | None = None
+    confidence: float = 0.0
+    evidence: list[Evidence] = field(default_factory=list)
+    raw: str | None = None
+    source: str | None = None
+
+
+@dataclass
+class DepartmentSuggestion:
+    """A candidate handling unit (处置单位) with a score in [0, 1] and why it was suggested."""
+
+    department: str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FormSuggestion:
+    """The ticket template that fits the request, with the fields it needs and those still missing."""
+
+    form_id: str
+    name: str
+    required: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KbAnswer:
+    """A knowledge-base entry the operator could answer from directly, with its plain-language version."""
+
+    entry_id: str
+    title: str
+    answer: str
+    plain: str
+    score: float
+    department: str | None = None
+
+
+@dataclass
+class Ticket:
+    """A pre-filled work order: fields with evidence plus the suggestions the operator picks from."""
+
+    fields: dict[str, TicketField]
+    department_suggestions: list[DepartmentSuggestion] = field(default_factory=list)
+    form: FormSuggestion | None = None
+    kb_answers: list[KbAnswer] = field(default_factory=list)
+    review: str = "manual"
+    review_reasons: list[str] = field(default_factory=list)
+    warnings: list[PipelineWarning] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls) -> "Ticket":
+        return cls(fields={name: TicketField() for name in TICKET_FIELDS})
+
+    def value(self, name: str) -> str | None:
+        return self.fields[name].value
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

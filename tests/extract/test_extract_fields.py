@@ -1,0 +1,199 @@
+"""Field extractors on calls written the way operators and callers talk."""
+
+import pytest
+from extract_builders import CALL_START, transcript_of
+
+from extract.address import DeploymentPlace, correct_districts, extract_address
+from extract.classify import extract_emotion, extract_request_type, extract_urgency, load_signals
+from extract.document import build_document
+from extract.person import extract_person
+from extract.phone import extract_id_number, extract_phone, mask_numbers
+from extract.summary import extract_summary
+from extract.timex import extract_event_time
+
+A, C = "agent", "caller"
+
+
+def doc(*turns, with_words=False):
+    return build_document(transcript_of(*turns, with_words=with_words))
+
+
+def test_spoken_number_confirmed_by_read_back_is_the_phone_with_evidence_in_both_turns():
+    document = doc(
+        (A, "请问您的联系方式是？"),
+        (C, "幺三幺，幺七七二，二六四幺。"),
+        (A, "跟您核对一下，一三一，一七七二，二六四一，对吗？"),
+        (C, "是的。"),
+        with_words=True,
+    )
+    phone = extract_phone(document, ani="17868549822")
+    assert phone.value == "13117722641"
+    assert phone.source == "spoken"
+    assert phone.confidence >= 0.9
+    assert [evidence.turn for evidence in phone.evidence] == [1, 2]
+    said = phone.evidence[0]
+    assert said.text == "幺三幺，幺七七二，二六四幺"
+    assert (said.start_char, said.end_char) == (0, 13)
+    turn_start = document.turns[1].start
+    assert said.start_time == pytest.approx(turn_start, abs=0.01)
+    assert said.end_time == pytest.approx(turn_start + 0.2 * 13, abs=0.01)
+
+
+def test_this_number_means_the_calling_number():
+    document = doc((A, "好的，方便留一个联系电话吗？"), (C, "就打我现在这个号码就行。"))
+    phone = extract_phone(document, ani="13322442453")
+    assert (phone.value, phone.source) == ("13322442453", "ani")
+    assert phone.evidence[0].turn == 1
+    confirmed = doc((A, "请问联系电话是您现在来电的这个号码吗？"), (C, "对，就是我现在打的这个号码。"))
+    assert extract_phone(confirmed, ani="19160147338").value == "19160147338"
+
+
+def test_a_different_number_wins_over_the_ani_when_the_caller_says_not_this_one():
+    document = doc(
+        (A, "请问联系电话是您现在来电的这个号码吗？"),
+        (C, "不是，你记一下这个号码，幺八幺，九幺二二，幺六八幺。"),
+    )
+    assert extract_phone(document, ani="15592194070").value == "18191221681"
+
+
+def test_no_number_said_falls_back_to_the_ani_with_low_confidence_and_none_without_it():
+    document = doc((A, "您好"), (C, "我家门口路灯坏了"))
+    fallback = extract_phone(document, ani="13800138000")
+    assert fallback.value == "13800138000" and fallback.confidence < 0.5
+    assert extract_phone(document, ani=None).value is None
+
+
+def test_the_hotline_number_and_misheard_numbers_are_not_taken_at_face_value():
+    document = doc((A, "您好，幺二三四五热线"), (C, "电话是幺零零，幺七七二，二六四"))
+    phone = extract_phone(document, ani=None)
+    assert phone.value != "12345"
+    assert phone.value is None or phone.confidence < 0.5
+
+
+def test_id_numbers_are_masked_and_validated():
+    document = doc((A, "请提供身份证号"), (C, "幺幺零幺零五幺九四九幺二三幺零零二X"))
+    field = extract_id_number(document)
+    assert field.value == "110105********002X"
+    assert field.confidence >= 0.9
+    assert mask_numbers("电话13117722641，身份证11010519491231002X") == "电话131****2641，身份证110105********002X"
+
+
+def test_surname_and_honorific_from_the_operator_full_name_from_the_answer():
+    document = doc(
+        (A, "好的，这边帮您登记，请问您贵姓？"),
+        (C, "陈晓东。"),
+        (A, "好的，陈先生，请问您的联系电话是多少？"),
+    )
+    person = extract_person(document)
+    assert person.caller_name.value == "陈晓东"
+    assert person.caller_surname.value == "陈"
+    assert person.honorific.value == "先生"
+    surname_only = extract_person(doc((A, "请问您贵姓？"), (C, "我姓符，符号的符。"), (A, "好的，符女士")))
+    assert (surname_only.caller_name.value, surname_only.caller_surname.value) == (None, "符")
+    assert surname_only.honorific.value == "女士"
+
+
+def test_a_refused_name_stays_empty_with_the_refusal_as_evidence():
+    person = extract_person(doc((A, "好的，麻烦留一下您的姓名。"), (C, "这个不方便透露。")))
+    assert person.caller_name.value is None and person.caller_surname.value is None
+    assert person.caller_name.source == "declined" and person.caller_name.evidence
+
+
+def test_confirmed_read_back_gives_the_address_split_into_levels():
+    document = doc(
+        (C, "龙华区金贸西路二十八杠一号世贸天骄小区门口一直有人乱停车"),
+        (A, "好的，您说的位置是在龙华区金贸街道金贸西路28-1号世贸天骄小区，对吗？"),
+        (C, "对的。"),
+    )
+    fields = extract_address(document)
+    assert fields.address.value == "龙华区金贸街道金贸西路28-1号世贸天骄小区"
+    assert fields.address.confidence >= 0.9
+    assert (fields.province.value, fields.city.value, fields.district.value) == ("海南省", "海口市", "龙华区")
+    assert fields.street.value == "金贸街道"
+    assert fields.address_detail.value.startswith("金贸西路28-1号")
+    assert {evidence.turn for evidence in fields.address.evidence} >= {1}
+
+
+def test_answer_to_where_and_homophone_districts_are_corrected():
+    document = doc((A, "请问事发地点具体在哪里？"), (C, "就在修英区海交路一百八十二号。"))
+    fields = extract_address(document)
+    assert fields.address.value == "秀英区海交路182号"
+    assert fields.address.raw == "修英区海交路182号"
+    assert fields.district.value == "秀英区"
+    assert correct_districts("修英区", DeploymentPlace()) == "秀英区"
+    other_city = extract_address(doc((A, "地址是？"), (C, "在深圳市南山区科技园")), DeploymentPlace())
+    assert other_city.city.value == "深圳市"
+
+
+def test_place_named_in_the_request_is_a_low_confidence_address():
+    fields = extract_address(doc((C, "美兰区海秀东路银达大厦有线电视信号又丢失了")))
+    assert fields.address.value and "银达大厦" in fields.address.value
+    assert fields.address.confidence <= 0.5
+    assert extract_address(doc((C, "你好"))).address.value is None
+
+
+def test_event_time_is_resolved_against_the_call_start_in_its_own_time_zone():
+    document = doc((C, "一月十三号十二点左右，公共厕所关了"), (A, "工作人员会在30分钟内联系您"))
+    field = extract_event_time(document, CALL_START)
+    assert field.value == "2018-01-13T12:00"
+    assert field.raw == "1月13号12点左右"
+    yesterday = extract_event_time(doc((C, "昨天晚上八点")), CALL_START)
+    assert yesterday.value == "2018-01-12T20:00"
+    assert extract_event_time(doc((C, "工作人员说30分钟内回复")), CALL_START).value is None
+    assert extract_event_time(doc((C, "昨天")), None).confidence <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("turns", "expected"),
+    [
+        (((C, "我要投诉这个出租车司机拒载"),), "投诉"),
+        (((C, "我想举报有人无证经营"),), "举报"),
+        (((C, "我想问一下社保卡怎么办理"),), "咨询"),
+        (((C, "我们小区路灯坏了很久没人管"),), "反映"),
+        (((C, "建议这条路增设红绿灯"),), "建议"),
+        (((C, "路灯坏了"), (A, "跟您确认一下，您咨询的问题是路灯，对吗？")), "咨询"),
+    ],
+)
+def test_request_type(turns, expected):
+    assert extract_request_type(doc(*turns), load_signals()).value == expected
+
+
+def test_urgency_and_emotion_from_the_callers_words():
+    signals = load_signals()
+    gas = doc((C, "楼道里好大的煤气味，我很担心，赶紧派人来"))
+    assert extract_urgency(gas, signals).value == "urgent"
+    assert extract_emotion(gas, signals).value == "anxious"
+    angry = doc((C, "反映了好多次一直没解决，你们推来推去，太过分了"))
+    assert extract_emotion(angry, signals).value == "angry"
+    calm = doc((C, "我想问一下公积金怎么提取"))
+    assert (extract_urgency(calm, signals).value, extract_emotion(calm, signals).value) == ("normal", "calm")
+
+
+def test_summary_is_the_callers_request_in_written_style_without_operator_chatter():
+    document = doc(
+        (A, "您好，幺二三四五政务服务便民热线，很高兴为您服务，请问有什么可以帮您？"),
+        (C, "你好，我想反映一下，我家楼下的烧烤店每天晚上十二点还在营业，油烟很大。"),
+        (A, "好的，请问您贵姓？"),
+        (C, "我姓王。"),
+        (A, "请问您的联系方式是？"),
+        (C, "幺三八，幺二三四，五六七八。"),
+    )
+    summary = extract_summary(document, "反映")
+    assert summary.value == "市民来电反映：其家楼下的烧烤店每天晚上12点还在营业，油烟很大。"
+    assert "热线" not in summary.value and "1381234" not in summary.value and "王" not in summary.value
+    assert summary.evidence[0].turn == 1
+
+
+def test_a_confirmed_read_back_is_the_summary():
+    document = doc(
+        (C, "那个，就是我们小区电梯老是坏"),
+        (A, "跟您确认一下，您反映的是秀英区泰达比华利小区电梯经常故障的问题，对吗？"),
+        (C, "对，是的。"),
+    )
+    summary = extract_summary(document, "反映")
+    assert summary.value == "市民来电反映：秀英区泰达比华利小区电梯经常故障。"
+    assert summary.source == "operator_readback"
+
+
+def test_no_caller_words_no_summary():
+    assert extract_summary(doc((A, "您好")), "咨询").value is None
