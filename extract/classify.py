@@ -24,6 +24,7 @@ class Signals:
     """Cue words: request type → cues (strongest type first), operator phrases, urgency and emotion cues."""
 
     request_types: dict[str, tuple[str, ...]]
+    caller_overrides: tuple[str, ...]
     operator_says: dict[str, str]
     urgency: dict[str, tuple[str, ...]]
     emotion: dict[str, tuple[str, ...]]
@@ -36,19 +37,25 @@ def load_signals(path: Path = DEFAULT_SIGNALS) -> Signals:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         signals = Signals(
             request_types={kind: tuple(cues) for kind, cues in data["request_types"].items()},
+            caller_overrides=tuple(data.get("caller_overrides") or ()),
             operator_says=dict(data["operator_says"]),
             urgency={level: tuple(cues) for level, cues in data["urgency"].items()},
             emotion={mood: tuple(cues) for mood, cues in data["emotion"].items()},
         )
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{path}: not a valid signals file ({type(error).__name__}: {error})") from error
-    unknown = [kind for kind in [*signals.request_types, *signals.operator_says.values()] if kind not in REQUEST_TYPES]
+    named = [*signals.request_types, *signals.caller_overrides, *signals.operator_says.values()]
+    unknown = [kind for kind in named if kind not in REQUEST_TYPES]
     if unknown:
         raise ValueError(f"{path}: unknown request types {unknown}; expected one of {REQUEST_TYPES}")
     return signals
 
 
 def extract_request_type(document: CallDocument, signals: Signals) -> TicketField:
+    for kind in signals.caller_overrides:
+        hits = _hits(document.caller_turns, signals.request_types.get(kind, ()))
+        if hits:
+            return TicketField(kind, 0.85, hits[:3], raw=hits[0].text, source="spoken")
     for turn in document.turns:
         if turn.is_caller:
             continue

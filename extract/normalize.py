@@ -38,7 +38,8 @@ _DIGIT_OF = str.maketrans(
     }
 )
 _NUMBER_RUN = re.compile(f"[{DIGIT_WORDS}{UNIT_WORDS}]+")
-# A single digit word is a number only before one of these (三号楼, 二单元, 五月, 两点, 一栋).
+# A single digit word is a number only before one of these (三号楼, 二单元, 五月, 两点, 一栋). Not before 路:
+# road names keep their Chinese ordinal (振发一路, 海府一横路), as the city writes them.
 _MEASURES = (
     "号楼",
     "号院",
@@ -67,7 +68,6 @@ _MEASURES = (
     "块",
     "公里",
     "米",
-    "路",
     "巷",
     "弄",
     "组",
@@ -140,7 +140,7 @@ def normalize(raw: str) -> NormalizedText:
         pieces.extend(_number_pieces(raw, match.start(), match.end()))
         position = match.end()
     _append_plain(pieces, raw, position, len(raw))
-    pieces = _join_digit_groups(pieces)
+    pieces = _join_digit_groups(_spoken_hyphens(pieces))
     text = "".join(piece for piece, _, _ in pieces)
     spans = tuple((start, end) for piece, start, end in pieces for _ in piece)
     return NormalizedText(raw=raw, text=text, spans=spans)
@@ -185,6 +185,16 @@ def _is_idiom(raw: str, start: int, end: int) -> bool:
                 return True
             index = window.find(phrase, index + 1)
     return False
+
+
+def _spoken_hyphens(pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """28杠1号 → 28-1号: 杠 is how a hyphen between numbers is read out (house and room numbers)."""
+    result = list(pieces)
+    for index in range(1, len(result) - 1):
+        text, start, end = result[index]
+        if text == "杠" and result[index - 1][0][-1:].isdigit() and result[index + 1][0][:1].isdigit():
+            result[index] = ("-", start, end)
+    return result
 
 
 def _join_digit_groups(pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:

@@ -21,11 +21,13 @@ from rich.table import Table
 from models import (
     AudioDecodeError,
     AudioTooLongError,
+    CallTranscript,
     DiarizationError,
     HotlineError,
     MetadataError,
     ModelLoadError,
     NoSpeechError,
+    TranscriptFormatError,
 )
 
 # Offline by default: nothing phones home (pyannote telemetry, Hugging Face update checks).
@@ -56,7 +58,7 @@ def exit_code(error: HotlineError) -> int:
         return EXIT_NO_SPEECH
     if isinstance(error, (ModelLoadError, DiarizationError)):
         return EXIT_MODEL
-    if isinstance(error, (AudioDecodeError, AudioTooLongError, MetadataError)):
+    if isinstance(error, (AudioDecodeError, AudioTooLongError, MetadataError, TranscriptFormatError)):
         return EXIT_BAD_INPUT
     return 1
 
@@ -162,6 +164,45 @@ def _process_folder(folder: Path, out_dir: Path, fmt: str, engines, options) -> 
 
 
 @app.command()
+def extract(
+    transcript_path: Annotated[Path, typer.Argument(metavar="TRANSCRIPT.json", help="a transcript from `process`")],
+    meta: Annotated[Path | None, typer.Option(help="telephony metadata JSON (caller number, start time)")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="output format (json or text)")] = OutputFormat.json,
+    out: Annotated[Path | None, typer.Option(help="output file")] = None,
+) -> None:
+    """Re-run ticket extraction only, on a transcript JSON (e.g. after changing the catalogue)."""
+    import dataclasses
+
+    from pipeline.formats import render
+    from pipeline.meta import load_meta, parse_meta
+
+    if fmt not in (OutputFormat.json, OutputFormat.text):
+        fail(MetadataError("extract writes json or text"))
+    try:
+        try:
+            data = json.loads(transcript_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise TranscriptFormatError(f"cannot read {transcript_path.name}: {error}") from None
+        transcript = CallTranscript.from_dict(data)
+        if meta is not None:
+            call_meta = load_meta(meta, transcript_path)
+        else:
+            known = {key: transcript.metadata.get(key) for key in ("agent_id", "started_at", "channel_map")}
+            call_meta = parse_meta(known, transcript.call_id)
+        call_meta = dataclasses.replace(call_meta, call_id=transcript.call_id)
+        extractor = _load_extractor()
+        transcript.ticket = extractor.extract(transcript, call_meta)
+    except HotlineError as error:
+        fail(error, transcript_path.name)
+    document = render(transcript, fmt.value)
+    if out is None:
+        sys.stdout.write(document)
+    else:
+        _write_atomic(out, document)
+        err.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
 def enroll(
     agent_id: Annotated[str, typer.Argument(help="the operator's agent id, as the telephony system sends it")],
     audio: Annotated[list[Path], typer.Argument(help="recordings of this operator alone (or stereo calls)")],
@@ -264,21 +305,79 @@ def eval_asr(
 
 def _load_engines(model: str | None):
     """Settings from the environment and the engines they describe; a bad setting exits with 2."""
+    from pipeline.factory import build_engines, pipeline_options
+
+    settings = _load_settings()
+    try:
+        return build_engines(settings, model), pipeline_options(settings)
+    except HotlineError as error:
+        fail(error)
+
+
+@eval_app.command("tickets")
+def eval_tickets(
+    folder: Annotated[Path, typer.Argument(help="folder of gold <call_id>.json files with turns and fields")],
+    transcripts: Annotated[
+        Path | None, typer.Option(help="folder of our transcripts (<call_id>.json from `process`) to score too")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
+) -> None:
+    """Per-field ticket accuracy on gold calls: from the gold turns, and from our ASR transcripts if given."""
+    from pipeline.ticket_evaluation import SCORED_FIELDS, evaluate_tickets, load_gold_tickets
+
+    golds = load_gold_tickets(folder) if folder.is_dir() else []
+    if not golds:
+        fail(MetadataError(f"no gold call files (*.json with turns and fields) in {folder}"))
+    asr: dict[str, CallTranscript] = {}
+    if transcripts is not None:
+        for gold in golds:
+            path = transcripts / f"{gold.call_id}.json"
+            if path.is_file():
+                try:
+                    asr[gold.call_id] = CallTranscript.from_dict(json.loads(path.read_text(encoding="utf-8")))
+                except (json.JSONDecodeError, TranscriptFormatError) as error:
+                    fail(TranscriptFormatError(f"{path.name}: {error}"))
+        if not asr:
+            fail(MetadataError(f"no transcripts named <call_id>.json in {transcripts}"))
+    extractor = _load_extractor()
+    report = evaluate_tickets(golds, extractor.extract, asr, canonical=extractor.resources.catalogue.canonical)
+
+    table = Table(title=f"Ticket extraction: {folder}")
+    table.add_column("field")
+    for source in report.summary:
+        table.add_column(f"{source} (n={report.summary[source]['calls']})", justify="right")
+    for name in (*SCORED_FIELDS, "address_f1", "department_top1", "department_top3"):
+        table.add_row(name, *(_pct(row.get(name)) for row in report.summary.values()))
+    table.add_row(
+        "review auto/check/manual", *("/".join(map(str, row["review"].values())) for row in report.summary.values())
+    )
+    Console().print(table)
+    if json_out:
+        _write_atomic(json_out, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        err.print(f"wrote {json_out}", highlight=False)
+
+
+def _load_settings():
+    """Settings from the environment; a bad setting exits with 2."""
     from pydantic import ValidationError
 
-    from pipeline.factory import build_engines, pipeline_options
     from pipeline.settings import Settings
 
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as error:
         first = error.errors()[0]
         sys.stderr.write(
             f"error: invalid setting HOTLINE_{'__'.join(map(str, first['loc'])).upper()}: {first['msg']}\n"
         )
         raise typer.Exit(2) from None
+
+
+def _load_extractor():
+    from pipeline.factory import build_extractor
+
     try:
-        return build_engines(settings, model), pipeline_options(settings)
+        return build_extractor(_load_settings())
     except HotlineError as error:
         fail(error)
 

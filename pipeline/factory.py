@@ -6,8 +6,8 @@ from asr.diarize.embedding import EmbeddingDiarizer, EmbeddingDiarizerOptions
 from asr.transcribe import FasterWhisperTranscriber, TranscribeOptions, WhisperConfig
 from asr.vad import VadOptions, WebrtcSpeechDetector
 from asr.weights import resolve_whisper_model
-from models import DiarizationError
-from pipeline.run import Engines, PipelineOptions
+from models import DiarizationError, ModelLoadError
+from pipeline.run import Engines, Extractor, PipelineOptions
 from pipeline.settings import Settings
 from pipeline.voiceprints import VoiceprintStore
 
@@ -37,7 +37,27 @@ def build_engines(settings: Settings, model: str | None = None) -> Engines:
         mono_diarizer=build_mono_diarizer(settings),
         stereo_diarizer=ChannelDiarizer(),
         voiceprints=store.load,
+        extractor=build_extractor(settings) if settings.extract.enabled else None,
     )
+
+
+def build_extractor(settings: Settings) -> Extractor:
+    """The ticket extractor with the deployment's catalogue, KB, forms, cue words and routing model."""
+    from extract.address import DeploymentPlace
+    from extract.ticket import ExtractOptions, TicketExtractor, load_resources
+
+    config = settings.extract
+    try:
+        resources = load_resources(
+            catalogue=config.catalogue,
+            signals=config.signals,
+            forms=config.forms,
+            knowledge_base=config.knowledge_base,
+            routing_model=config.routing_model,
+        )
+    except ValueError as error:  # a malformed catalogue/KB/forms file is a setting error
+        raise ModelLoadError(str(error)) from error
+    return TicketExtractor(resources, ExtractOptions(place=DeploymentPlace(config.province, config.city)))
 
 
 def build_mono_diarizer(settings: Settings):

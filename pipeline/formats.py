@@ -6,7 +6,7 @@ import json
 from pyannote.core import Annotation
 from pyannote.core import Segment as Span
 
-from models import CallTranscript
+from models import CallTranscript, Ticket
 
 FORMATS = ("json", "text", "srt", "vtt", "rttm")
 ROLE_NAMES = {"agent": "接线员", "caller": "市民"}
@@ -27,7 +27,50 @@ def to_text(transcript: CallTranscript) -> str:
         f"[{_clock(turn.start)} - {_clock(turn.end)}] {_speaker(turn.role)}: {turn.text}" for turn in transcript.turns
     ]
     lines += [f"# warning {w.code}: {w.message}" for w in transcript.warnings]
+    if transcript.ticket is not None:
+        lines += ["", *ticket_lines(transcript.ticket)]
     return "\n".join(lines) + "\n"
+
+
+FIELD_LABELS = {
+    "request_type": "诉求类型",
+    "caller_name": "姓名",
+    "caller_surname": "姓氏",
+    "honorific": "称谓",
+    "phone": "联系电话",
+    "id_number": "身份证号",
+    "address": "地址",
+    "district": "区县",
+    "street": "街道/乡镇",
+    "event_time": "事发时间",
+    "category": "事项分类",
+    "urgency": "紧急程度",
+    "emotion": "来电情绪",
+    "summary": "诉求内容",
+}
+
+
+def ticket_lines(ticket: Ticket) -> list[str]:
+    """The pre-filled ticket as plain text: fields with confidence, then the suggestions."""
+    reasons = f" — {'; '.join(ticket.review_reasons)}" if ticket.review_reasons else ""
+    lines = [f"== 预填工单 (review: {ticket.review}{reasons})"]
+    for name, label in FIELD_LABELS.items():
+        field = ticket.fields[name]
+        if field.value is not None:
+            lines.append(f"{label}: {field.value}  ({field.confidence:.2f}, {field.source})")
+    for rank, suggestion in enumerate(ticket.department_suggestions, start=1):
+        lines.append(
+            f"处置单位 {rank}: {suggestion.department} {suggestion.score:.2f}  {'；'.join(suggestion.reasons)}"
+        )
+    if ticket.form is not None:
+        missing = (
+            f"，待补充: {'、'.join(FIELD_LABELS.get(n, n) for n in ticket.form.missing)}" if ticket.form.missing else ""
+        )
+        lines.append(f"工单模板: {ticket.form.name}{missing}")
+    for answer in ticket.kb_answers:
+        lines.append(f"知识库: {answer.title} ({answer.score:.2f}) {answer.plain}")
+    lines += [f"# ticket warning {w.code}: {w.message}" for w in ticket.warnings]
+    return lines
 
 
 def to_srt(transcript: CallTranscript) -> str:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from asr.audio import DecodeOptions, load_audio
 from asr.guards import GuardOptions, apply_guards
 from asr.ports import Diarizer, SpeechDetector, Transcriber
 from asr.roles import RoleOptions, assign_roles
-from models import CallMeta, CallTranscript, NoSpeechError, PipelineWarning
+from models import CallMeta, CallTranscript, NoSpeechError, PipelineWarning, Ticket
 from pipeline.turns import TurnOptions, build_turns
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,14 @@ logger = logging.getLogger(__name__)
 StageHook = Callable[..., None]
 """Called as hook(stage, completed=None, total=None) when a stage starts and as it progresses."""
 
-STAGES = ("decode", "vad", "transcribe", "diarize", "roles")
+STAGES = ("decode", "vad", "transcribe", "diarize", "roles", "extract")
+
+
+class Extractor(Protocol):
+    """Pre-fills the work order from a finished transcript (real adapter: extract.ticket.TicketExtractor)."""
+
+    def extract(self, transcript: CallTranscript, meta: CallMeta) -> Ticket:
+        """The ticket for this call; never raises on odd transcripts (warnings say what was wrong)."""
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Engines:
     mono_diarizer: Diarizer
     stereo_diarizer: Diarizer
     voiceprints: Callable[[str], np.ndarray | None] = lambda agent_id: None
+    extractor: Extractor | None = None
 
 
 @dataclass(frozen=True)
@@ -106,8 +114,7 @@ def run_pipeline(
             if role not in present:
                 warnings.append(PipelineWarning("missing_role", f"no {role} speech was recognised"))
 
-    timings["total"] = round(time.perf_counter() - started, 3)
-    return CallTranscript(
+    transcript = CallTranscript(
         call_id=meta.call_id,
         duration=round(audio.duration, 3),
         sample_rate=audio.source_sample_rate,
@@ -131,6 +138,11 @@ def run_pipeline(
             "speech_seconds": round(sum(span.duration for span in speech), 3),
         },
     )
+    if engines.extractor is not None:
+        with stage("extract"):
+            transcript.ticket = engines.extractor.extract(transcript, meta)
+    timings["total"] = round(time.perf_counter() - started, 3)
+    return transcript
 
 
 class _Timer:

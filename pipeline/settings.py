@@ -17,6 +17,19 @@ class VadSettings(BaseModel):
     speech_pad_ms: int = Field(200, ge=0)
 
 
+class ExtractSettings(BaseModel):
+    """Ticket extraction: the deployment's place and the resources routing and suggestions read."""
+
+    enabled: bool = Field(True, description="pre-fill a ticket for every call")
+    province: str = Field("海南省", description="the hotline's province, assumed for addresses that name none")
+    city: str = Field("海口市", description="the hotline's city, assumed for addresses that name none")
+    catalogue: Path | None = Field(None, description="duty catalogue YAML (default: the bundled one)")
+    knowledge_base: Path | None = Field(None, description="knowledge-base YAML file or folder (default: bundled)")
+    forms: Path | None = Field(None, description="ticket templates YAML (default: bundled)")
+    signals: Path | None = Field(None, description="request-type/urgency/emotion cue words YAML (default: bundled)")
+    routing_model: Path | None = Field(None, description="a model from `hotline train routing` (default: none)")
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures. Defaults run on one machine with no services."""
 
@@ -43,6 +56,7 @@ class Settings(BaseSettings):
     num_speakers: int = Field(2, ge=1, le=8)
     max_duration_s: float = Field(4 * 3600, gt=0)
     vad: VadSettings = Field(default_factory=VadSettings)
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
 
     @property
     def resolved_model_cache(self) -> Path:

@@ -39,3 +39,9 @@ def test_empty_and_odd_text_is_fine():
     assert normalize("").text == ""
     assert normalize("十十十万万").text  # cn2an cannot read it: kept, no crash
     assert normalize("a" * 10_000).text == "a" * 10_000
+
+
+def test_house_number_hyphens_and_road_ordinals_are_written_as_the_city_writes_them():
+    assert normalize("金贸西路二十八杠一号").text == "金贸西路28-1号"
+    assert normalize("振发一路海马二横路").text == "振发一路海马二横路"
+    assert normalize("杠杆").text == "杠杆"

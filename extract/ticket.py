@@ -1,0 +1,190 @@
+"""extract_ticket(): a speaker-attributed transcript (+ call metadata) in, a pre-filled work order out.
+
+normalise turns → name, phone, ID, address, event time, request type, urgency, emotion, summary
+→ department suggestions (duty catalogue + trained routing model) → form template → KB answers → review level.
+Bad input (no turns, no caller, garbage, huge text) gives an empty-but-valid ticket with warnings.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from extract.address import DeploymentPlace, extract_address
+from extract.catalogue import Catalogue, load_catalogue
+from extract.classify import (
+    DEFAULT_SIGNALS,
+    Signals,
+    extract_emotion,
+    extract_request_type,
+    extract_urgency,
+    load_signals,
+)
+from extract.document import MAX_TURN_CHARS, CallDocument, build_document
+from extract.forms import FormTemplate, load_forms, suggest_form
+from extract.kb import KnowledgeBase
+from extract.person import extract_person
+from extract.phone import extract_id_number, extract_phone
+from extract.review import ReviewOptions, decide_review
+from extract.routing import RoutingModel
+from extract.summary import extract_summary
+from extract.timex import extract_event_time
+from models import CallMeta, CallTranscript, DepartmentSuggestion, PipelineWarning, Ticket, TicketField
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    place: DeploymentPlace = field(default_factory=DeploymentPlace)
+    """The hotline's province and city, assumed for addresses that name none."""
+    departments: int = 5
+    """How many department suggestions to show."""
+    catalogue_weight: float = 0.4
+    """Weight of the duty catalogue's keyword match against the trained model's probability (1 - weight)."""
+    kb_answers: int = 3
+    kb_request_types: tuple[str, ...] = ("咨询",)
+    """Request types for which knowledge-base answers are looked up (the operator may answer directly)."""
+    review: ReviewOptions = field(default_factory=ReviewOptions)
+
+
+@dataclass
+class ExtractResources:
+    """What extraction reads besides the call: loaded once per process (see `load_resources`)."""
+
+    catalogue: Catalogue
+    signals: Signals
+    forms: list[FormTemplate]
+    knowledge_base: KnowledgeBase | None = None
+    routing_model: RoutingModel | None = None
+
+
+def load_resources(
+    catalogue: Path | None = None,
+    signals: Path | None = None,
+    forms: Path | None = None,
+    knowledge_base: Path | None = None,
+    routing_model: Path | None = None,
+    use_knowledge_base: bool = True,
+) -> ExtractResources:
+    """Bundled defaults unless paths are given; the routing model is optional (trained per deployment)."""
+    return ExtractResources(
+        catalogue=load_catalogue(catalogue),
+        signals=load_signals(signals or DEFAULT_SIGNALS),
+        forms=load_forms(forms),
+        knowledge_base=KnowledgeBase.load(knowledge_base) if use_knowledge_base else None,
+        routing_model=RoutingModel.load(routing_model) if routing_model else None,
+    )
+
+
+def extract_ticket(
+    transcript: CallTranscript,
+    meta: CallMeta,
+    resources: ExtractResources,
+    options: ExtractOptions | None = None,
+) -> Ticket:
+    """Pre-fill the work order for one call. Never raises on odd transcripts: warnings say what was wrong."""
+    options = options or ExtractOptions()
+    ticket = Ticket.empty()
+    ticket.warnings.extend(_input_warnings(transcript))
+    document = build_document(transcript)
+    if not document.caller_turns:
+        decide_review(ticket, None, options.review)
+        return ticket
+
+    fields = ticket.fields
+    person = extract_person(document)
+    fields["caller_name"], fields["caller_surname"], fields["honorific"] = (
+        person.caller_name,
+        person.caller_surname,
+        person.honorific,
+    )
+    fields["phone"] = extract_phone(document, meta.caller_number)
+    fields["id_number"] = extract_id_number(document)
+    address = extract_address(document, options.place)
+    for name in ("address", "province", "city", "district", "street", "address_detail"):
+        fields[name] = getattr(address, name)
+    fields["event_time"] = extract_event_time(document, meta.started_at)
+    fields["request_type"] = extract_request_type(document, resources.signals)
+    fields["urgency"] = extract_urgency(document, resources.signals)
+    fields["emotion"] = extract_emotion(document, resources.signals)
+    fields["summary"] = extract_summary(document, fields["request_type"].value)
+    if fields["phone"].value and fields["phone"].confidence < 0.5 and fields["phone"].source == "spoken":
+        ticket.warnings.append(PipelineWarning("phone_invalid", "the spoken phone number is not a valid number"))
+
+    request_text = _request_text(ticket)
+    ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)
+    fields["category"] = category
+    for hit in resources.catalogue.match_out_of_scope(request_text):
+        ticket.warnings.append(PipelineWarning("out_of_scope", f"{hit.name}: {hit.advice}"))
+    ticket.form = suggest_form(fields["request_type"].value, fields, resources.forms)
+    if resources.knowledge_base is not None and fields["request_type"].value in options.kb_request_types:
+        ticket.kb_answers = resources.knowledge_base.search(request_text, k=options.kb_answers)
+    decide_review(ticket, _caller_confidence(document), options.review)
+    return ticket
+
+
+class TicketExtractor:
+    """The pipeline's extractor: resources loaded once, then `extract(transcript, meta)` per call."""
+
+    def __init__(self, resources: ExtractResources, options: ExtractOptions | None = None):
+        self.resources = resources
+        self.options = options or ExtractOptions()
+
+    def extract(self, transcript: CallTranscript, meta: CallMeta) -> Ticket:
+        return extract_ticket(transcript, meta, self.resources, self.options)
+
+
+def _request_text(ticket: Ticket) -> str:
+    """What routing and retrieval read: the summary's content (the caller's request in written form)."""
+    summary = ticket.fields["summary"].value or ""
+    return summary.split("：", 1)[-1]
+
+
+def _suggest_departments(
+    text: str, document: CallDocument, resources: ExtractResources, options: ExtractOptions
+) -> tuple[list[DepartmentSuggestion], TicketField]:
+    catalogue = resources.catalogue
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[str]] = {}
+    category = TicketField()
+    matches = catalogue.match(text, k=options.departments) if text else []
+    model_weight = 1.0 - options.catalogue_weight if resources.routing_model is not None else 0.0
+    catalogue_weight = 1.0 - model_weight
+    for match in matches:
+        name = catalogue.canonical(match.department)
+        scores[name] = scores.get(name, 0.0) + catalogue_weight * match.score
+        keywords = "、".join(match.keywords)
+        reasons.setdefault(name, []).append(f"职责清单：{match.matter}（关键词：{keywords}）")
+    if matches:
+        best = matches[0]
+        category = TicketField(best.category, round(min(0.9, best.score), 3), [], raw=best.matter, source="catalogue")
+    if resources.routing_model is not None and text:
+        for label, probability in resources.routing_model.predict([text], k=options.departments)[0]:
+            name = catalogue.canonical(label)
+            scores[name] = scores.get(name, 0.0) + model_weight * probability
+            reasons.setdefault(name, []).append(f"历史工单模型：{probability:.0%}")
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[: options.departments]
+    suggestions = [DepartmentSuggestion(name, round(score, 3), reasons[name]) for name, score in ranked]
+    return suggestions, category
+
+
+def _caller_confidence(document: CallDocument) -> float | None:
+    turns = document.caller_turns
+    if not turns:
+        return None
+    total = sum(len(turn.text) for turn in turns) or 1
+    return sum(turn.confidence * len(turn.text) for turn in turns) / total
+
+
+def _input_warnings(transcript: CallTranscript) -> list[PipelineWarning]:
+    warnings = []
+    if not transcript.turns:
+        warnings.append(PipelineWarning("empty_transcript", "the transcript has no turns"))
+    elif not any(turn.role == "caller" for turn in transcript.turns):
+        warnings.append(PipelineWarning("no_caller", "no caller turns: nothing to extract"))
+    if any(len(turn.text or "") > MAX_TURN_CHARS for turn in transcript.turns):
+        warnings.append(PipelineWarning("turn_truncated", f"turns longer than {MAX_TURN_CHARS} characters were cut"))
+    text = "".join(turn.text or "" for turn in transcript.turns)
+    if text and sum("\u4e00" <= char <= "\u9fff" for char in text) < 0.3 * len(text):
+        warnings.append(PipelineWarning("not_chinese", "most of the transcript is not Chinese text"))
+    return warnings
