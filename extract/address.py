@@ -72,16 +72,30 @@ def extract_address(document: CallDocument, place: DeploymentPlace | None = None
             source="spoken" if said else "inferred",
         )
 
+    district = part("county", 0.5)
+    if district.value is None:
+        district = _district_mentioned(document, place)
     return AddressFields(
         address=address,
         province=part("province", 0.6),
         city=part("city", 0.6),
-        district=part("county", 0.5),
+        district=district,
         street=part("town", 0.5),
         address_detail=TicketField(parsed.get("detail") or None, confidence, evidence, source="spoken")
         if parsed.get("detail")
         else TicketField(),
     )
+
+
+def _district_mentioned(document: CallDocument, place: DeploymentPlace) -> TicketField:
+    """A district of the city named anywhere in the call (the address itself may have come out garbled)."""
+    for turn in document.turns:
+        corrected = correct_districts(turn.text, place)  # same length: offsets stay valid
+        for district in _districts(place.province, place.city):
+            position = corrected.find(district)
+            if position != -1:
+                return TicketField(district, 0.6, [turn.evidence(position, position + len(district))], source="spoken")
+    return TicketField()
 
 
 def parse_address(text: str, place: DeploymentPlace) -> dict:
@@ -99,17 +113,81 @@ def parse_address(text: str, place: DeploymentPlace) -> dict:
 
 
 def correct_districts(text: str, place: DeploymentPlace) -> str:
-    """Replace district names that sound like one of the deployment city's districts (修英区 → 秀英区)."""
+    """Replace words that sound like one of the deployment city's districts: 修英区/秀阴局 → 秀英区,
+    龙华契 → 龙华区, 穷山区 → 琼山区. Whisper writes unknown place names as homophones; the city has
+    few districts, so a close match in sound (fuzzy pinyin, as southern speakers blur z/zh, n/l, in/ing)
+    is safe to take."""
     districts = _districts(place.province, place.city)
-    for match in re.finditer(r"([\u4e00-\u9fff]{2})(区|县)", text):
-        heard = match.group(0)
-        if heard in districts:
+    for district, sound in districts.items():
+        if district in text:
             continue
-        for district, sound in districts.items():
-            if district[-1] == heard[-1] and _sound(heard) == sound:
-                text = text[: match.start()] + district + text[match.end() :]
-                break
+        size = len(district)
+        for start in range(len(text) - size, -1, -1):
+            heard = text[start : start + size]
+            if not all("\u4e00" <= char <= "\u9fff" for char in heard) or heard in districts:
+                continue
+            if text[start + size : start + size + 1] in _ROAD_WORDS:
+                continue  # 龙华西路 is a road named after the district, not the district
+            if _sounds_like(_sound(heard), sound):
+                text = text[:start] + district + text[start + size :]
     return text
+
+
+_ROAD_WORDS = set("路街道巷弄桥")
+_FUZZY_INITIALS = ({"z", "zh"}, {"c", "ch"}, {"s", "sh"}, {"l", "n"}, {"f", "h"}, {"j", "q", "x"})
+_INITIALS = (
+    "zh",
+    "ch",
+    "sh",
+    "b",
+    "p",
+    "m",
+    "f",
+    "d",
+    "t",
+    "n",
+    "l",
+    "g",
+    "k",
+    "h",
+    "j",
+    "q",
+    "x",
+    "r",
+    "z",
+    "c",
+    "s",
+    "y",
+    "w",
+)
+
+
+def _sounds_like(heard: tuple[str, ...], name: tuple[str, ...]) -> bool:
+    """Every syllable of the name part close; the suffix heard with a close initial (区 as 局/七/西)."""
+    if len(heard) != len(name):
+        return False
+    *heard_name, heard_suffix = heard
+    *real_name, real_suffix = name
+    if not all(_close(a, b) for a, b in zip(heard_name, real_name, strict=True)):
+        return False
+    return _same_initial(_split(heard_suffix)[0], _split(real_suffix)[0])
+
+
+def _close(a: str, b: str) -> bool:
+    initial_a, final_a = _split(a)
+    initial_b, final_b = _split(b)
+    return _same_initial(initial_a, initial_b) and final_a.removesuffix("g") == final_b.removesuffix("g")
+
+
+def _same_initial(a: str, b: str) -> bool:
+    return a == b or any(a in group and b in group for group in _FUZZY_INITIALS)
+
+
+def _split(syllable: str) -> tuple[str, str]:
+    for initial in _INITIALS:
+        if syllable.startswith(initial):
+            return initial, syllable[len(initial) :]
+    return "", syllable
 
 
 def _names(text: str, admin_name: str) -> bool:

@@ -24,8 +24,12 @@ _THIS_NUMBER = re.compile(
 )
 _NOT_THIS_NUMBER = re.compile(r"^[，。\s]*(不是|不用|不对|换一个|另外)")
 _CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的|可以)")
-_READBACK = re.compile(r"核对|确认|重复|是不是|对吗|对吧|是吗")
-_PARTIAL_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{7,8}(?!\d)")
+_READBACK = re.compile(r"核对|合对|和对|确认|重复|是不是|对吗|对吧|是吗")
+# a mobile number with a digit or two lost by the ASR is still worth showing (flagged invalid)
+_PARTIAL_MOBILE = re.compile(r"1[3-9]\d{7,8}")
+_DIGIT_SEPARATORS = " ,，、。.-—－"
+_DIGIT_RUN = re.compile(r"\d(?:[ ,，、。.\-—－]{0,2}\d)*")
+_YAO = set("幺要摇邀腰妖吆药咬")
 
 
 @dataclass
@@ -66,11 +70,15 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
 
     spoken = [candidate for candidate in candidates.values() if candidate.said_by_caller or candidate.read_back]
     if spoken:
-        best = max(spoken, key=lambda candidate: (candidate.score, candidate.read_back, len(candidate.evidence)))
+        # a valid number beats a longer-scoring fragment: the ASR drops digits, a read-back restores them
+        best = max(spoken, key=lambda item: (is_valid_phone(item.number), item.score, len(item.evidence)))
         confidence = 0.95 if best.read_back and best.said_by_caller else 0.85 if best.read_back else 0.75
-        if not _valid(best.number):
-            confidence = 0.3
         raw = " / ".join(evidence.text for evidence in best.evidence[:2])
+        if not is_valid_phone(best.number):
+            if ani:
+                # a misheard number is no callback number; the calling number often is (raw keeps what was heard)
+                return TicketField(ani, 0.35, best.evidence, raw=raw, source="ani_fallback")
+            return TicketField(best.number, 0.3, best.evidence, raw=raw, source="spoken")
         return TicketField(best.number, confidence, best.evidence, raw=raw, source="spoken")
     if pointed_to_ani and ani:
         return TicketField(ani, 0.9, pointed_to_ani, raw=pointed_to_ani[0].text, source="ani")
@@ -104,17 +112,31 @@ def mask_numbers(text: str) -> str:
 
 
 def _numbers(text: str) -> list[tuple[str, int, int]]:
+    """Phone numbers in a turn, with their spans. Digit groups may be split by spaces, commas or hyphens
+    (Whisper writes "1 31,17 72,26 41"), and the spoken 1 幺 may come out as a homophone (要3要 → 131)."""
+    view = _digits_view(text)
     found = []
-    for match in MOBILE.finditer(text):
-        found.append((match.group(), match.start(), match.end()))
-    for match in LANDLINE.finditer(text):
-        if not any(start <= match.start() < end for _, start, end in found):
-            found.append((match.group().replace("-", ""), match.start(), match.end()))
-    if not found:
-        # a mobile number with a digit or two lost by the ASR is still worth showing (flagged invalid)
-        for match in _PARTIAL_MOBILE.finditer(text):
-            found.append((match.group(), match.start(), match.end()))
+    for match in _DIGIT_RUN.finditer(view):
+        digits = re.sub(r"\D", "", match.group())
+        if MOBILE.fullmatch(digits) or LANDLINE.fullmatch(digits) or _PARTIAL_MOBILE.fullmatch(digits):
+            found.append((digits, match.start(), match.end()))
     return [item for item in found if item[0] not in SERVICE_NUMBERS and not ID_CARD.fullmatch(item[0])]
+
+
+def _digits_view(text: str) -> str:
+    """The text with 幺 and its ASR homophones written as 1 where they stand next to digits (same length)."""
+    chars = list(text)
+    for index, char in enumerate(chars):
+        if char in _YAO and (_digit_near(chars, index, -1) or _digit_near(chars, index, 1)):
+            chars[index] = "1"
+    return "".join(chars)
+
+
+def _digit_near(chars: list[str], index: int, step: int) -> bool:
+    index += step
+    while 0 <= index < len(chars) and chars[index] in _DIGIT_SEPARATORS:
+        index += step
+    return 0 <= index < len(chars) and (chars[index].isdigit() or chars[index] in _YAO)
 
 
 def _asked_for_phone(document: CallDocument, turn: TurnText) -> bool:
@@ -127,7 +149,10 @@ def _confirmed(document: CallDocument, turn: TurnText) -> bool:
     return reply is not None and bool(_CONFIRMS.search(reply.text))
 
 
-def _valid(number: str) -> bool:
+def is_valid_phone(number: str | None) -> bool:
+    """A dialable Chinese mobile or landline number (libphonenumber's rules)."""
+    if not number:
+        return False
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
     except phonenumbers.NumberParseException:

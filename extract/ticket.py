@@ -23,7 +23,7 @@ from extract.document import MAX_TURN_CHARS, CallDocument, build_document
 from extract.forms import FormTemplate, load_forms, suggest_form
 from extract.kb import KnowledgeBase
 from extract.person import extract_person
-from extract.phone import extract_id_number, extract_phone
+from extract.phone import extract_id_number, extract_phone, is_valid_phone
 from extract.review import ReviewOptions, decide_review
 from extract.routing import RoutingModel
 from extract.summary import extract_summary
@@ -108,8 +108,10 @@ def extract_ticket(
     fields["urgency"] = extract_urgency(document, resources.signals)
     fields["emotion"] = extract_emotion(document, resources.signals)
     fields["summary"] = extract_summary(document, fields["request_type"].value)
-    if fields["phone"].value and fields["phone"].confidence < 0.5 and fields["phone"].source == "spoken":
+    if fields["phone"].source in ("spoken", "ani_fallback") and not is_valid_phone(fields["phone"].value):
         ticket.warnings.append(PipelineWarning("phone_invalid", "the spoken phone number is not a valid number"))
+    elif fields["phone"].source == "ani_fallback":
+        ticket.warnings.append(PipelineWarning("phone_misheard", "the spoken number was not understood; ANI shown"))
 
     request_text = _request_text(ticket)
     ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)

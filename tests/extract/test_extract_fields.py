@@ -197,3 +197,29 @@ def test_a_confirmed_read_back_is_the_summary():
 
 def test_no_caller_words_no_summary():
     assert extract_summary(doc((A, "您好")), "咨询").value is None
+
+
+def test_phone_numbers_as_whisper_writes_them_are_read_and_a_fragment_never_beats_a_read_back():
+    document = doc(
+        (A, "众女士请问您的联系方式"),
+        (C, "数要3要，要7 72,26 4要跟"),
+        (A, "您合对一下，1 31,17 72,26 41,"),
+        (C, "对吗？是的好的，"),
+    )
+    assert extract_phone(document, ani="17868549822").value == "13117722641"
+    fragment = doc((A, "请问您的联系电话是多少？"), (C, "1-5-2-4-6-8-6-1-7-1-"))
+    fallback = extract_phone(fragment, ani="17868549822")
+    assert (fallback.value, fallback.source) == ("17868549822", "ani_fallback")
+    assert fallback.confidence < 0.5 and fallback.raw == "1-5-2-4-6-8-6-1-7-1"
+    assert extract_phone(fragment, ani=None).value == "1524686171"
+
+
+def test_district_names_whisper_misspells_are_recognised_but_roads_named_after_districts_stay():
+    place = DeploymentPlace()
+    assert correct_districts("秀阴局长线路", place) == "秀英区长线路"
+    assert correct_districts("龙华契金肯路", place) == "龙华区金肯路"
+    assert correct_districts("美兰七龙舌坡社区", place) == "美兰区龙舌坡社区"
+    for unchanged in ("龙华路", "龙华西路", "九山齐府城", "我想问一下"):
+        assert correct_districts(unchanged, place) == unchanged
+    garbled = extract_address(doc((C, "我在美兰七龙蛇坡社区"), (A, "请问具体地址？"), (C, "就在那个边上")))
+    assert garbled.district.value == "美兰区"
