@@ -18,12 +18,13 @@ _READBACK = re.compile(
 )
 _ANSWER_TO = re.compile(r"贵姓|称呼|姓名|名字|电话|号码|联系方式|地址|位置|地点|在哪|哪里|核对|确认|对吗|是吗")
 _ACKNOWLEDGEMENT = re.compile(
-    r"^[，。！？\s]*(好的|好|对|对的|是的|是|嗯|没错|行|可以|谢谢|谢谢你|再见|不客气|麻烦了|麻烦你们了)+[，。！？\s]*"
+    r"^(?:[，。！？\s]*(?:好的|好|对|对的|是的|是|嗯|没错|行|可以|谢谢|谢谢你|再见|不客气|麻烦了|麻烦你们了))+[，。！？\s]*"
 )
 _OPENERS = re.compile(
     r"^(?:喂|你好|您好|哎|嗯|啊|那个|就是|是这样的|是这样|我想问一下|我想问问|我想咨询一下|我想反映一下|我想反映个问题|"
     r"我要反映|我要投诉|我想投诉|我想举报|我要举报|我跟你们说|我打电话是想|请问)[，。！？、\s]*"
 )
+_PERSONAL_DETAILS = re.compile(r"^(?:我|免贵)?(?:姓|叫)[\u4e00-\u9fff]{1,3}[，。！？]*$|^[\d，,\s]+$")
 _FIRST_PERSON = (("我们", "其"), ("咱们", "其"), ("我家", "其家"), ("我", "其"))
 
 
@@ -45,7 +46,7 @@ def extract_summary(document: CallDocument, request_type: str | None) -> TicketF
             if stripped == text:
                 break
             text = stripped
-        if len(text) < 4:
+        if len(text) < 4 or _PERSONAL_DETAILS.match(text):
             continue
         start = turn.text.find(text)
         pieces.append((text, turn.evidence(start, start + len(text))))

@@ -6,6 +6,7 @@ time; the operator's boilerplate ("30分钟内", "规定时间内") is not an ev
 
 import datetime as dt
 import logging
+import re
 
 from extract.document import CallDocument
 from extract.nlp import jionlp
@@ -13,6 +14,7 @@ from models import TicketField
 
 logger = logging.getLogger(__name__)
 
+_RECURRING = ("每", "天天", "经常", "总是")
 _NOT_EVENT_TIMES = ("分钟内", "小时内", "工作日", "规定时间", "尽快", "现在", "马上", "一会")
 
 
@@ -31,6 +33,9 @@ def extract_event_time(document: CallDocument, call_start: dt.datetime | None) -
             if item.get("type") != "time_point" or any(word in text for word in _NOT_EVENT_TIMES):
                 continue
             start, end = item["offset"]
+            clause = re.split(r"[，。！？,.!?；;]", turn.text[:end])[-1]
+            if any(word in clause for word in _RECURRING):
+                continue  # 每天晚上…十二点 is how often, not when
             times = item.get("detail", {}).get("time") or []
             if len(times) != 2:
                 continue

@@ -223,3 +223,11 @@ def test_district_names_whisper_misspells_are_recognised_but_roads_named_after_d
         assert correct_districts(unchanged, place) == unchanged
     garbled = extract_address(doc((C, "我在美兰七龙蛇坡社区"), (A, "请问具体地址？"), (C, "就在那个边上")))
     assert garbled.district.value == "美兰区"
+
+
+def test_recurring_times_are_not_event_times_and_name_answers_stay_out_of_the_summary():
+    assert extract_event_time(doc((C, "每天晚上都挖到十二点多")), CALL_START).value is None
+    document = doc(
+        (C, "楼下的工地天天晚上施工，吵得没法休息。"), (A, "怎么称呼"), (C, "我姓王。"), (C, "好的，谢谢，再见")
+    )
+    assert extract_summary(document, "反映").value == "市民来电反映：楼下的工地天天晚上施工，吵得没法休息。"

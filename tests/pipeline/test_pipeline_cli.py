@@ -29,11 +29,11 @@ def test_process_demo_call_writes_the_documented_json(demo_stereo, tmp_path):
     result = run_cli("process", str(demo_stereo), "--out", str(out))
     assert result.returncode == 0, result.stderr
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "1.1"
     assert doc["call_id"] == "demo-0001"  # from samples/demo-call.meta.json beside the audio
     assert doc["channels"] == 2 and doc["sample_rate"] == 8000 and doc["language"] == "zh"
     assert 59 < doc["duration"] < 61
-    assert set(doc["timings"]) >= {"decode", "vad", "transcribe", "diarize", "roles", "total"}
+    assert set(doc["timings"]) >= {"decode", "vad", "transcribe", "diarize", "roles", "extract", "total"}
     roles = [turn["role"] for turn in doc["turns"]]
     assert {"agent", "caller"} <= set(roles)
     assert doc["diarization"]["role_method"] == "channel_map"
@@ -49,6 +49,13 @@ def test_process_demo_call_writes_the_documented_json(demo_stereo, tmp_path):
     caller_text = "".join(t["text"] for t in doc["turns"] if t["role"] == "caller")
     assert "龙华" in caller_text
     assert "13800007731" not in result.stderr + result.stdout  # the ANI is never printed
+    ticket = doc["ticket"]  # pre-filled from our own ASR output of the demo call
+    assert set(ticket["fields"]) >= {"caller_surname", "phone", "address", "district", "request_type", "summary"}
+    assert ticket["fields"]["district"]["value"] == "龙华区"
+    assert ticket["fields"]["caller_surname"]["value"] == "王"
+    assert ticket["fields"]["summary"]["value"].startswith("市民来电")
+    assert ticket["department_suggestions"][0]["department"] == "城市管理行政执法局"
+    assert ticket["review"] in ("auto", "check", "manual")
 
 
 @pytest.mark.slow
