@@ -10,7 +10,7 @@ from pyannote.core import Segment as Span
 
 from asr.diarize.base import DiarizationResult
 from asr.diarize.channel import ChannelDiarizer
-from models import CallMeta, NoSpeechError, Segment, SpeechSpan, Word
+from models import CallMeta, NoSpeechError, Segment, SpeechSpan, Ticket, TicketField, Word
 from pipeline.run import Engines, run_pipeline
 
 
@@ -170,3 +170,31 @@ def test_each_channel_is_transcribed_with_its_own_spans(stereo_wav):
     engines = Engines(FakeDetector(spans), transcriber, FakeDiarizer([]), ChannelDiarizer())
     run_pipeline(stereo_wav, CallMeta("c5"), engines)
     assert transcriber.calls == [(0, 2), (1, 1)]
+
+
+class FakeExtractor:
+    """Records what it was given and returns a ticket with the caller's first words as summary."""
+
+    def __init__(self):
+        self.calls = []
+
+    def extract(self, transcript, meta):
+        self.calls.append((transcript.call_id, meta.caller_number))
+        ticket = Ticket.empty()
+        caller = [turn.text for turn in transcript.turns if turn.role == "caller"]
+        ticket.fields["summary"] = TicketField(caller[0], 0.5)
+        return ticket
+
+
+def test_the_extractor_fills_the_ticket_after_roles(stereo_wav):
+    segments = {0: [segment(0.5, "喂你好我要反映")], 1: [segment(4.6, "您好很高兴为您服务")]}
+    extractor = FakeExtractor()
+    engines = replace(stereo_engines(segments), extractor=extractor)
+    stages = []
+    result = run_pipeline(
+        stereo_wav, CallMeta("c1", caller_number="13800000000"), engines, hook=lambda stage, **kw: stages.append(stage)
+    )
+    assert extractor.calls == [("c1", "13800000000")]
+    assert result.ticket.value("summary") == "喂你好我要反映"
+    assert stages[-1] == "extract" and "extract" in result.timings
+    assert result.to_dict()["ticket"]["fields"]["summary"]["value"] == "喂你好我要反映"
