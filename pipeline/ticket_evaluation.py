@@ -144,10 +144,15 @@ def summarize_tickets(scores: list[CallTicketScore]) -> dict[str, dict[str, Any]
 
 
 def _reliability(rows: list[CallTicketScore]) -> list[dict[str, Any]]:
-    """Accuracy of field values by confidence band: confidences should mean what they say."""
+    """Accuracy of the values given (not the fields left empty), by confidence band."""
     bands = []
     for low, high in CONFIDENCE_BANDS:
-        hits = [row.correct[name] for row in rows for name in SCORED_FIELDS if low <= row.confidence[name] < high]
+        hits = [
+            row.correct[name]
+            for row in rows
+            for name in SCORED_FIELDS
+            if row.predicted.get(name) is not None and low <= row.confidence[name] < high
+        ]
         bands.append(
             {
                 "band": f"{low:.1f}-{min(high, 1.0):.1f}",
