@@ -76,13 +76,13 @@ _DUTY_NOTE = re.compile(r"[（(][^（()）]{0,60}?(职能局|分钟|响应|办�
 _VERBS = (
     "打击|核实|处理|办理|回复|答复|核查|查处|解决|跟进|协调|落实|联系|调查|处置|督促|查看|审核|反馈|跟踪|监管|整改|执法"
 )
-# "请市住建核实处理！", "请交警核实处理，谢谢", "请龙华区核实处理。": a 请 clause ending the segment.
-# "请问" is the caller asking something and stays.
+# "请市住建核实处理！", "请交警核实处理，谢谢", "请龙华区核实处理。": a 请 clause (no comma inside) that
+# ends the segment. "请问" is the caller asking something and stays; so does "请了工人来修，…协调".
 _TRAILING_INSTRUCTION = re.compile(
-    rf"[，,。；;\s]*请(?!问)[^。！？!?；;\n]{{0,40}}?({_VERBS})[^。！？!?；;\n]{{0,24}}$"
+    rf"[，,。；;\s]*请(?!问)[^。！？!?；;，,\n]{{0,40}}?({_VERBS})[^。！？!?；;，,\n]{{0,24}}$"
 )
 _TRAILING_NOISE = re.compile(
-    r"[\s，,。！!；;、~～]+$|谢谢[！!。，,~～]*$|[)）]$|请[^。！？!?，,；;\n]{0,20}(局|委|中心|公司|支队|大队|政府|办|部门)$"
+    r"[\s，,。！!；;、~～]+$|谢谢[！!。，,~～]*$|[)）]$|响应(处置|处理)$|请[^。！？!?，,；;\n]{0,20}(局|委|中心|公司|支队|大队|政府|办|部门)$"
 )
 # "故来电反映", "故此来电", "故投诉": the operator's closing formula.
 _TRAILING_FORMULA = re.compile(

@@ -1,9 +1,9 @@
 """The request summary in the hotline's written style: "市民来电反映：其小区门口…".
 
-Built from what the caller asked for, not from the operator's chatter: the operator's read-back of the
-request when the caller confirmed it ("跟您确认一下，您反映的是…的问题，对吗？" "对"), else the caller's
-own turns minus greetings, answers to name/phone/address questions and acknowledgements. Written form
-(digits), the caller as 其 (the tickets' third person), phone and ID numbers masked.
+Built from what the caller asked for, not from the operator's chatter: the caller's own turns minus
+greetings, openers, answers to name/phone/address questions and acknowledgements; only when those say
+nothing usable, the operator's read-back the caller confirmed ("您反映的是…的问题，对吗？" "对"). Written
+form (digits), the caller as 其 (the tickets' third person), phone and ID numbers masked.
 """
 
 import re
@@ -30,12 +30,24 @@ _FIRST_PERSON = (("我们", "其"), ("咱们", "其"), ("我家", "其家"), ("�
 
 def extract_summary(document: CallDocument, request_type: str | None) -> TicketField:
     prefix = f"市民来电{request_type or '反映'}："
-    readback = _confirmed_readback(document)
-    if readback is not None:
+    pieces = caller_request(document)
+    if not pieces:
+        readback = _confirmed_readback(document)
+        if readback is None:
+            return TicketField()
         text, evidence = readback
         content = _third_person(text.removesuffix("的问题").removesuffix("的情况"))
-        return TicketField(_finish(prefix, content), 0.8, [evidence], source="operator_readback")
+        return TicketField(_finish(prefix, content), 0.6, [evidence], source="operator_readback")
+    content = _third_person("，".join(text.rstrip("。！？，") for text, _ in pieces))
+    confidence = 0.6 if len(pieces) <= 3 else 0.5
+    return TicketField(
+        _finish(prefix, content), confidence, [evidence for _, evidence in pieces], source="caller_turns"
+    )
 
+
+def caller_request(document: CallDocument) -> list[tuple[str, Evidence]]:
+    """What the caller asked for, in their own words: caller turns without greetings, openers,
+    acknowledgements and answers to the operator's name/phone/address questions."""
     pieces: list[tuple[str, Evidence]] = []
     for turn in document.caller_turns:
         if _answers_a_question(document, turn):
@@ -50,13 +62,7 @@ def extract_summary(document: CallDocument, request_type: str | None) -> TicketF
             continue
         start = turn.text.find(text)
         pieces.append((text, turn.evidence(start, start + len(text))))
-    if not pieces:
-        return TicketField()
-    content = _third_person("，".join(text.rstrip("。！？，") for text, _ in pieces))
-    confidence = 0.6 if len(pieces) <= 3 else 0.5
-    return TicketField(
-        _finish(prefix, content), confidence, [evidence for _, evidence in pieces], source="caller_turns"
-    )
+    return pieces
 
 
 def _confirmed_readback(document: CallDocument) -> tuple[str, Evidence] | None:

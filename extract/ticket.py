@@ -26,7 +26,7 @@ from extract.person import extract_person
 from extract.phone import extract_id_number, extract_phone, is_valid_phone
 from extract.review import ReviewOptions, decide_review
 from extract.routing import RoutingModel
-from extract.summary import extract_summary
+from extract.summary import caller_request, extract_summary
 from extract.timex import extract_event_time
 from models import CallMeta, CallTranscript, DepartmentSuggestion, PipelineWarning, Ticket, TicketField
 
@@ -120,7 +120,9 @@ def extract_ticket(
         ticket.warnings.append(PipelineWarning("out_of_scope", f"{hit.name}: {hit.advice}"))
     ticket.form = suggest_form(fields["request_type"].value, fields, resources.forms)
     if resources.knowledge_base is not None and fields["request_type"].value in options.kb_request_types:
-        ticket.kb_answers = resources.knowledge_base.search(request_text, k=options.kb_answers)
+        # the caller's own words: the KB's questions are written the way callers ask
+        question = "，".join(text for text, _ in caller_request(document)) or request_text
+        ticket.kb_answers = resources.knowledge_base.search(question, k=options.kb_answers)
     _discount_open_vocabulary(ticket, document)
     decide_review(ticket, _caller_confidence(document), options.review)
     return ticket

@@ -184,14 +184,16 @@ def test_summary_is_the_callers_request_in_written_style_without_operator_chatte
     assert summary.evidence[0].turn == 1
 
 
-def test_a_confirmed_read_back_is_the_summary():
+def test_a_confirmed_read_back_is_the_summary_when_the_callers_words_give_nothing():
     document = doc(
-        (C, "那个，就是我们小区电梯老是坏"),
+        (C, "嗯，对"),
         (A, "跟您确认一下，您反映的是秀英区泰达比华利小区电梯经常故障的问题，对吗？"),
         (C, "对，是的。"),
     )
     summary = extract_summary(document, "反映")
     assert summary.value == "市民来电反映：秀英区泰达比华利小区电梯经常故障。"
+    own_words = extract_summary(doc((C, "那个，就是我们小区电梯老是坏"), *document_turns_of_readback()), "反映")
+    assert own_words.value == "市民来电反映：其小区电梯老是坏。" and own_words.source == "caller_turns"
     assert summary.source == "operator_readback"
 
 
@@ -231,3 +233,10 @@ def test_recurring_times_are_not_event_times_and_name_answers_stay_out_of_the_su
         (C, "楼下的工地天天晚上施工，吵得没法休息。"), (A, "怎么称呼"), (C, "我姓王。"), (C, "好的，谢谢，再见")
     )
     assert extract_summary(document, "反映").value == "市民来电反映：楼下的工地天天晚上施工，吵得没法休息。"
+
+
+def document_turns_of_readback():
+    return (
+        (A, "跟您确认一下，您反映的是秀英区泰达比华利小区电梯经常故障的问题，对吗？"),
+        (C, "对，是的。"),
+    )
