@@ -32,7 +32,7 @@ def extract_summary(document: CallDocument, request_type: str | None) -> TicketF
     prefix = f"市民来电{request_type or '反映'}："
     pieces = caller_request(document)
     if not pieces:
-        readback = _confirmed_readback(document)
+        readback = confirmed_readback(document)
         if readback is None:
             return TicketField()
         text, evidence = readback
@@ -65,7 +65,8 @@ def caller_request(document: CallDocument) -> list[tuple[str, Evidence]]:
     return pieces
 
 
-def _confirmed_readback(document: CallDocument) -> tuple[str, Evidence] | None:
+def confirmed_readback(document: CallDocument) -> tuple[str, Evidence] | None:
+    """The operator's read-back of the request ("您反映的是…，对吗？") when the caller confirmed it."""
     for turn in document.turns:
         if turn.is_caller:
             continue

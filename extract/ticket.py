@@ -26,7 +26,7 @@ from extract.person import extract_person
 from extract.phone import extract_id_number, extract_phone, is_valid_phone
 from extract.review import ReviewOptions, decide_review
 from extract.routing import RoutingModel
-from extract.summary import caller_request, extract_summary
+from extract.summary import caller_request, confirmed_readback, extract_summary
 from extract.timex import extract_event_time
 from models import CallMeta, CallTranscript, DepartmentSuggestion, PipelineWarning, Ticket, TicketField
 
@@ -113,7 +113,7 @@ def extract_ticket(
     elif fields["phone"].source == "ani_fallback":
         ticket.warnings.append(PipelineWarning("phone_misheard", "the spoken number was not understood; ANI shown"))
 
-    request_text = _request_text(ticket)
+    request_text = _request_text(ticket, document)
     ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)
     fields["category"] = category
     for hit in resources.catalogue.match_out_of_scope(request_text):
@@ -156,10 +156,14 @@ class TicketExtractor:
         return extract_ticket(transcript, meta, self.resources, self.options)
 
 
-def _request_text(ticket: Ticket) -> str:
-    """What routing and retrieval read: the summary's content (the caller's request in written form)."""
-    summary = ticket.fields["summary"].value or ""
-    return summary.split("：", 1)[-1]
+def _request_text(ticket: Ticket, document: CallDocument) -> str:
+    """What routing reads: the summary's content (the caller's request in written form), plus the
+    operator's confirmed read-back, which restates the matter in the hotline's words."""
+    content = (ticket.fields["summary"].value or "").split("：", 1)[-1]
+    readback = confirmed_readback(document)
+    if readback is not None and readback[0] not in content:
+        content = f"{content}{readback[0]}"
+    return content
 
 
 def _suggest_departments(
