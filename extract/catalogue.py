@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from extract.resource_files import DATA_DIR, read_yaml_file
+from extract.resource_files import text as _text
+from extract.resource_files import texts as _texts
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +38,6 @@ __all__ = [
     "load_catalogue",
 ]
 
-DATA_DIR = Path(__file__).parent / "data"
-# libyaml's parser is ten times faster than the pure-Python one on the catalogue (0.04 s vs 0.36 s)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_CATALOGUE = DATA_DIR / "catalogue.yaml"
 
 # A keyword of this many characters or more counts fully; a two-character one ("违停", "没水") counts
@@ -349,7 +348,7 @@ def _read_catalogue(path: Path) -> Catalogue:
         if not isinstance(data, dict):
             raise ValueError("the top level must be a mapping with 'categories' and 'departments'")
         _check_keys(data, "top level", required={"categories", "departments"}, optional={"out_of_scope"})
-        categories = _str_list(data["categories"], "categories")
+        categories = _texts(data["categories"], "categories")
         departments = [_parse_department(item, index, categories) for index, item in enumerate(data["departments"])]
         if not departments:
             raise ValueError("no departments")
@@ -367,29 +366,14 @@ def _read_catalogue(path: Path) -> Catalogue:
     return catalogue
 
 
-def read_yaml_file(path: Path) -> Any:
-    """Parse a YAML file; ValueError with a one-line message naming the file on bad YAML.
-
-    Shared by the catalogue, knowledge-base and form loaders.
-    """
-    text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ValueError(f"{path}: invalid YAML{where}: {problem}") from None
-
-
 def _parse_department(item: Any, index: int, categories: list[str]) -> Department:
     where = f"departments[{index}]"
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a mapping")
     _check_keys(item, where, required={"name", "matters"}, optional={"aliases"})
-    name = _str(item["name"], f"{where}.name")
+    name = _text(item["name"], f"{where}.name")
     where = f"{where} ({name})"
-    aliases = tuple(_str_list(item.get("aliases") or [], f"{where}.aliases"))
+    aliases = tuple(_texts(item.get("aliases") or [], f"{where}.aliases"))
     raw_matters = item["matters"] or []
     if not isinstance(raw_matters, list):
         raise ValueError(f"{where}.matters: expected a list")
@@ -399,11 +383,11 @@ def _parse_department(item: Any, index: int, categories: list[str]) -> Departmen
         if not isinstance(raw, dict):
             raise ValueError(f"{matter_where}: expected a mapping")
         _check_keys(raw, matter_where, required={"name", "category", "keywords"}, optional=set())
-        matter_name = _str(raw["name"], f"{matter_where}.name")
-        category = _str(raw["category"], f"{matter_where}.category")
+        matter_name = _text(raw["name"], f"{matter_where}.name")
+        category = _text(raw["category"], f"{matter_where}.category")
         if category not in categories:
             raise ValueError(f"{matter_where}: unknown category {category!r}")
-        keywords = tuple(_str_list(raw["keywords"], f"{matter_where}.keywords"))
+        keywords = tuple(_texts(raw["keywords"], f"{matter_where}.keywords"))
         if not keywords:
             raise ValueError(f"{matter_where}: no keywords")
         _check_keyword_lengths(keywords, matter_where)
@@ -419,11 +403,11 @@ def _parse_out_of_scope(item: Any, index: int) -> OutOfScope:
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a mapping")
     _check_keys(item, where, required={"name", "keywords", "advice"}, optional=set())
-    keywords = tuple(_str_list(item["keywords"], f"{where}.keywords"))
+    keywords = tuple(_texts(item["keywords"], f"{where}.keywords"))
     if not keywords:
         raise ValueError(f"{where}: no keywords")
     _check_keyword_lengths(keywords, where)
-    return OutOfScope(_str(item["name"], f"{where}.name"), keywords, _str(item["advice"], f"{where}.advice"))
+    return OutOfScope(_text(item["name"], f"{where}.name"), keywords, _text(item["advice"], f"{where}.advice"))
 
 
 def _check_keys(item: dict, where: str, required: set[str], optional: set[str]) -> None:
@@ -440,20 +424,6 @@ def _check_keyword_lengths(keywords: tuple[str, ...], where: str) -> None:
     short = [word for word in keywords if len(_fold(word)) < 2]
     if short:
         raise ValueError(f"{where}: keyword {short[0]!r} is shorter than 2 characters")
-
-
-def _str(value: Any, where: str) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: expected a non-empty string")
-    return value.strip()
-
-
-def _str_list(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: expected a list")
-    return [_str(item, f"{where}[{index}]") for index, item in enumerate(value)]
 
 
 # --- text helpers ------------------------------------------------------------------------------------

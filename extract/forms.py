@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extract.catalogue import DATA_DIR, read_yaml_file
+from extract.resource_files import DATA_DIR, read_yaml_file
+from extract.resource_files import text as _text
+from extract.resource_files import texts as _texts
 from models import REQUEST_TYPES, TICKET_FIELDS, FormSuggestion, TicketField
 
 logger = logging.getLogger(__name__)
@@ -142,15 +144,3 @@ def _parse_form(item: Any, index: int) -> FormTemplate:
         # the operator fills the form top to bottom, so ask in the ticket's own order
         required=tuple(name for name in TICKET_FIELDS if name in required),
     )
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: expected a non-empty string")
-    return value.strip()
-
-
-def _texts(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: expected a list")
-    return tuple(_text(item, f"{where}[{index}]") for index, item in enumerate(value))

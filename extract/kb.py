@@ -17,7 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from extract.catalogue import DATA_DIR, read_yaml_file
+from extract.resource_files import DATA_DIR, read_yaml_file
+from extract.resource_files import text as _text
+from extract.resource_files import texts as _texts
 from models import KbAnswer
 
 logger = logging.getLogger(__name__)
@@ -188,18 +190,3 @@ def _parse_entry(item: Any, index: int) -> KbEntry:
         department=_text(department, f"{where}.department") if department is not None else None,
         tags=_texts(item.get("tags") or [], f"{where}.tags"),
     )
-
-
-def _text(value: Any, where: str) -> str:
-    # YAML reads a bare 12345 as a number
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: expected a non-empty string")
-    return value.strip()
-
-
-def _texts(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: expected a list")
-    return tuple(_text(item, f"{where}[{index}]") for index, item in enumerate(value))

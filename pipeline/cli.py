@@ -114,12 +114,7 @@ def process(
             transcript = run_pipeline(audio, call_meta, engines, options, hook=hook)
     except HotlineError as error:
         fail(error, audio.name)
-    document = render(transcript, fmt.value)
-    if out is None:
-        sys.stdout.write(document)
-    else:
-        _write_atomic(out, document)
-        err.print(f"wrote {out}", highlight=False)
+    _emit(render(transcript, fmt.value), out)
 
 
 def _process_folder(folder: Path, out_dir: Path, fmt: str, engines, options) -> None:
@@ -196,12 +191,7 @@ def extract(
         transcript.ticket = extractor.extract(transcript, call_meta)
     except HotlineError as error:
         fail(error, transcript_path.name)
-    document = render(transcript, fmt.value)
-    if out is None:
-        sys.stdout.write(document)
-    else:
-        _write_atomic(out, document)
-        err.print(f"wrote {out}", highlight=False)
+    _emit(render(transcript, fmt.value), out)
 
 
 @app.command()
@@ -477,6 +467,15 @@ def eval_tickets(
     if json_out:
         _write_atomic(json_out, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
         err.print(f"wrote {json_out}", highlight=False)
+
+
+def _emit(document: str, out: Path | None) -> None:
+    """To stdout, or atomically to `out`."""
+    if out is None:
+        sys.stdout.write(document)
+    else:
+        _write_atomic(out, document)
+        err.print(f"wrote {out}", highlight=False)
 
 
 def _load_settings():
