@@ -40,11 +40,9 @@ class Embedder(Protocol):
 
     def passages(self, texts: list[str]) -> np.ndarray:
         """Embed documents: (len(texts), dim) float32."""
-        ...
 
     def queries(self, texts: list[str]) -> np.ndarray:
         """Embed search queries: (len(texts), dim) float32."""
-        ...
 
 
 @dataclass(frozen=True)
