@@ -191,9 +191,26 @@ def _suggest_departments(
             name = catalogue.canonical(label)
             scores[name] = scores.get(name, 0.0) + model_weight * probability
             reasons.setdefault(name, []).append(f"历史工单模型：{probability:.0%}")
+        for name, reason in _similar_tickets(resources.routing_model, text, catalogue).items():
+            if name in reasons:
+                reasons[name].append(reason)
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[: options.departments]
     suggestions = [DepartmentSuggestion(name, round(score, 3), reasons[name]) for name, score in ranked]
     return suggestions, category
+
+
+def _similar_tickets(model: RoutingModel, text: str, catalogue: Catalogue) -> dict[str, str]:
+    """For each unit, the most similar past ticket it handled: "how was this routed before"."""
+    try:
+        similar = model.similar([text], n=10)[0]
+    except ValueError:  # a model saved without its training tickets
+        return {}
+    found: dict[str, str] = {}
+    for ticket in similar:
+        name = catalogue.canonical(ticket.label)
+        if name not in found:
+            found[name] = f"相似历史工单（相似度{ticket.similarity:.2f}）：{ticket.text}…"
+    return found
 
 
 def _caller_confidence(document: CallDocument) -> float | None:
