@@ -261,7 +261,8 @@ def stratified_split(
 class TextEncoder(Protocol):
     """Anything that embeds documents like `extract.embeddings.TextEmbedder.passages`."""
 
-    def passages(self, texts: list[str]) -> np.ndarray: ...
+    def passages(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings, one row per text."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,7 @@ class RoutingModel:
         self._char_classifier = char_classifier
         self._embedding_classifier = embedding_classifier
         self._encoder = encoder
+        self._last_embedded: tuple[list[str], np.ndarray] | None = None
         self._neighbours = neighbour_index
 
     @classmethod
@@ -486,9 +488,14 @@ class RoutingModel:
         ]
 
     def _embed(self, clean: list[str]) -> np.ndarray:
+        # predict() and similar() on the same ticket text: embed it once (the embedding is the cost)
+        if self._last_embedded is not None and self._last_embedded[0] == clean:
+            return self._last_embedded[1]
         if self._encoder is None:
             self._encoder = _default_encoder()
-        return self._encoder.passages(clean)
+        vectors = self._encoder.passages(clean)
+        self._last_embedded = (list(clean), vectors)
+        return vectors
 
     def _neighbour_vote(self, similarities: np.ndarray) -> np.ndarray:
         """Votes of the `neighbours` most similar training tickets, weighted by their similarity."""
