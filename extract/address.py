@@ -240,7 +240,7 @@ def _from_answer(document: CallDocument) -> tuple[str, float, list[Evidence]] | 
         if len(address) < 3 or not _PLACE_SUFFIX.search(address):
             continue
         start = turn.text.index(address)
-        return address, 0.75, [turn.evidence(start, start + len(address))]
+        return address, 0.8, [turn.evidence(start, start + len(address))]
     return None
 
 

@@ -77,7 +77,7 @@ def extract_person(document: CallDocument) -> PersonFields:
 
     if not surname_votes:
         if declined:
-            return PersonFields(TicketField(source="declined", evidence=declined), TicketField(), TicketField())
+            return PersonFields(*(TicketField(source="declined", evidence=declined) for _ in range(3)))
         return PersonFields(TicketField(), TicketField(), TicketField())
     surname, evidence = max(surname_votes.items(), key=lambda item: len(item[1]))
     agreeing = len({item.turn for item in evidence})

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from models import Ticket
 
+DRAFT_FIELDS = ("summary",)
+"""Written for the operator to read and edit in every case: required to be there, not to be sure."""
+
 
 @dataclass(frozen=True)
 class ReviewOptions:
@@ -45,9 +48,11 @@ def decide_review(ticket: Ticket, caller_confidence: float | None, options: Revi
     required = ticket.form.required if ticket.form else ["phone", "summary"]
     for name in required:
         field = ticket.fields[name]
+        if field.source == "declined":
+            continue  # the caller would not say: nothing for the operator to fix
         if field.value is None:
             check.append(f"{name}: missing")
-        elif field.confidence < options.field_confidence:
+        elif name not in DRAFT_FIELDS and field.confidence < options.field_confidence:
             check.append(f"{name}: confidence {field.confidence:.2f}")
     top = ticket.department_suggestions[0]
     runner_up = ticket.department_suggestions[1].score if len(ticket.department_suggestions) > 1 else 0.0

@@ -98,3 +98,19 @@ def test_gold_calls_phone_and_district_from_what_was_said(shared_data, resources
     assert row["phone"] >= 0.95
     assert row["district"] >= 0.90
     assert row["caller_surname"] >= 0.9 and row["request_type"] >= 0.8 and row["address"] >= 0.8
+
+
+def test_a_declined_name_is_not_flagged_and_the_summary_is_a_draft_not_a_doubt(resources):
+    transcript = transcript_of(
+        (A, "请问有什么可以帮您？"),
+        (C, "我要投诉，秀英区海秀中路那家超市卖过期食品。"),
+        (A, "好的，请问您贵姓？"),
+        (C, "这个不方便透露。"),
+        (A, "好的，没关系。请问联系电话是您现在来电的这个号码吗？"),
+        (C, "对，就是这个号码。"),
+    )
+    ticket = extract_ticket(transcript, META, resources)
+    assert ticket.value("request_type") == "投诉"
+    assert ticket.fields["caller_surname"].source == "declined"
+    assert not any(reason.startswith(("caller_surname", "caller_name", "summary")) for reason in ticket.review_reasons)
+    assert ticket.value("summary") == "市民来电投诉：秀英区海秀中路那家超市卖过期食品。"
