@@ -10,7 +10,6 @@ the catalogue's canonical unit names; routing instructions are stripped.
 """
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
@@ -23,7 +22,7 @@ from extract.catalogue import load_catalogue  # noqa: E402
 from extract.routing import (  # noqa: E402
     RoutingModel,
     RoutingOptions,
-    read_labelled_csv,
+    read_labelled_rows,
     stratified_split,
     strip_routing_instruction,
 )
@@ -63,9 +62,7 @@ def main() -> None:
     if not args.csv.is_file():
         sys.exit(f"no tickets at {args.csv} (../shared/data is not here)")
     catalogue = load_catalogue()
-    texts, labels = read_labelled_csv(args.csv, "诉求内容", "处置单位")
-    with args.csv.open(encoding="utf-8-sig", newline="") as handle:
-        ids = [row["工单编号"] for row in csv.DictReader(handle) if row["诉求内容"].strip() and row["处置单位"].strip()]
+    texts, labels, ids = read_labelled_rows(args.csv, "诉求内容", "处置单位", "工单编号")
     call_tickets = {
         json.loads(path.read_text(encoding="utf-8"))["source_ticket_id"] for path in args.calls.glob("*.json")
     }

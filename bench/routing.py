@@ -21,7 +21,6 @@ the share an operator could pre-accept with a threshold; the JSON also has the p
 """
 
 import argparse
-import csv
 import hashlib
 import json
 import logging
@@ -45,6 +44,8 @@ from extract.routing import (  # noqa: E402
     RoutingModel,
     RoutingOptions,
     evaluate_routing,
+    read_labelled_csv,
+    read_labelled_rows,
     stratified_split,
     strip_routing_instruction,
 )
@@ -140,11 +141,6 @@ class CachedEncoder:
         return np.stack([np.load(CACHE / f"{key}.npy") for key in keys]).astype(np.float32)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def gold_ticket_ids(calls: Path) -> list[str]:
     ids = []
     for gold in sorted(calls.glob("*.json")):
@@ -227,15 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         log.print(f"[red]{args.csv} not found")
         return 2
 
-    rows = read_rows(args.csv)
-    rows = [row for row in rows if row.get("诉求内容", "").strip() and row.get("处置单位", "").strip()]
-    texts = [row["诉求内容"] for row in rows]
-    labels = [row["处置单位"] for row in rows]
-    ids = [row["工单编号"] for row in rows]
+    texts, labels, ids = read_labelled_rows(args.csv, "诉求内容", "处置单位", "工单编号")
     gold_ids = set(gold_ticket_ids(args.calls)) if args.calls.is_dir() else set()
     forced = [index for index, ticket in enumerate(ids) if ticket in gold_ids]
     train, test = stratified_split(texts, labels, test_fraction=0.2, seed=args.seed, force_test=forced)
-    log.print(f"{len(rows)} tickets: train {len(train)}, hold-out {len(test)} ({len(forced)} gold-call tickets forced)")
+    log.print(f"{len(texts)} tickets: train {len(train)}, hold-out {len(test)} ({len(forced)} from gold calls)")
 
     label_sets: dict[str, dict[str, str]] = {"raw": {}, "canonical": build_aliases(args.merge, labels)}
     try:
@@ -290,11 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
     teddy_rows: list[dict] = []
     if args.teddy.is_file():
-        teddy = [
-            row for row in read_rows(args.teddy) if row.get("text", "").strip() and row.get("一级标签", "").strip()
-        ]
-        t_texts = [row["text"] for row in teddy]
-        t_labels = [row["一级标签"] for row in teddy]
+        t_texts, t_labels = read_labelled_csv(args.teddy, "text", "一级标签")
         t_train, t_test = stratified_split(t_texts, t_labels, test_fraction=0.2, seed=args.seed)
         teddy_variants = ["baseline char_wb 1-3 LR", "char 1-2 SVM", "char 1-2 SVM +kind +weights"]
         if args.teddy_embeddings:

@@ -49,6 +49,7 @@ __all__ = [
     "TextEncoder",
     "evaluate_routing",
     "read_labelled_csv",
+    "read_labelled_rows",
     "split_channel_prefix",
     "stratified_split",
     "strip_routing_instruction",
@@ -186,6 +187,15 @@ def read_labelled_csv(path: Path, text_column: str, label_column: str) -> tuple[
     Rows with an empty text or label are skipped and counted in the log. Raises `ValueError` with a
     one-line message for a missing file, a missing column, or a file without any usable row.
     """
+    texts, labels, _ = read_labelled_rows(path, text_column, label_column)
+    return texts, labels
+
+
+def read_labelled_rows(
+    path: Path, text_column: str, label_column: str, id_column: str | None = None
+) -> tuple[list[str], list[str], list[str]]:
+    """`read_labelled_csv` plus the `id_column` of the same rows (empty strings without one), for
+    splits that must put given tickets into the hold-out."""
     path = Path(path)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -193,12 +203,13 @@ def read_labelled_csv(path: Path, text_column: str, label_column: str) -> tuple[
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from error
     texts: list[str] = []
     labels: list[str] = []
+    ids: list[str] = []
     skipped = 0
     with handle:
         try:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
-            for column in (text_column, label_column):
+            for column in (text_column, label_column, *([id_column] if id_column else [])):
                 if column not in header:
                     raise ValueError(f"{path.name}: no column {column!r} (columns: {', '.join(header) or 'none'})")
             for row in reader:
@@ -209,13 +220,14 @@ def read_labelled_csv(path: Path, text_column: str, label_column: str) -> tuple[
                     continue
                 texts.append(text)
                 labels.append(label)
+                ids.append((row.get(id_column) or "").strip() if id_column else "")
         except (UnicodeDecodeError, csv.Error) as error:
             raise ValueError(f"{path.name}: not a UTF-8 CSV file ({error})") from error
     if skipped:
         logger.warning("%s: skipped %d rows with an empty %s or %s", path.name, skipped, text_column, label_column)
     if not texts:
         raise ValueError(f"{path.name}: no rows with both {text_column!r} and {label_column!r}")
-    return texts, labels
+    return texts, labels, ids
 
 
 def stratified_split(

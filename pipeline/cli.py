@@ -330,16 +330,15 @@ def train_routing(
     """
     import dataclasses
 
-    from extract.routing import RoutingModel, RoutingOptions, evaluate_routing, read_labelled_csv, stratified_split
+    from extract.routing import RoutingModel, RoutingOptions, evaluate_routing, read_labelled_rows, stratified_split
 
     try:
-        texts, labels = read_labelled_csv(csv_path, text_column, label_column)
+        if test_ids is not None and id_column is None:
+            raise ValueError("--test-ids needs --id-column")
+        texts, labels, ids = read_labelled_rows(csv_path, text_column, label_column, id_column)
         forced: list[int] = []
         if test_ids is not None:
-            if id_column is None:
-                raise ValueError("--test-ids needs --id-column")
             wanted = set(test_ids.read_text(encoding="utf-8").split())
-            ids = _column_of_labelled_rows(csv_path, id_column, text_column, label_column)
             forced = [index for index, ticket_id in enumerate(ids) if ticket_id in wanted]
     except (ValueError, OSError) as error:
         fail(MetadataError(str(error)))
@@ -409,21 +408,6 @@ def route(
     predictions = routing.predict([row.get(text_column) or "" for row in rows], k=k) if rows else []
     write_predictions(rows, predictions, out, text_column=text_column)
     err.print(f"routed {len(rows)} rows → {out}", highlight=False)
-
-
-def _column_of_labelled_rows(path: Path, column: str, text_column: str, label_column: str) -> list[str]:
-    """`column` of the rows read_labelled_csv keeps (non-empty text and label), in the same order."""
-    import csv
-
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if column not in (reader.fieldnames or []):
-            raise ValueError(f"{path.name}: no column {column!r}")
-        return [
-            (row.get(column) or "").strip()
-            for row in reader
-            if (row.get(text_column) or "").strip() and (row.get(label_column) or "").strip()
-        ]
 
 
 @eval_app.command("tickets")
