@@ -7,6 +7,7 @@ FFmpeg decodes; mono or stereo; any sample rate. Bad input raises `AudioDecodeEr
 
 import io
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -40,9 +41,61 @@ class DecodeOptions:
     max_channels: int = 2
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    """What `probe_audio` learns about a recording without keeping its samples."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    codec: str
+
+
 def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | None = None) -> Audio:
     """Decode `source` (a path, the file's bytes, or a binary file object) to 16 kHz float32 channels."""
     options = options or DecodeOptions()
+    with _open_audio(source, options) as (container, stream, head, declared):
+        codec = stream.codec_context.name
+        source_rate = stream.codec_context.sample_rate or stream.rate
+        source_channels = stream.codec_context.channels
+        channels = _decode(container, stream, source_channels, options)
+    duration = channels.shape[1] / TARGET_SAMPLE_RATE
+    _check_length(head, codec, declared, duration, options)
+    logger.debug("decoded %s: %d ch, %d Hz, %.1f s", codec, source_channels, source_rate, duration)
+    return Audio(
+        channels=[np.ascontiguousarray(channel) for channel in channels],
+        sample_rate=TARGET_SAMPLE_RATE,
+        source_sample_rate=int(source_rate),
+        source_channels=int(source_channels),
+        codec=codec,
+    )
+
+
+def probe_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | None = None) -> AudioInfo:
+    """Check that a recording decodes whole, within the limits, keeping no samples (memory stays flat):
+    what the service does before it acknowledges a push. Raises what `load_audio` raises."""
+    options = options or DecodeOptions()
+    with _open_audio(source, options) as (container, stream, head, declared):
+        codec = stream.codec_context.name
+        rate = stream.codec_context.sample_rate or stream.rate
+        samples = 0
+        try:
+            for frame in container.decode(stream):
+                samples += frame.samples
+                if samples > options.max_duration_s * rate:
+                    raise AudioTooLongError(f"recording is longer than the limit of {options.max_duration_s:.0f} s")
+        except av.error.FFmpegError as error:
+            if not samples:
+                raise AudioDecodeError(f"not a decodable audio file ({_reason(error)})") from None
+            raise AudioDecodeError(f"the file is truncated or corrupt ({_reason(error)})") from None
+        info = AudioInfo(samples / rate, int(rate), int(stream.codec_context.channels), codec)
+    _check_length(head, codec, declared, info.duration, options)
+    return info
+
+
+@contextmanager
+def _open_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions):
+    """The container and its first audio stream, checked: (container, stream, first bytes, declared length)."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     if isinstance(source, (str, Path)):
@@ -66,7 +119,6 @@ def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | N
         if not container.streams.audio:
             raise AudioDecodeError("the file has no audio stream")
         stream = container.streams.audio[0]
-        codec = stream.codec_context.name
         source_rate = stream.codec_context.sample_rate or stream.rate
         source_channels = stream.codec_context.channels
         if not source_rate or not source_channels:
@@ -76,9 +128,10 @@ def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | N
         declared = _declared_duration(container, stream)
         if declared is not None and declared > options.max_duration_s:
             raise AudioTooLongError(f"recording is {declared:.0f} s long; the limit is {options.max_duration_s:.0f} s")
-        channels = _decode(container, stream, source_channels, options)
+        yield container, stream, head, declared
 
-    duration = channels.shape[1] / TARGET_SAMPLE_RATE
+
+def _check_length(head: bytes, codec: str, declared: float | None, duration: float, options: DecodeOptions) -> None:
     # FFmpeg clips a seekable WAV's data size to the file's size, which hides truncation
     announced = _wav_declared_duration(head) or declared
     if (
@@ -91,14 +144,6 @@ def load_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | N
         )
     if duration < options.min_duration_s:
         raise AudioDecodeError(f"the recording holds no audio ({duration:.2f} s decoded)")
-    logger.debug("decoded %s: %d ch, %d Hz, %.1f s", codec, source_channels, source_rate, duration)
-    return Audio(
-        channels=[np.ascontiguousarray(channel) for channel in channels],
-        sample_rate=TARGET_SAMPLE_RATE,
-        source_sample_rate=int(source_rate),
-        source_channels=int(source_channels),
-        codec=codec,
-    )
 
 
 def _decode(container, stream, source_channels: int, options: DecodeOptions) -> np.ndarray:

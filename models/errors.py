@@ -35,3 +35,27 @@ class MetadataError(HotlineError):
 
 class TranscriptFormatError(HotlineError):
     """A transcript document (the pipeline's JSON, input to `hotline extract`) is malformed."""
+
+
+class RecordingTooLargeError(HotlineError):
+    """A pushed recording is larger than the configured limit (`max_upload_bytes`); nothing is kept."""
+
+
+class RecordingNotFoundError(HotlineError):
+    """No recording is stored under this key (never stored, or deleted by the retention policy)."""
+
+
+class StorageError(HotlineError):
+    """The recording store or database could not be reached; transient, the operation may be retried."""
+
+
+class CallNotFoundError(HotlineError):
+    """No call with this id."""
+
+
+class CallConflictError(HotlineError):
+    """A call id was pushed again with a different recording, or a change conflicts with the call's state."""
+
+
+class ProcessingError(HotlineError):
+    """Processing a call failed repeatedly for reasons outside the recording (the call is marked failed)."""

@@ -30,6 +30,38 @@ class ExtractSettings(BaseModel):
     routing_model: Path | None = Field(None, description="a model from `hotline train routing` (default: none)")
 
 
+class StoreSettings(BaseModel):
+    """Where recordings are kept: a local folder (default) or an S3-compatible bucket (several machines)."""
+
+    kind: Literal["local", "s3"] = "local"
+    dir: Path | None = Field(None, description="local store folder (default: DATA_DIR/recordings)")
+    bucket: str = "hotline-recordings"
+    endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://127.0.0.1:8333 (default: AWS)")
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str = "us-east-1"
+    prefix: str = "recordings/"
+
+
+class WorkerSettings(BaseModel):
+    """Celery workers and the sweeper that re-enqueues lost jobs."""
+
+    lease_s: float = Field(
+        3600, gt=0, description="a claimed job's lease and Redis' visibility timeout; above the slowest call"
+    )
+    requeue_after_s: float = Field(900, gt=0, description="a job queued this long without a claim is re-enqueued")
+    sweep_interval_s: float = Field(60, gt=0, description="how often a worker looks for lost jobs and webhooks")
+    concurrency: int = Field(1, ge=1, description="jobs at a time per worker process (models load once each)")
+
+
+class WebhookSettings(BaseModel):
+    timeout_s: float = Field(10, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_s: float = Field(30, gt=0)
+    backoff_max_s: float = Field(3600, gt=0)
+    allow_private: bool = Field(False, description="allow webhook URLs on loopback/private networks")
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures. Defaults run on one machine with no services."""
 
@@ -57,6 +89,15 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(4 * 3600, gt=0)
     vad: VadSettings = Field(default_factory=VadSettings)
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
+    # service (hotline serve / hotline worker)
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in DATA_DIR/hotline.db")
+    redis_url: str | None = Field(None, description="Celery broker; unset = jobs run in the API process")
+    public_url: str = Field("http://127.0.0.1:8000", description="base URL of the API, for links in webhooks")
+    max_upload_mb: float = Field(200, gt=0, description="largest recording accepted by POST /v1/calls")
+    retention_days: float | None = Field(None, gt=0, description="delete recordings of finished calls after N days")
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @property
     def resolved_model_cache(self) -> Path:
@@ -65,6 +106,14 @@ class Settings(BaseSettings):
     @property
     def voiceprint_dir(self) -> Path:
         return self.data_dir / "voiceprints"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.store.dir or self.data_dir / "recordings"
 
     @field_validator("hotwords", mode="before")
     @classmethod

@@ -32,6 +32,12 @@ def test_models_exports_exactly_the_documented_names():
             "Ticket",
             "TicketField",
             "TranscriptFormatError",
+            "RecordingTooLargeError",
+            "RecordingNotFoundError",
+            "StorageError",
+            "CallNotFoundError",
+            "CallConflictError",
+            "ProcessingError",
         ]
     )
     for name in models.__all__:

@@ -1,0 +1,101 @@
+"""The FastAPI app. `uvicorn api.main:app` or `hotline serve`; settings from HOTLINE_* at start-up.
+
+Importing this module loads no model and no torch: the API stores recordings and hands call ids to
+workers (Celery), or, with no Redis configured, to a job thread of its own that loads the models on
+the first call.
+"""
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.limits import BodyLimit
+from api.routes import calls, keys, service
+from pipeline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "1.0.0"
+
+
+def create_app(settings: Settings | None = None, services=None) -> FastAPI:
+    """The app; `services` (pipeline.service.Services) may be given by tests, else built at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from pipeline.service import build_services
+
+        nonlocal services
+        owned = services is None
+        if owned:
+            services = build_services(settings or Settings())
+        app.state.services = services
+        sweeper = _Sweeper(services) if services.jobs is not None else None
+        if sweeper:
+            sweeper.start()
+        try:
+            yield
+        finally:
+            if sweeper:
+                sweeper.stop()
+            if owned:
+                if services.jobs is not None:
+                    services.queue.stop()
+                services.engine.dispose()
+
+    app = FastAPI(
+        title="hotline-intake",
+        version=API_VERSION,
+        description="Call intake for a 12345 hotline: push recordings, read transcripts and pre-filled tickets, "
+        "review and audit. Every /v1 endpoint needs an API key (Authorization: Bearer <key>).",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(calls.router)
+    app.include_router(keys.router)
+    app.include_router(service.router)
+
+    def upload_limit(_scope) -> int:
+        return int(app.state.services.settings.max_upload_mb * 1_000_000) + 64 * 1024  # + form fields
+
+    app.add_middleware(BodyLimit, max_bytes=upload_limit)
+    return app
+
+
+class _Sweeper:
+    """In-process mode: re-runs lost jobs (queued before a restart) and due webhook retries on a timer."""
+
+    def __init__(self, services):
+        self.services = services
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="hotline-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+
+    def run(self) -> None:
+        settings = self.services.settings
+        first = True
+        while not self.stopping.is_set():
+            try:
+                if first:  # after a restart, whatever was queued in memory is gone: take it all again
+                    self.services.repository.release_all()
+                    for call_id, phase, priority in self.services.repository.stale(0):
+                        self.services.queue.enqueue(phase, call_id, priority)
+                    first = False
+                self.services.jobs.sweep()
+                if settings.retention_days:
+                    self.services.jobs.purge_recordings(settings.retention_days)
+            except Exception:
+                logger.exception("sweep failed")
+            self.stopping.wait(settings.worker.sweep_interval_s)
+
+
+app = create_app()

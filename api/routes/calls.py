@@ -1,0 +1,363 @@
+"""/v1/calls: push a recording, follow its processing, read transcript, audio and ticket, review, audit."""
+
+import json
+import logging
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.datastructures import UploadFile
+
+from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
+from api.errors import ApiError
+from api.schemas import (
+    AuditIn,
+    AuditOut,
+    CallAccepted,
+    CallError,
+    CallLinks,
+    CallPage,
+    CallStatus,
+    ErrorResponse,
+    TicketChangeOut,
+    TicketOut,
+    TicketPatch,
+)
+from asr.audio import DecodeOptions, probe_audio
+from models import TICKET_FIELDS, CallTranscript
+from pipeline.database import Call
+from pipeline.meta import CALL_ID_PATTERN, parse_meta
+from pipeline.repository import CallQuery, NewCall
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+
+# Recorders in this deployment's country write local time without an offset.
+NAIVE_TIMES_ZONE = ZoneInfo("Asia/Shanghai")
+AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
+CallId = Annotated[str, CALL_ID_PATTERN]
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 410, 413, 415, 416, 422)}
+
+
+def _services(request: Request):
+    return request.app.state.services
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=CallAccepted,
+    responses=ERRORS,
+    summary="Push a recorded call (multipart: `recording` file + metadata fields)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["recording", "call_id"],
+                        "properties": {
+                            "recording": {"type": "string", "format": "binary"},
+                            "call_id": {"type": "string", "pattern": CALL_ID_PATTERN},
+                            "caller_number": {"type": "string", "maxLength": 32},
+                            "agent_id": {"type": "string"},
+                            "started_at": {"type": "string", "format": "date-time"},
+                            "channel_map": {
+                                "type": "string",
+                                "description": 'JSON, e.g. {"0": "agent", "1": "caller"}',
+                            },
+                            "priority": {"type": "string", "enum": ["live", "backlog"]},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def push_call(request: Request, principal: PushKey) -> JSONResponse:
+    """The recording is stored (checksummed) and the job committed before 202 is returned. The same call id
+    with the same recording again is the same call (202, created false); with another recording, 409."""
+    services = _services(request)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'recording' file part")
+    try:
+        form = await request.form(max_files=1, max_fields=20)
+    except ApiError:
+        raise
+    except Exception as error:  # malformed multipart body
+        if type(error).__name__ == "_TooLarge":
+            raise
+        raise ApiError(400, "bad_request", f"malformed multipart body ({type(error).__name__})") from None
+    try:
+        recording = form.get("recording")
+        if not isinstance(recording, UploadFile):
+            raise ApiError(422, "invalid_request", "a 'recording' file part is required")
+        part_type = (recording.content_type or "application/octet-stream").lower()
+        if not part_type.startswith(AUDIO_TYPES):
+            raise ApiError(415, "unsupported_media_type", f"the recording's content type {part_type!r} is not audio")
+        meta, priority = _parse_fields(form)
+        settings = services.settings
+        await run_in_threadpool(recording.file.seek, 0)
+        await run_in_threadpool(probe_audio, recording.file, DecodeOptions(max_duration_s=settings.max_duration_s))
+        await run_in_threadpool(recording.file.seek, 0)
+        stored = await run_in_threadpool(services.store.put, recording.file, int(settings.max_upload_mb * 1_000_000))
+    finally:
+        await form.close()
+    new = NewCall(
+        call_id=meta.call_id,
+        caller_number=meta.caller_number,
+        agent_id=meta.agent_id,
+        started_at=meta.started_at,
+        channel_map=dict(meta.channel_map),
+        priority=priority,
+        content_type=part_type,
+    )
+    try:
+        call, created = await run_in_threadpool(services.repository.register, new, stored, principal.key_id)
+    except Exception:
+        if not await run_in_threadpool(services.repository.recording_in_use, stored.key):
+            await run_in_threadpool(services.store.delete, stored.key)
+        raise
+    if created:
+        try:
+            await run_in_threadpool(services.queue.enqueue, "transcribe", call.id, priority)
+        except Exception:  # the job is in the database: the sweeper enqueues it when the broker is back
+            logger.warning("could not enqueue call %s now; the sweeper will", call.id, exc_info=True)
+    status_url = str(request.url_for("get_call", call_id=call.id))
+    body = CallAccepted(call_id=call.id, status=call.status, created=created, status_url=status_url)
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": status_url})
+
+
+def _parse_fields(form) -> tuple:
+    data: dict = {}
+    if isinstance(form.get("metadata"), str):
+        try:
+            data = json.loads(form["metadata"])
+        except json.JSONDecodeError:
+            raise ApiError(422, "bad_metadata", "the 'metadata' field is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(422, "bad_metadata", "the 'metadata' field must be a JSON object")
+    for name in ("call_id", "caller_number", "agent_id", "started_at", "channel_map"):
+        value = form.get(name)
+        if isinstance(value, str) and value != "":
+            data[name] = value
+    if isinstance(data.get("channel_map"), str):
+        try:
+            data["channel_map"] = json.loads(data["channel_map"])
+        except json.JSONDecodeError:
+            raise ApiError(422, "bad_metadata", 'channel_map must be JSON, e.g. {"0": "agent"}') from None
+    if not data.get("call_id"):
+        raise ApiError(422, "bad_metadata", "call_id is required")
+    meta = parse_meta(data, default_call_id="")
+    if meta.started_at is not None and meta.started_at.tzinfo is None:
+        meta = type(meta)(**{**meta.__dict__, "started_at": meta.started_at.replace(tzinfo=NAIVE_TIMES_ZONE)})
+    priority = form.get("priority") or data.get("priority") or "live"
+    if priority not in ("live", "backlog"):
+        raise ApiError(422, "bad_metadata", "priority is 'live' or 'backlog'")
+    return meta, priority
+
+
+@router.get("", response_model=CallPage, responses=ERRORS, summary="Search calls")
+def search_calls(
+    request: Request,
+    _principal: ReadKey,
+    q: Annotated[str | None, Query(max_length=200, description="text in the transcript, summary or department")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    agent_id: Annotated[str | None, Query(max_length=64)] = None,
+    department: Annotated[str | None, Query(max_length=128)] = None,
+    status: Literal["queued", "processing", "done", "failed"] | None = None,
+    review: Literal["auto", "check", "manual"] | None = None,
+    ticket_state: Literal["pending", "accepted"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CallPage:
+    query = CallQuery(
+        text=q or None,
+        since=_aware(since),
+        until=_aware(until),
+        agent_id=agent_id,
+        department=department,
+        status=status,
+        review=review,
+        ticket_state=ticket_state,
+        limit=limit,
+        offset=offset,
+    )
+    rows, total = _services(request).repository.search(query)
+    return CallPage(total=total, limit=limit, offset=offset, items=[call_status(request, row) for row in rows])
+
+
+@router.get("/{call_id}", response_model=CallStatus, responses=ERRORS, summary="Status of a call")
+def get_call(request: Request, call_id: str, _principal: StatusKey) -> CallStatus:
+    return call_status(request, _services(request).repository.get(call_id))
+
+
+@router.get(
+    "/{call_id}/transcript",
+    responses={**ERRORS, 200: {"content": {"application/json": {}, "text/plain": {}}}},
+    summary="Transcript as json, txt, srt, vtt or rttm",
+)
+def get_transcript(
+    request: Request,
+    call_id: str,
+    _principal: ReadKey,
+    format: Literal["json", "txt", "srt", "vtt", "rttm"] = "json",
+) -> Response:
+    from pipeline.formats import render
+
+    call = _services(request).repository.get(call_id)
+    if call.transcript is None:
+        raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
+    if format == "json":
+        return JSONResponse({**call.transcript, "ticket": call.ticket})
+    transcript = CallTranscript.from_dict(call.transcript)
+    text = render(transcript, "text" if format == "txt" else format)
+    media = {"vtt": "text/vtt", "srt": "application/x-subrip"}.get(format, "text/plain")
+    return PlainTextResponse(text, media_type=f"{media}; charset=utf-8")
+
+
+@router.get(
+    "/{call_id}/audio",
+    responses={**ERRORS, 200: {"content": {"audio/*": {}}}, 206: {"content": {"audio/*": {}}}},
+    summary="The recording, with HTTP Range for playback",
+)
+def get_audio(request: Request, call_id: str, _principal: ReadKey) -> Response:
+    services = _services(request)
+    call = services.repository.get(call_id)
+    if call.audio_deleted_at is not None:
+        raise ApiError(410, "audio_deleted", "the recording was deleted by the retention policy")
+    size = services.store.size(call.recording_key)
+    media = call.content_type if call.content_type and call.content_type.startswith("audio/") else "audio/wav"
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600", "ETag": f'"{call.recording_key}"'}
+    wanted = request.headers.get("range")
+    if not wanted:
+        headers["Content-Length"] = str(size)
+        data = services.store.read_range(call.recording_key, 0, size - 1) if size else b""
+        return Response(data, media_type=media, headers=headers)
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted.strip())
+    if not match or match.groups() == ("", ""):
+        raise ApiError(416, "bad_range", "only one byte range is supported", {"Content-Range": f"bytes */{size}"})
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    if start >= size or start > end:
+        raise ApiError(416, "bad_range", "range outside the recording", {"Content-Range": f"bytes */{size}"})
+    headers.update({"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)})
+    return Response(services.store.read_range(call.recording_key, start, end), 206, headers, media_type=media)
+
+
+@router.get("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="The pre-filled ticket")
+def get_ticket(request: Request, call_id: str, _principal: ReadKey) -> TicketOut:
+    return _ticket_out(request, call_id)
+
+
+@router.patch("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="Correct and/or accept")
+def patch_ticket(request: Request, call_id: str, patch: TicketPatch, principal: ReviewKey) -> TicketOut:
+    unknown = sorted(set(patch.fields) - set(TICKET_FIELDS))
+    if unknown:
+        raise ApiError(422, "invalid_request", f"unknown ticket fields: {', '.join(unknown)}")
+    changes = dict(patch.fields)
+    if patch.department is not None:
+        changes["department"] = patch.department
+    _services(request).repository.update_ticket(call_id, principal.name, changes, patch.accept)
+    return _ticket_out(request, call_id)
+
+
+@router.post("/{call_id}/audit", response_model=AuditOut, status_code=201, responses=ERRORS, summary="QA audit")
+def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditKey) -> AuditOut:
+    repository = _services(request).repository
+    call = repository.get(call_id)
+    turns = len((call.transcript or {}).get("turns", []))
+    for mark in audit.marks:
+        if mark.turn >= turns:
+            raise ApiError(422, "invalid_request", f"mark on turn {mark.turn}, but the transcript has {turns} turns")
+    row = repository.add_audit(
+        call_id,
+        principal.name,
+        audit.score,
+        audit.rubric,
+        audit.checks,
+        [mark.model_dump() for mark in audit.marks],
+        audit.comment,
+    )
+    return AuditOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/{call_id}/audits", response_model=list[AuditOut], responses=ERRORS, summary="QA audits of a call")
+def get_audits(request: Request, call_id: str, _principal: AuditKey) -> list[AuditOut]:
+    repository = _services(request).repository
+    repository.get(call_id)
+    return [AuditOut.model_validate(row, from_attributes=True) for row in repository.audits(call_id)]
+
+
+def _ticket_out(request: Request, call_id: str) -> TicketOut:
+    repository = _services(request).repository
+    call = repository.get(call_id)
+    if call.ticket is None:
+        raise ApiError(409, "not_ready", f"call {call_id} has no ticket yet (status {call.status})")
+    changes = [
+        TicketChangeOut(actor=c.actor, at=c.at, action=c.action, changes=c.changes)
+        for c in repository.ticket_changes(call_id)
+    ]
+    return TicketOut(
+        call_id=call.id,
+        ticket=call.ticket,
+        machine_ticket=call.machine_ticket,
+        department=call.department,
+        state=call.ticket_state,
+        accepted_by=call.accepted_by,
+        accepted_at=call.accepted_at,
+        changes=changes,
+    )
+
+
+def call_status(request: Request, call: Call) -> CallStatus:
+    base = str(request.url_for("get_call", call_id=call.id))
+    error = CallError(kind=call.error_kind, message=call.error) if call.status == "failed" else None
+    return CallStatus(
+        call_id=call.id,
+        status=call.status,
+        priority=call.priority,
+        stage=call.stage,
+        progress=call.progress or {},
+        attempts=call.attempts,
+        agent_id=call.agent_id,
+        caller_number_masked=mask_number(call.caller_number),
+        started_at=call.started_at,
+        created_at=call.created_at,
+        finished_at=call.finished_at,
+        audio_duration_s=call.audio_duration_s,
+        timings=call.timings or {},
+        error=error,
+        review=call.review,
+        department=call.department,
+        ticket_state=call.ticket_state,
+        audio_available=call.audio_deleted_at is None,
+        links=CallLinks(self=base, transcript=f"{base}/transcript", ticket=f"{base}/ticket", audio=f"{base}/audio"),
+    )
+
+
+def mask_number(number: str | None) -> str | None:
+    """138****7731: enough for an operator to recognise a caller, not to dial them from a list."""
+    if not number:
+        return None
+    digits = re.sub(r"\D", "", number)
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=NAIVE_TIMES_ZONE)
+    return moment

@@ -1,0 +1,40 @@
+"""/v1/keys: API keys and their roles (admin only)."""
+
+from fastapi import APIRouter, Request
+
+from api.auth import AdminKey
+from api.errors import ApiError
+from api.schemas import KeyCreated, KeyIn, KeyOut
+from pipeline.database import ApiKey
+from pipeline.keys import create_key, revoke_key
+from pipeline.webhooks import validate_webhook_url
+
+router = APIRouter(prefix="/v1/keys", tags=["admin"])
+
+
+@router.get("", response_model=list[KeyOut], summary="List keys (never the keys themselves)")
+def list_keys(request: Request, _principal: AdminKey) -> list[KeyOut]:
+    with request.app.state.services.repository.sessions() as session:
+        rows = session.query(ApiKey).order_by(ApiKey.id).all()
+        return [KeyOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.post("", response_model=KeyCreated, status_code=201, summary="Create a key; shown once")
+def post_key(request: Request, body: KeyIn, _principal: AdminKey) -> KeyCreated:
+    services = request.app.state.services
+    if body.webhook_url:
+        try:
+            validate_webhook_url(body.webhook_url, allow_private=services.settings.webhooks.allow_private)
+        except ValueError as error:
+            raise ApiError(422, "invalid_request", str(error)) from None
+    with services.repository.sessions.begin() as session:
+        row, key = create_key(session, body.role, body.name, webhook_url=body.webhook_url)
+        out = KeyOut.model_validate(row, from_attributes=True)
+        return KeyCreated(**out.model_dump(), key=key, webhook_secret=row.webhook_secret)
+
+
+@router.delete("/{key_id}", status_code=204, summary="Revoke a key")
+def delete_key(request: Request, key_id: int, _principal: AdminKey) -> None:
+    with request.app.state.services.repository.sessions.begin() as session:
+        if not revoke_key(session, key_id):
+            raise ApiError(404, "not_found", f"no active key {key_id}")

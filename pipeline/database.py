@@ -1,0 +1,250 @@
+"""The service's database: SQLAlchemy 2 tables, engine set-up and Alembic migrations.
+
+SQLite (embedded, the default: DATA_DIR/hotline.db) and PostgreSQL (by URL) run the same schema; the
+schema is created and upgraded only by the migrations in `pipeline/migrations/` (`migrate`), never by
+`create_all`, so a deployment's database and the code agree on one revision.
+
+Phone numbers live in `calls.caller_number` and inside the ticket JSON, which is the ticket itself;
+they never go to logs.
+"""
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+CALL_STATUSES = ("queued", "processing", "done", "failed")
+TICKET_STATES = ("pending", "accepted")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both backends (SQLite keeps naive text: stored and read as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: the database stores aware UTC times")
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict] = {datetime: UtcDateTime(), dict: JSON, list: JSON}
+
+
+class Call(Base):
+    """One pushed recording and everything the pipeline and people made of it."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[str] = mapped_column(String(16))  # live | backlog
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(index=True)
+    channel_map: Mapped[dict] = mapped_column(default=dict)
+    pushed_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    recording_key: Mapped[str] = mapped_column(String(64))
+    recording_size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # processing
+    stage: Mapped[str | None] = mapped_column(String(32))
+    progress: Mapped[dict] = mapped_column(default=dict)
+    timings: Mapped[dict] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    processing_started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(64))
+    audio_duration_s: Mapped[float | None] = mapped_column(Float)
+    # results
+    transcript: Mapped[dict | None] = mapped_column(JSON)
+    ticket: Mapped[dict | None] = mapped_column(JSON)  # the current ticket, corrections applied
+    machine_ticket: Mapped[dict | None] = mapped_column(JSON)  # as the extractor made it
+    review: Mapped[str | None] = mapped_column(String(16), index=True)
+    department: Mapped[str | None] = mapped_column(String(128), index=True)
+    ticket_state: Mapped[str] = mapped_column(String(16), default="pending")
+    accepted_by: Mapped[str | None] = mapped_column(String(64))
+    accepted_at: Mapped[datetime | None]
+    search_text: Mapped[str | None] = mapped_column(Text)  # transcript + summary, for text search
+    audio_deleted_at: Mapped[datetime | None]
+
+
+class CallEvent(Base):
+    """A call's state changes (queued, claimed, done, failed, requeued…): what happened when."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    event: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(default=dict)
+
+
+class TicketChange(Base):
+    """The audit trail of operator corrections and acceptances: who changed which field, when."""
+
+    __tablename__ = "ticket_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(16))  # correct | accept
+    changes: Mapped[dict] = mapped_column(default=dict)  # field → {"old": …, "new": …}
+
+
+class Audit(Base):
+    """A QA review of one call: marks on turns, rubric scores, automatic checks, total score."""
+
+    __tablename__ = "audits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    rubric: Mapped[dict] = mapped_column(default=dict)
+    checks: Mapped[dict] = mapped_column(default=dict)
+    marks: Mapped[list] = mapped_column(default=list)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored (keys are 256-bit random tokens, so a fast hash suffices)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    # telephony clients: where results are announced, and the secret that signs them (HMAC needs it raw)
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+
+
+class WebhookDelivery(Base):
+    """One announcement of a call's result to a client, retried until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    event: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[dict] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """The delivery log: every attempt, its HTTP status or error and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float)
+    delivered: Mapped[bool] = mapped_column(Boolean)
+
+
+Index("ix_calls_status_enqueued", Call.status, Call.enqueued_at)
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for SQLite or PostgreSQL with the settings the service needs on each."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):
+            # WAL: the API reads while a worker writes; foreign keys are off by default in SQLite
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_sessions(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` with Alembic (idempotent; safe to call at every start-up)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # API and workers may start together: one migrates, the others wait for it
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727001)")
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    logger.info("database schema at %s", revision)

@@ -1,0 +1,261 @@
+"""What a worker does with a call id: the same code behind the Celery tasks and the in-process queue.
+
+Each job is idempotent: it claims the call in the database first (`CallRepository.claim`) and does
+nothing when the claim fails, so a redelivered or duplicated message costs a query, not a second run.
+"""
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+
+from models import (
+    AudioDecodeError,
+    AudioTooLongError,
+    CallMeta,
+    CallTranscript,
+    HotlineError,
+    NoSpeechError,
+    ProcessingError,
+    RecordingNotFoundError,
+)
+from pipeline.database import utcnow
+from pipeline.recordings import RecordingStore
+from pipeline.repository import CallRepository
+from pipeline.webhooks import (
+    DeliveryAttempt,
+    WebhookOptions,
+    call_summary,
+    deliver,
+    retry_delay,
+    validate_webhook_url,
+)
+
+logger = logging.getLogger(__name__)
+
+PERMANENT_ERRORS = (AudioDecodeError, AudioTooLongError, NoSpeechError, RecordingNotFoundError)
+"""The call itself is at fault: retrying cannot help, the call fails with the reason."""
+
+
+class JobQueue(Protocol):
+    """Hands work to workers (Celery over Redis, or threads in the API process)."""
+
+    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
+        """Run `Jobs.transcribe` or `Jobs.extract` (phase) for the call, live calls before backlog."""
+
+    def enqueue_webhook(self, delivery_id: str) -> None:
+        """Run `Jobs.deliver_webhook` now. Retries are not queued with a delay: the delivery's
+        `next_attempt_at` is in the database and `Jobs.sweep` enqueues it when due."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """lease_s: how long a claim holds a call without a heartbeat (Redis' visibility timeout matches it).
+    requeue_after_s: a call queued this long without being claimed is enqueued again by `sweep`.
+    heartbeat_s: least time between two progress writes.
+    max_attempts: claims of one call before it fails (a recording that crashes workers must not loop)."""
+
+    lease_s: float = 3600.0
+    requeue_after_s: float = 900.0
+    heartbeat_s: float = 2.0
+    max_attempts: int = 5
+    public_url: str = "http://127.0.0.1:8000"
+    allow_private_webhooks: bool = False
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+
+
+@dataclass
+class Jobs:
+    """A worker's jobs. `engines` and `extractor` are factories so models load on the first job, once."""
+
+    repository: CallRepository
+    store: RecordingStore
+    queue: JobQueue
+    engines: Callable[[], object]  # () -> pipeline.run.Engines without extractor
+    extractor: Callable[[], object | None]  # () -> pipeline.run.Extractor | None
+    pipeline_options: Callable[[], object]  # () -> pipeline.run.PipelineOptions
+    options: JobOptions = field(default_factory=JobOptions)
+    http: httpx.Client | None = None
+    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    def transcribe(self, call_id: str) -> str:
+        """Phase 1: audio → transcript. Returns what happened: transcribed | failed | skipped."""
+        call = self.repository.claim(call_id, "transcribe", self.options.lease_s, self.worker_name)
+        if call is None:
+            return "skipped"
+        if call.attempts > self.options.max_attempts:
+            self._fail(call_id, ProcessingError(f"gave up after {self.options.max_attempts} attempts"))
+            return "failed"
+        from pipeline.run import run_pipeline  # the API process imports this module without the ASR stack
+
+        meta = CallMeta(
+            call_id=call.id,
+            caller_number=call.caller_number,
+            agent_id=call.agent_id,
+            started_at=call.started_at,
+            channel_map=dict(call.channel_map or {}),
+        )
+        hook = _Heartbeat(self.repository, call_id, self.options)
+        engines = replace(self.engines(), extractor=None)
+        try:
+            with self.store.local_copy(call.recording_key) as path:
+                transcript = run_pipeline(path, meta, engines, self.pipeline_options(), hook)
+        except PERMANENT_ERRORS as error:
+            self._fail(call_id, error)
+            return "failed"
+        except BaseException:
+            self.repository.release(call_id)  # transient or a crash of ours: let a retry claim it at once
+            raise
+        document = transcript.to_dict()
+        document.pop("ticket", None)
+        if self.repository.save_transcript(call_id, document, dict(transcript.timings), transcript.duration):
+            self.queue.enqueue("extract", call_id, call.priority)
+        return "transcribed"
+
+    def extract(self, call_id: str) -> str:
+        """Phase 2: transcript → ticket; the call is done. Returns done | skipped."""
+        call = self.repository.claim(call_id, "extract", self.options.lease_s, self.worker_name)
+        if call is None:
+            return "skipped"
+        if call.attempts > self.options.max_attempts:
+            self._fail(call_id, ProcessingError(f"gave up after {self.options.max_attempts} attempts"))
+            return "failed"
+        meta = CallMeta(
+            call_id=call.id,
+            caller_number=call.caller_number,
+            agent_id=call.agent_id,
+            started_at=call.started_at,
+            channel_map=dict(call.channel_map or {}),
+        )
+        extractor = self.extractor()
+        ticket = None
+        started = time.perf_counter()
+        try:
+            if extractor is not None:
+                ticket = extractor.extract(CallTranscript.from_dict(call.transcript), meta).to_dict()
+        except BaseException:
+            self.repository.release(call_id)
+            raise
+        timings = {"extract": round(time.perf_counter() - started, 3)}
+        for delivery_id in self.repository.finish(call_id, ticket, timings):
+            self.queue.enqueue_webhook(delivery_id)
+        return "done"
+
+    def deliver_webhook(self, delivery_id: str) -> str:
+        """One delivery attempt; schedules the next one with backoff. Returns delivered | retry | failed |
+        skipped."""
+        found = self.repository.delivery(delivery_id)
+        if found is None:
+            return "skipped"
+        delivery, secret = found
+        if delivery.state != "pending" or not secret:
+            return "skipped"
+        call = self.repository.get(delivery.call_id)
+        base = self.options.public_url.rstrip("/")
+        payload = call_summary(
+            call.id,
+            call.status,
+            ticket=call.ticket,
+            error=call.error,
+            timings=call.timings,
+            links={
+                "status": f"{base}/v1/calls/{call.id}",
+                "ticket": f"{base}/v1/calls/{call.id}/ticket",
+                "transcript": f"{base}/v1/calls/{call.id}/transcript",
+            },
+        )
+        try:
+            # checked again at every delivery: a host name can start resolving to a private address later
+            validate_webhook_url(delivery.url, allow_private=self.options.allow_private_webhooks)
+        except ValueError as error:
+            attempt = DeliveryAttempt(
+                delivery.id,
+                delivery.url,
+                delivery.event,
+                delivery.attempts + 1,
+                None,
+                str(error),
+                0.0,
+                delivered=False,
+                retry=False,
+            )
+            self.repository.record_attempt(delivery.id, attempt, None, give_up=True)
+            return "failed"
+        attempt = deliver(
+            delivery.url,
+            secret,
+            delivery.event,
+            payload,
+            delivery.id,
+            delivery.attempts + 1,
+            client=self._http(),
+            options=self.options.webhooks,
+        )
+        delay = retry_delay(attempt, self.options.webhooks)
+        give_up = not attempt.delivered and delay is None
+        self.repository.record_attempt(
+            delivery.id, attempt, utcnow() + timedelta(seconds=delay) if delay is not None else None, give_up
+        )
+        if attempt.delivered:
+            return "delivered"
+        if give_up:
+            logger.warning("webhook %s for call %s given up after %d attempts", delivery.id, call.id, attempt.attempt)
+            return "failed"
+        return "retry"
+
+    def sweep(self) -> int:
+        """Re-enqueue calls whose messages were lost (Redis restarted, a worker died holding one) and due
+        webhook deliveries. Duplicates are harmless: the claim lets one through."""
+        stale = self.repository.stale(self.options.requeue_after_s)
+        for call_id, phase, priority in stale:
+            self.queue.enqueue(phase, call_id, priority)
+        due = self.repository.due_deliveries(utcnow())
+        for delivery_id in due:
+            self.queue.enqueue_webhook(delivery_id)
+        if stale or due:
+            logger.info("sweep: %d calls and %d webhooks re-enqueued", len(stale), len(due))
+        return len(stale) + len(due)
+
+    def purge_recordings(self, retention_days: float) -> int:
+        """Delete the audio of finished calls older than the retention period (transcripts stay)."""
+        cutoff = utcnow() - timedelta(days=retention_days)
+        deleted = 0
+        for call_id, key in list(self.repository.recordings_to_delete(cutoff)):
+            self.repository.mark_audio_deleted(call_id)
+            if not self.repository.recording_in_use(key):
+                self.store.delete(key)
+            deleted += 1
+        return deleted
+
+    def _fail(self, call_id: str, error: HotlineError) -> None:
+        for delivery_id in self.repository.fail(call_id, type(error).__name__, str(error)):
+            self.queue.enqueue_webhook(delivery_id)
+
+    def _http(self) -> httpx.Client:
+        if self.http is None:
+            self.http = httpx.Client(follow_redirects=False)
+        return self.http
+
+
+class _Heartbeat:
+    """The pipeline's stage hook: progress into the database, at most every `heartbeat_s`, extending the lease."""
+
+    def __init__(self, repository: CallRepository, call_id: str, options: JobOptions):
+        self.repository = repository
+        self.call_id = call_id
+        self.options = options
+        self.progress: dict = {}
+        self.last = 0.0
+
+    def __call__(self, stage: str, completed: int | None = None, total: int | None = None) -> None:
+        self.progress[stage] = {"completed": completed, "total": total}
+        now = time.monotonic()
+        if now - self.last >= self.options.heartbeat_s:
+            self.last = now
+            self.repository.heartbeat(self.call_id, stage, dict(self.progress), self.options.lease_s)

@@ -1,0 +1,102 @@
+"""The two `JobQueue`s: Celery over Redis (the service), and threads in the API process (no Redis).
+
+Queues: `asr` (transcription: GPU workers), `extract` (ticket extraction: CPU) and `webhooks`. Live calls
+go before backlog through Redis message priorities (0 = first with Celery's Redis transport).
+"""
+
+import heapq
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+QUEUE_OF_PHASE = {"transcribe": "asr", "extract": "extract"}
+TASK_OF_PHASE = {"transcribe": "hotline.transcribe", "extract": "hotline.extract"}
+WEBHOOK_TASK = "hotline.webhook"
+WEBHOOK_QUEUE = "webhooks"
+QUEUES = ("asr", "extract", "webhooks")
+PRIORITY = {"live": 0, "backlog": 6}
+
+
+class CeleryQueue:
+    """Sends tasks by name, so the API process never imports the worker's code or models."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
+        self.app.send_task(
+            TASK_OF_PHASE[phase], args=[call_id], queue=QUEUE_OF_PHASE[phase], priority=PRIORITY.get(priority, 6)
+        )
+
+    def enqueue_webhook(self, delivery_id: str) -> None:
+        self.app.send_task(WEBHOOK_TASK, args=[delivery_id], queue=WEBHOOK_QUEUE, priority=PRIORITY["live"])
+
+
+class ThreadQueue:
+    """Jobs run by threads of this process, live calls first. For one machine with no Redis: what is
+    queued here is lost if the process dies, and the sweeper (`Jobs.sweep`, run at start-up and on a
+    timer) finds those calls in the database again."""
+
+    def __init__(self, threads: int = 1):
+        self._threads = threads
+        self._heap: list[tuple[int, int, Callable[[], object]]] = []
+        self._order = itertools.count()
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._workers: list[threading.Thread] = []
+        self._busy = 0
+        self.jobs = None  # pipeline.jobs.Jobs, bound after construction (it needs this queue)
+
+    def start(self, jobs) -> None:
+        self.jobs = jobs
+        for index in range(self._threads):
+            worker = threading.Thread(target=self._work, name=f"hotline-job-{index}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
+        self._put(PRIORITY.get(priority, 6), lambda: getattr(self.jobs, phase)(call_id))
+
+    def enqueue_webhook(self, delivery_id: str) -> None:
+        self._put(PRIORITY["live"], lambda: self.jobs.deliver_webhook(delivery_id))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._ready:
+            self._stopping = True
+            self._ready.notify_all()
+        for worker in self._workers:
+            worker.join(timeout)
+
+    def depth(self) -> int:
+        with self._ready:
+            return len(self._heap)
+
+    def idle(self) -> bool:
+        with self._ready:
+            return not self._heap and not self._busy
+
+    def _put(self, priority: int, job: Callable[[], object]) -> None:
+        with self._ready:
+            heapq.heappush(self._heap, (priority, next(self._order), job))
+            self._ready.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._heap and not self._stopping:
+                    self._ready.wait()
+                if self._stopping:
+                    return
+                _, _, job = heapq.heappop(self._heap)
+                self._busy += 1
+            try:
+                job()
+            except Exception:
+                # the call stays claimed until its lease ends; the sweeper then enqueues it again
+                logger.exception("in-process job failed")
+            finally:
+                with self._ready:
+                    self._busy -= 1

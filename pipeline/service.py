@@ -1,0 +1,135 @@
+"""Wiring of the service from settings: database, recording store, job queue and jobs.
+
+Entry points (`hotline serve`, `hotline worker`, `hotline keys`) call these; library code never reads
+settings.
+"""
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from pipeline.database import create_db_engine, make_sessions, migrate
+from pipeline.jobs import JobOptions, JobQueue, Jobs
+from pipeline.recordings import RecordingStore, open_store
+from pipeline.repository import CallRepository
+from pipeline.settings import Settings
+from pipeline.webhooks import WebhookOptions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the API and workers share: settings, database, store, queue; `jobs` in-process only."""
+
+    settings: Settings
+    engine: Engine
+    repository: CallRepository
+    store: RecordingStore
+    queue: JobQueue
+    jobs: Jobs | None = None
+
+
+def open_repository(settings: Settings) -> tuple[Engine, CallRepository]:
+    """Connect and bring the schema up to date (idempotent at every start)."""
+    engine = create_db_engine(settings.resolved_database_url)
+    migrate(engine)
+    return engine, CallRepository(make_sessions(engine))
+
+
+def build_store(settings: Settings) -> RecordingStore:
+    config = settings.store
+    if config.kind == "local":
+        return open_store("local", root=settings.recordings_dir)
+    store = open_store(
+        "s3",
+        bucket=config.bucket,
+        endpoint_url=config.endpoint_url,
+        access_key=config.access_key,
+        secret_key=config.secret_key,
+        region=config.region,
+        prefix=config.prefix,
+    )
+    store.ensure_bucket()
+    return store
+
+
+def job_options(settings: Settings) -> JobOptions:
+    hooks = settings.webhooks
+    return JobOptions(
+        lease_s=settings.worker.lease_s,
+        requeue_after_s=settings.worker.requeue_after_s,
+        public_url=settings.public_url,
+        allow_private_webhooks=hooks.allow_private,
+        webhooks=WebhookOptions(
+            timeout_s=hooks.timeout_s,
+            max_attempts=hooks.max_attempts,
+            backoff_base_s=hooks.backoff_base_s,
+            backoff_max_s=hooks.backoff_max_s,
+        ),
+    )
+
+
+def make_jobs(settings: Settings, repository: CallRepository, store: RecordingStore, queue: JobQueue) -> Jobs:
+    """Jobs whose models load on the first call that needs them, once per process."""
+
+    @functools.cache
+    def engines():
+        from pipeline.factory import build_engines
+
+        return build_engines(
+            settings.model_copy(update={"extract": settings.extract.model_copy(update={"enabled": False})})
+        )
+
+    @functools.cache
+    def extractor():
+        from pipeline.factory import build_extractor
+
+        return build_extractor(settings) if settings.extract.enabled else None
+
+    def options():
+        from pipeline.factory import pipeline_options
+
+        return pipeline_options(settings)
+
+    return Jobs(
+        repository=repository,
+        store=store,
+        queue=queue,
+        engines=engines,
+        extractor=extractor,
+        pipeline_options=options,
+        options=job_options(settings),
+    )
+
+
+def celery_queue(settings: Settings):
+    from pipeline.queues import CeleryQueue
+    from pipeline.tasks import configure
+
+    return CeleryQueue(configure(settings.redis_url, settings.worker.lease_s))
+
+
+def build_services(settings: Settings) -> Services:
+    """The API's services: Celery when HOTLINE_REDIS_URL is set, else jobs on a thread of this process."""
+    engine, repository = open_repository(settings)
+    store = build_store(settings)
+    if settings.redis_url:
+        return Services(settings, engine, repository, store, celery_queue(settings))
+    from pipeline.queues import ThreadQueue
+
+    queue = ThreadQueue(threads=settings.worker.concurrency)
+    jobs = make_jobs(settings, repository, store, queue)
+    queue.start(jobs)
+    return Services(settings, engine, repository, store, queue, jobs)
+
+
+def build_worker_jobs(settings: Settings | None = None) -> Jobs:
+    """A Celery worker process's jobs (its queue sends follow-up tasks through Redis)."""
+    settings = settings or Settings()
+    if not settings.redis_url:
+        raise ValueError("a worker needs HOTLINE_REDIS_URL")
+    _, repository = open_repository(settings)
+    return make_jobs(settings, repository, build_store(settings), celery_queue(settings))

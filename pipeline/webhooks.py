@@ -1,0 +1,394 @@
+"""Webhooks: tell the client's system that a call finished, with a signed JSON summary.
+
+When a call reaches ``done`` or ``failed`` the service POSTs a small JSON summary (see `call_summary`)
+to the client's webhook URL. The summary carries ids, status, review level, suggested department,
+request type, timings and links back to the service: never the transcript or ticket fields, so no
+phone numbers or ID numbers leave through this channel.
+
+Each request carries these headers::
+
+    Content-Type: application/json
+    X-Hotline-Event: call.done | call.failed
+    X-Hotline-Delivery: <delivery id>      same id on every retry of one delivery: de-duplicate on it
+    X-Hotline-Timestamp: <unix seconds>    when this attempt was signed
+    X-Hotline-Signature: v1=<hex>[,v1=<hex>...]
+
+Verifying a request (a receiver needs nothing from this project):
+
+1. Take the raw request body bytes, exactly as received (do not parse and re-serialise the JSON).
+2. Compute ``hex(HMAC-SHA256(key=secret as UTF-8, message=timestamp header as ASCII + b"." + body))``.
+3. Accept when any ``v1=`` entry of the comma-separated signature header equals it (compare in
+   constant time). During a secret rotation the header carries one entry per active secret.
+4. Reject when the timestamp is more than 5 minutes from the receiver's clock, so a captured request
+   cannot be replayed later.
+
+A receiver answers 2xx to acknowledge. Network errors, timeouts, 5xx and 429 are retried with
+exponential backoff (`WebhookOptions`); other answers, redirects included (they are never followed),
+are final. Deliveries are at least once: a receiver may see the same delivery id more than once.
+
+This module does one attempt at a time and keeps no state: the caller (the worker) stores the
+`DeliveryAttempt` log and schedules retries with `retry_delay`.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+__all__ = [
+    "EVENTS",
+    "SIGNATURE_VERSION",
+    "DeliveryAttempt",
+    "WebhookOptions",
+    "backoff_delay",
+    "call_summary",
+    "deliver",
+    "encode_payload",
+    "retry_delay",
+    "sign",
+    "validate_webhook_url",
+    "verify",
+]
+
+logger = logging.getLogger(__name__)
+
+EVENTS = ("call.done", "call.failed")
+"""The events a webhook is sent for, one per final call status."""
+
+SIGNATURE_VERSION = "v1"
+"""Prefix of each entry in X-Hotline-Signature; a new scheme would get a new prefix, sent side by side."""
+
+# Enough of a receiver's answer to diagnose it; more would bloat the delivery log with whatever the
+# receiver chose to put there. Reading stops after a few KiB so a huge error page costs nothing.
+_MAX_ERROR_CHARS = 200
+_MAX_BODY_READ_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """How webhooks are sent and retried.
+
+    timeout_s: limit for each network step of one attempt (connect, send, each read); a receiver
+        should acknowledge at once and do its work afterwards, so 10 s is generous.
+    max_attempts: attempts per delivery, the first included. With the backoff defaults below, 8
+        attempts ride out up to about an hour of receiver downtime (the waits' ceilings add up to
+        ~63 min, full jitter makes it ~32 min on average) before the delivery is given up.
+    backoff_base_s: ceiling of the first retry's wait; doubles with each attempt.
+    backoff_max_s: the ceiling never grows past this (1 h), so late retries still come hourly.
+    """
+
+    timeout_s: float = 10
+    max_attempts: int = 8
+    backoff_base_s: float = 30
+    backoff_max_s: float = 3600
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """The outcome of one POST, as kept in the delivery log.
+
+    status_code is None when no answer came (network error, timeout). error is one line, None when
+    delivered. retry says whether trying again could help: network errors, timeouts, 5xx and 429 yes;
+    redirects and other 4xx no (the receiver or its URL must be fixed first); 2xx means delivered.
+    """
+
+    delivery_id: str
+    url: str
+    event: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_s: float
+    delivered: bool
+    retry: bool
+
+
+def encode_payload(payload: dict[str, Any]) -> bytes:
+    """The exact bytes sent and signed: compact, key-sorted JSON in UTF-8 (Chinese kept as is)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _digest(secret: str, timestamp: str, body: bytes) -> str:
+    message = timestamp.encode("ascii") + b"." + body
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The X-Hotline-Signature value for one secret: ``v1=<hex hmac-sha256(secret, f"{timestamp}.{body}")>``."""
+    return f"{SIGNATURE_VERSION}={_digest(secret, str(int(timestamp)), body)}"
+
+
+def verify(
+    secret: str,
+    timestamp_header: str,
+    signature_header: str,
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance_s: int = 300,
+) -> bool:
+    """Whether a request was signed with `secret` within `tolerance_s` of `now` (default: the clock).
+
+    `signature_header` may list several comma-separated ``v1=`` entries (secret rotation); one
+    match is enough. Malformed headers give False, never an exception.
+    """
+    timestamp_header = timestamp_header.strip()
+    if not timestamp_header.isascii() or not timestamp_header.isdigit():
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp_header)) > tolerance_s:
+        return False
+    expected = _digest(secret, timestamp_header, body).encode("ascii")
+    prefix = f"{SIGNATURE_VERSION}="
+    matched = False
+    for entry in signature_header.split(","):
+        entry = entry.strip()
+        if entry.startswith(prefix):
+            # compare_digest on str refuses non-ASCII; bytes keep a hostile header from raising.
+            candidate = entry[len(prefix) :].encode("utf-8", "replace")
+            matched |= hmac.compare_digest(candidate, expected)
+    return matched
+
+
+def backoff_delay(
+    attempt: int, options: WebhookOptions, *, uniform: Callable[[float, float], float] = random.uniform
+) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based) before the next one.
+
+    Exponential with full jitter: uniform in [0, min(backoff_max_s, backoff_base_s * 2**(attempt-1))].
+    Jitter spreads the retries of many deliveries that failed together (a receiver outage) so they
+    do not all come back at the same second. Pass e.g. ``random.Random(seed).uniform`` for repeatable
+    delays.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt is 1-based, got {attempt}")
+    # Past 2**62 the ceiling is long capped; bounding the exponent avoids huge ints and float overflow.
+    ceiling = min(options.backoff_max_s, options.backoff_base_s * 2 ** min(attempt - 1, 62))
+    return uniform(0.0, ceiling)
+
+
+def retry_delay(
+    result: DeliveryAttempt,
+    options: WebhookOptions,
+    *,
+    uniform: Callable[[float, float], float] = random.uniform,
+) -> float | None:
+    """Seconds until the next attempt of this delivery, or None when it is delivered or given up."""
+    if result.delivered or not result.retry or result.attempt >= options.max_attempts:
+        return None
+    return backoff_delay(result.attempt, options, uniform=uniform)
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) > _MAX_ERROR_CHARS:
+        line = line[: _MAX_ERROR_CHARS - 1] + "…"
+    return line
+
+
+def _read_snippet(response: httpx.Response) -> str:
+    """The start of the answer's body, for the error message; failures to read it are not the delivery's."""
+    chunks = bytearray()
+    try:
+        for chunk in response.iter_bytes():
+            chunks += chunk
+            if len(chunks) >= _MAX_BODY_READ_BYTES:
+                break
+    except httpx.HTTPError:
+        pass
+    return bytes(chunks[:_MAX_BODY_READ_BYTES]).decode("utf-8", "replace")
+
+
+def _host(url: str) -> str:
+    # Only the host is logged: paths and query strings of webhook URLs often carry tokens.
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def deliver(
+    url: str,
+    secret: str | Sequence[str],
+    event: str,
+    payload: dict[str, Any],
+    delivery_id: str,
+    attempt: int,
+    *,
+    client: httpx.Client,
+    options: WebhookOptions,
+    now: Callable[[], float] = time.time,
+) -> DeliveryAttempt:
+    """POST `payload` once to `url`, signed with `secret`, and report how it went.
+
+    `secret` may be several secrets during a rotation (new first); the signature header then carries
+    one entry per secret. Network and HTTP failures are returned, not raised; redirects are not
+    followed. Call `validate_webhook_url` before each delivery, not only when the URL is registered:
+    a host name can start resolving to a private address later.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown webhook event {event!r}; expected one of {', '.join(EVENTS)}")
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    if not secrets:
+        raise ValueError("at least one webhook secret is needed")
+    body = encode_payload(payload)
+    timestamp = int(now())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hotline-Event": event,
+        "X-Hotline-Delivery": delivery_id,
+        "X-Hotline-Timestamp": str(timestamp),
+        "X-Hotline-Signature": ",".join(sign(s, timestamp, body) for s in secrets),
+    }
+    host = _host(url)
+    status_code: int | None = None
+    started = time.monotonic()
+    try:
+        with client.stream(
+            "POST", url, content=body, headers=headers, timeout=options.timeout_s, follow_redirects=False
+        ) as response:
+            status_code = response.status_code
+            snippet = "" if response.is_success else _read_snippet(response)
+    except httpx.TimeoutException as exc:
+        error, retry = f"timed out after {options.timeout_s:g} s ({type(exc).__name__})", True
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        error, retry = _one_line(f"invalid webhook URL: {exc}"), False
+    except httpx.HTTPError as exc:
+        error, retry = _one_line(f"{type(exc).__name__}: {exc}"), True
+    else:
+        if response.is_success:
+            error, retry = None, False
+        elif response.is_redirect:
+            error, retry = f"HTTP {status_code}: redirect not followed", False
+        else:
+            error = _one_line(f"HTTP {status_code}: {snippet}" if snippet.strip() else f"HTTP {status_code}")
+            retry = status_code >= 500 or status_code == 429
+    duration = time.monotonic() - started
+    delivered = error is None
+    if delivered:
+        logger.info(
+            "webhook %s %s delivered to %s (attempt %d, HTTP %s, %.2f s)",
+            event,
+            delivery_id,
+            host,
+            attempt,
+            status_code,
+            duration,
+        )
+    else:
+        logger.warning(
+            "webhook %s %s to %s failed (attempt %d, HTTP %s, retry %s): %s",
+            event,
+            delivery_id,
+            host,
+            attempt,
+            status_code,
+            retry,
+            error,
+        )
+    return DeliveryAttempt(
+        delivery_id=delivery_id,
+        url=url,
+        event=event,
+        attempt=attempt,
+        status_code=status_code,
+        error=error,
+        duration_s=duration,
+        delivered=delivered,
+        retry=retry,
+    )
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:127.0.0.1 reaches 127.0.0.1; Python 3.11 does not look through the mapping itself.
+        address = address.ipv4_mapped
+    # is_global also rules out shared (100.64/10), reserved and documentation ranges, not only RFC 1918.
+    return address.is_global and not address.is_multicast
+
+
+def validate_webhook_url(url: str, *, allow_private: bool) -> str:
+    """`url` if it is fit to receive webhooks, else ValueError with a one-line reason.
+
+    It must be http(s) with a host and no user name or password. Unless `allow_private` (for
+    on-premises receivers and tests), every address the host resolves to must be public: no loopback,
+    private, link-local (cloud metadata), multicast or reserved address, so a client cannot make the
+    service probe its own network. Host names are resolved with the system resolver.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"webhook URL is malformed: {_one_line(str(exc))}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"webhook URL must use http or https, not {parts.scheme or 'no scheme'!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError("webhook URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("webhook URL must not contain a user name or password; the signature authenticates")
+    if allow_private:
+        return url
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise ValueError(f"webhook host {host!r} does not resolve: {_one_line(str(exc))}") from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not _is_public(address):
+            raise ValueError(f"webhook host {host!r} resolves to non-public address {address}")
+    return url
+
+
+def _first_department(ticket: dict[str, Any]) -> str | None:
+    suggestions = ticket.get("department_suggestions") or []
+    return suggestions[0].get("department") if suggestions else None
+
+
+def _request_type(ticket: dict[str, Any]) -> str | None:
+    field = (ticket.get("fields") or {}).get("request_type") or {}
+    return field.get("value")
+
+
+def call_summary(
+    call_id: str,
+    status: str,
+    *,
+    ticket: dict[str, Any] | None,
+    error: str | None,
+    timings: dict[str, Any] | None,
+    links: dict[str, Any],
+) -> dict[str, Any]:
+    """The webhook payload for a finished call (`status` "done" or "failed").
+
+    `ticket` is `Ticket.to_dict()` or None. Of its fields only request_type is copied: the others may
+    hold the caller's phone number, ID number or address, which the client fetches through the API.
+    Keys: event, call_id, status, error, review, department, request_type, timings, links.
+    """
+    event = f"call.{status}"
+    if event not in EVENTS:
+        raise ValueError(f"webhooks are sent for done or failed calls, not {status!r}")
+    return {
+        "event": event,
+        "call_id": call_id,
+        "status": status,
+        "error": error,
+        "review": ticket.get("review") if ticket else None,
+        "department": _first_department(ticket) if ticket else None,
+        "request_type": _request_type(ticket) if ticket else None,
+        "timings": dict(timings) if timings is not None else None,
+        "links": dict(links),
+    }

@@ -1,0 +1,95 @@
+"""Builders for the service tests: settings on a temporary data dir, a fresh database per backend (SQLite
+file or a new PostgreSQL database), API keys, and polling for a call to finish. Not a conftest: the
+root conftest is imported by name elsewhere."""
+
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from pipeline.keys import create_key
+from pipeline.queues import ThreadQueue
+from pipeline.service import Services, build_store, make_jobs, open_repository
+from pipeline.settings import Settings
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def database_url(backend: str, tmp_path: Path):
+    """A URL of an empty database of `backend` ("sqlite" | "postgresql"), dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hotline-test.db'}"
+        return
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
+    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_settings(tmp_path: Path, url: str, **overrides) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=url, redis_url=None, _env_file=None, **overrides)
+
+
+def in_process_services(settings: Settings, engines) -> Services:
+    """The API's in-process services, with `engines` (already loaded) instead of loading models again."""
+    engine, repository = open_repository(settings)
+    store = build_store(settings)
+    queue = ThreadQueue()
+    jobs = make_jobs(settings, repository, store, queue)
+    if engines is not None:
+        jobs.engines = lambda: engines
+        jobs.extractor = lambda: engines.extractor
+    queue.start(jobs)
+    return Services(settings, engine, repository, store, queue, jobs)
+
+
+def new_key(services: Services, role: str, name: str | None = None, webhook_url: str | None = None) -> str:
+    with services.repository.sessions.begin() as session:
+        _, key = create_key(session, role, name or f"{role}-test", webhook_url=webhook_url)
+    return key
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def wait_for(client, call_id: str, key: str, statuses=("done", "failed"), timeout: float = 600.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/v1/calls/{call_id}", headers=auth(key)).json()
+        if body.get("status") in statuses:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"call {call_id} still {body.get('status')} after {timeout} s")
+        time.sleep(0.25)
+
+
+def push(client, key: str, audio: Path | bytes, call_id: str, content_type: str = "audio/wav", **fields):
+    data = {"call_id": call_id, **fields}
+    content = audio.read_bytes() if isinstance(audio, Path) else audio
+    return client.post(
+        "/v1/calls", headers=auth(key), data=data, files={"recording": ("call.wav", content, content_type)}
+    )

@@ -1,0 +1,277 @@
+"""The HTTP API against a real database (SQLite and PostgreSQL), the real pipeline in-process (no Redis):
+push → done → transcript, audio, ticket; duplicates; corrections with their audit trail; QA audits;
+search; every role refused where it must be; bad input refused with nothing stored."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from service_builders import (
+    auth,
+    database_url,
+    in_process_services,
+    make_settings,
+    new_key,
+    push,
+    wait_for,
+)
+
+from api.main import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "samples" / "demo-call.wav"
+META = {
+    "caller_number": "13800007731",
+    "agent_id": "A1024",
+    "started_at": "2026-11-30T09:15:00+08:00",
+    "channel_map": json.dumps({"0": "agent", "1": "caller"}),
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request, tmp_path_factory, engines):
+    """A running app on one database backend, keys for every role, and the demo call processed once."""
+    tmp_path = tmp_path_factory.mktemp(request.param)
+    with database_url(request.param, tmp_path) as url:
+        settings = make_settings(tmp_path, url, max_upload_mb=5)
+        services = in_process_services(settings, engines)
+        keys = {role: new_key(services, role) for role in ("telephony", "operator", "qa", "admin")}
+        with TestClient(create_app(services=services)) as client:
+            response = push(client, keys["telephony"], DEMO, "demo-1", **META)
+            assert response.status_code == 202, response.text
+            done = wait_for(client, "demo-1", keys["telephony"])
+            yield {"client": client, "services": services, "keys": keys, "done": done}
+        services.queue.stop()
+        services.engine.dispose()
+
+
+def test_a_pushed_call_is_transcribed_and_its_ticket_served(service):
+    client, keys, done = service["client"], service["keys"], service["done"]
+    assert done["status"] == "done", done
+    assert done["caller_number_masked"] == "138****7731"
+    assert done["audio_duration_s"] == pytest.approx(60, abs=2)
+    assert {"decode", "transcribe", "extract"} <= set(done["timings"])
+    transcript = client.get("/v1/calls/demo-1/transcript", headers=auth(keys["operator"])).json()
+    roles = {turn["role"] for turn in transcript["turns"]}
+    assert roles == {"agent", "caller"}
+    assert any("热线" in turn["text"] for turn in transcript["turns"] if turn["role"] == "agent")
+    ticket = client.get("/v1/calls/demo-1/ticket", headers=auth(keys["operator"])).json()
+    assert ticket["state"] == "pending"
+    assert ticket["ticket"]["fields"]["district"]["value"] == "龙华区"
+    assert ticket["ticket"]["department_suggestions"], "the ticket suggests departments"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media", "needle"),
+    [
+        ("txt", "text/plain", "接线员"),
+        ("srt", "application/x-subrip", "-->"),
+        ("vtt", "text/vtt", "WEBVTT"),
+        ("rttm", "text/plain", "SPEAKER demo-1"),
+    ],
+)
+def test_transcript_formats(service, fmt, media, needle):
+    response = service["client"].get(f"/v1/calls/demo-1/transcript?format={fmt}", headers=auth(service["keys"]["qa"]))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media)
+    assert needle in response.text
+
+
+def test_a_repeated_push_is_the_same_call_and_another_recording_is_a_conflict(service, tmp_path):
+    client, keys, services = service["client"], service["keys"], service["services"]
+    again = push(client, keys["telephony"], DEMO, "demo-1", **META)
+    assert again.status_code == 202 and again.json()["created"] is False
+    assert [event.event for event in services.repository.events("demo-1")].count("queued") == 1
+    other = push(client, keys["telephony"], DEMO.read_bytes()[:-3200], "demo-1")
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "conflict"
+
+
+def test_audio_is_served_whole_and_by_range(service):
+    client, key = service["client"], service["keys"]["qa"]
+    whole = client.get("/v1/calls/demo-1/audio", headers=auth(key))
+    assert whole.status_code == 200 and whole.content == DEMO.read_bytes()
+    part = client.get("/v1/calls/demo-1/audio", headers={**auth(key), "Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.content == DEMO.read_bytes()[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{DEMO.stat().st_size}"
+    tail = client.get("/v1/calls/demo-1/audio", headers={**auth(key), "Range": "bytes=-10"})
+    assert tail.content == DEMO.read_bytes()[-10:]
+    outside = client.get("/v1/calls/demo-1/audio", headers={**auth(key), "Range": f"bytes={10**9}-"})
+    assert outside.status_code == 416
+
+
+def test_operator_corrections_are_kept_with_who_and_when(service):
+    client, keys = service["client"], service["keys"]
+    before = client.get("/v1/calls/demo-1/ticket", headers=auth(keys["operator"])).json()
+    patch = {"fields": {"caller_surname": "李"}, "department": "住房和城乡建设局", "accept": True}
+    response = client.patch("/v1/calls/demo-1/ticket", headers=auth(keys["operator"]), json=patch)
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["department"] == "住房和城乡建设局" and after["state"] == "accepted"
+    assert after["ticket"]["fields"]["caller_surname"]["value"] == "李"
+    assert after["ticket"]["fields"]["caller_surname"]["source"] == "operator"
+    assert after["machine_ticket"] == before["machine_ticket"], "the machine's ticket is kept as it was"
+    correction = [change for change in after["changes"] if change["action"] == "correct"][-1]
+    assert correction["actor"] == "operator-test"
+    assert correction["changes"]["department"]["new"] == "住房和城乡建设局"
+    assert correction["changes"]["caller_surname"] == {
+        "old": before["ticket"]["fields"]["caller_surname"]["value"],
+        "new": "李",
+    }
+    status = client.get("/v1/calls/demo-1", headers=auth(keys["operator"])).json()
+    assert status["ticket_state"] == "accepted" and status["department"] == "住房和城乡建设局"
+    unknown = client.patch("/v1/calls/demo-1/ticket", headers=auth(keys["operator"]), json={"fields": {"x": 1}})
+    assert unknown.status_code == 422
+
+
+def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
+    client, key = service["client"], service["keys"]["qa"]
+    audit = {
+        "score": 85,
+        "rubric": {"greeting": 10, "courtesy": 9},
+        "checks": {"greeting": True, "number_read_back": False},
+        "marks": [{"turn": 1, "kind": "asr_error", "corrected_text": "我要反映一下"}],
+        "comment": "号码未复述",
+    }
+    created = client.post("/v1/calls/demo-1/audit", headers=auth(key), json=audit)
+    assert created.status_code == 201, created.text
+    assert created.json()["actor"] == "qa-test"
+    listed = client.get("/v1/calls/demo-1/audits", headers=auth(key)).json()
+    assert listed[-1]["marks"][0]["corrected_text"] == "我要反映一下"
+    bad = client.post(
+        "/v1/calls/demo-1/audit", headers=auth(key), json={**audit, "marks": [{"turn": 999, "kind": "asr_error"}]}
+    )
+    assert bad.status_code == 422
+
+
+def test_search_by_text_agent_status_and_time(service):
+    client, key = service["client"], service["keys"]["qa"]
+    transcript = client.get("/v1/calls/demo-1/transcript", headers=auth(key)).json()
+    caller_text = next(turn["text"] for turn in transcript["turns"] if turn["role"] == "caller")
+    needle = caller_text[2:6]
+
+    def ids(**params):
+        return [item["call_id"] for item in client.get("/v1/calls", headers=auth(key), params=params).json()["items"]]
+
+    assert "demo-1" in ids(q=needle)
+    assert ids(q="没有这句话的通话") == []
+    assert "demo-1" in ids(agent_id="A1024", status="done")
+    assert ids(agent_id="nobody") == []
+    assert ids(since="2099-01-01T00:00:00Z") == []
+    page = client.get("/v1/calls", headers=auth(key), params={"limit": 1}).json()
+    assert page["limit"] == 1 and page["total"] >= 1
+
+
+def test_a_recording_without_speech_fails_with_the_reason(service):
+    client, keys = service["client"], service["keys"]
+    from conftest import tone, write_audio
+
+    path = Path(service["services"].settings.data_dir) / "tone.wav"
+    write_audio(path, np.stack([tone(3, 8000), tone(3, 8000)]) * 0.0, 8000)
+    assert push(client, keys["telephony"], path, "silent-1").status_code == 202
+    failed = wait_for(client, "silent-1", keys["telephony"])
+    assert failed["status"] == "failed"
+    assert failed["error"]["kind"] == "NoSpeechError"
+    assert client.get("/v1/calls/silent-1/ticket", headers=auth(keys["operator"])).status_code == 409
+
+
+ROUTES = [
+    ("post", "/v1/calls", {"telephony"}),
+    ("get", "/v1/calls/demo-1", {"telephony", "operator", "qa"}),
+    ("get", "/v1/calls", {"operator", "qa"}),
+    ("get", "/v1/calls/demo-1/transcript", {"operator", "qa"}),
+    ("get", "/v1/calls/demo-1/audio", {"operator", "qa"}),
+    ("get", "/v1/calls/demo-1/ticket", {"operator", "qa"}),
+    ("patch", "/v1/calls/demo-1/ticket", {"operator"}),
+    ("post", "/v1/calls/demo-1/audit", {"qa"}),
+    ("get", "/v1/calls/demo-1/audits", {"qa"}),
+    ("get", "/v1/keys", set()),
+    ("post", "/v1/keys", set()),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), ROUTES)
+def test_every_role_is_refused_where_it_must_be(service, method, path, allowed):
+    client, keys = service["client"], service["keys"]
+    for role, key in keys.items():
+        response = client.request(method, path, headers=auth(key))
+        if role in allowed or role == "admin":
+            assert response.status_code not in (401, 403), (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.status_code)
+            assert response.json()["error"]["code"] == "forbidden"
+    assert client.request(method, path).status_code == 401
+    assert client.request(method, path, headers=auth("hk_not-a-real-key")).status_code == 401
+
+
+def test_admin_creates_and_revokes_keys(service):
+    client, admin = service["client"], service["keys"]["admin"]
+    created = client.post("/v1/keys", headers=auth(admin), json={"name": "pbx-2", "role": "telephony"})
+    assert created.status_code == 201
+    key = created.json()["key"]
+    assert client.get("/v1/calls/demo-1", headers=auth(key)).status_code == 200
+    listed = client.get("/v1/keys", headers=auth(admin)).json()
+    assert all("key" not in row and "key_hash" not in row for row in listed)
+    assert client.delete(f"/v1/keys/{created.json()['id']}", headers=auth(admin)).status_code == 204
+    assert client.get("/v1/calls/demo-1", headers=auth(key)).status_code == 401
+
+
+def _wav_bytes(tmp_path: Path) -> bytes:
+    from conftest import tone, write_audio
+
+    return write_audio(tmp_path / "short.wav", tone(1.0, 8000)[None, :], 8000).read_bytes()
+
+
+def test_bad_pushes_get_clear_errors_and_store_nothing(service, tmp_path):
+    client, key, services = service["client"], service["keys"]["telephony"], service["services"]
+    good = _wav_bytes(tmp_path)
+    stored_before = sorted(p.name for p in services.settings.recordings_dir.rglob("*") if p.is_file())
+    cases = [
+        ("not audio", push(client, key, b"hello, this is not audio" * 100, "bad-1"), 422, "bad_audio"),
+        ("empty", push(client, key, b"", "bad-2"), 422, "bad_audio"),
+        ("truncated", push(client, key, DEMO.read_bytes()[: len(DEMO.read_bytes()) // 2], "bad-3"), 422, "bad_audio"),
+        ("oversized", push(client, key, b"RIFF" + b"\0" * 6_000_000, "bad-4"), 413, "too_large"),
+        ("wrong type", push(client, key, good, "bad-5", content_type="text/plain"), 415, "unsupported_media_type"),
+        ("bad channel map", push(client, key, good, "bad-6", channel_map="{0: agent"), 422, "bad_metadata"),
+        ("bad role", push(client, key, good, "bad-7", channel_map='{"0": "boss"}'), 422, "bad_metadata"),
+        ("bad time", push(client, key, good, "bad-8", started_at="yesterday"), 422, "bad_metadata"),
+        ("path id", push(client, key, good, "../../etc/passwd"), 422, "bad_metadata"),
+        ("slash id", push(client, key, good, "a/b"), 422, "bad_metadata"),
+        ("bad priority", push(client, key, good, "bad-9", priority="urgent"), 422, "bad_metadata"),
+    ]
+    for name, response, status, code in cases:
+        assert response.status_code == status, (name, response.status_code, response.text)
+        assert response.json()["error"]["code"] == code, name
+        assert response.json()["error"]["message"], name
+    no_file = client.post("/v1/calls", headers=auth(key), data={"call_id": "bad-10"})
+    assert no_file.status_code in (415, 422)
+    not_multipart = client.post("/v1/calls", headers={**auth(key), "Content-Type": "application/json"}, content=b"{}")
+    assert not_multipart.status_code == 415
+    stored_after = sorted(p.name for p in services.settings.recordings_dir.rglob("*") if p.is_file())
+    assert stored_after == stored_before, "a refused push leaves no file behind"
+    for index in range(1, 11):
+        assert client.get(f"/v1/calls/bad-{index}", headers=auth(key)).status_code == 404
+
+
+def test_health_readiness_and_metrics(service):
+    client = service["client"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["checks"]["database"] == "ok"
+    metrics = client.get("/metrics").text
+    assert 'hotline_calls{status="done"}' in metrics
+    assert "hotline_real_time_factor" in metrics
+    assert "13800007731" not in metrics
+
+
+def test_the_api_imports_no_model_code():
+    code = (
+        "import sys, api.main; print(sorted(m for m in ('torch', 'faster_whisper', 'ctranslate2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,449 @@
+"""Webhooks against a real local HTTP receiver: signing as a receiver checks it, retry decisions per
+answer, timeouts, refused connections, redirects, backoff, URL guard, and a payload free of personal data."""
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from models import DepartmentSuggestion, Ticket, TicketField
+from pipeline.webhooks import (
+    DeliveryAttempt,
+    WebhookOptions,
+    backoff_delay,
+    call_summary,
+    deliver,
+    retry_delay,
+    validate_webhook_url,
+    verify,
+)
+
+SECRET = "whsec-test-秘密"
+NOW = 1_750_000_000.7
+PAYLOAD = {"event": "call.done", "call_id": "c-1", "status": "done", "note": "投诉 物业", "n": 1}
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1. The path picks the answer: /status/<code>, /redirect, /slow."""
+
+    base_url: str
+    requests: list[Received] = field(default_factory=list)
+
+
+class _Server(ThreadingHTTPServer):
+    # Handler threads are joined on close so a test leaves no thread behind.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, release: threading.Event, received: list[Received]):
+        self.release = release
+        self.received = received
+        self.errors: list[BaseException] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request, client_address):
+        # Kept for the fixture to report: the default prints to stderr, where a broken handler goes unseen.
+        self.errors.append(sys.exc_info()[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        self.server.received.append(Received(self.path, dict(self.headers.items()), body))
+        if self.path == "/slow":
+            self.server.release.wait(timeout=5)
+            return
+        if self.path == "/redirect":
+            self._answer(302, b"", location="/status/200")
+            return
+        code = int(urlsplit(self.path).path.rsplit("/", 1)[-1])
+        text = b"ok" if code < 300 else ("line of a long error page\n" * 50).encode()
+        self._answer(code, text)
+
+    def _answer(self, code: int, body: bytes, location: str | None = None):
+        self.send_response(code)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    release = threading.Event()
+    received: list[Received] = []
+    server = _Server(release, received)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield Receiver(f"http://{host}:{port}", received)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert server.errors == []
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client() as c:
+        yield c
+
+
+def _deliver(url: str, client: httpx.Client, *, secret=SECRET, timeout_s: float = 2, attempt: int = 1):
+    return deliver(
+        url,
+        secret,
+        "call.done",
+        PAYLOAD,
+        "dlv-1",
+        attempt,
+        client=client,
+        options=WebhookOptions(timeout_s=timeout_s),
+        now=lambda: NOW,
+    )
+
+
+def _expected_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The documented scheme, written out independently of the module under test."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def test_delivered_request_carries_documented_headers_and_signature(receiver, client):
+    result = _deliver(receiver.base_url + "/status/200", client)
+
+    assert result == DeliveryAttempt(
+        delivery_id="dlv-1",
+        url=receiver.base_url + "/status/200",
+        event="call.done",
+        attempt=1,
+        status_code=200,
+        error=None,
+        duration_s=result.duration_s,
+        delivered=True,
+        retry=False,
+    )
+    assert 0 <= result.duration_s < 2
+    [request] = receiver.requests
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["content-type"] == "application/json"
+    assert headers["x-hotline-event"] == "call.done"
+    assert headers["x-hotline-delivery"] == "dlv-1"
+    assert headers["x-hotline-timestamp"] == str(int(NOW))
+    assert headers["x-hotline-signature"] == _expected_signature(SECRET, str(int(NOW)), request.body)
+    # The bytes on the wire are the documented serialisation, Chinese unescaped.
+    assert request.body == json.dumps(PAYLOAD, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    assert json.loads(request.body) == PAYLOAD
+    assert verify(SECRET, headers["x-hotline-timestamp"], headers["x-hotline-signature"], request.body, now=NOW + 5)
+
+
+@pytest.fixture
+def signed(receiver, client) -> tuple[str, str, bytes]:
+    _deliver(receiver.base_url + "/status/200", client)
+    [request] = receiver.requests
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return headers["x-hotline-timestamp"], headers["x-hotline-signature"], request.body
+
+
+def test_verify_rejects_tampered_body_wrong_secret_and_bad_timestamps(signed):
+    timestamp, signature, body = signed
+    ts = int(timestamp)
+    assert verify(SECRET, timestamp, signature, body, now=ts + 300)
+    assert verify(SECRET, timestamp, signature, body, now=ts - 300)
+    assert not verify(SECRET, timestamp, signature, body.replace(b'"n":1', b'"n":2'), now=ts)
+    assert not verify("another-secret", timestamp, signature, body, now=ts)
+    assert not verify(SECRET, timestamp, signature, body, now=ts + 301)
+    assert not verify(SECRET, timestamp, signature, body, now=ts - 301)
+    assert not verify(SECRET, str(ts + 1), signature, body, now=ts)
+    assert not verify(SECRET, "", signature, body, now=ts)
+    assert not verify(SECRET, "1e9", signature, body, now=ts)
+    assert not verify(SECRET, timestamp, signature.replace("v1=", "v0="), body, now=ts)
+    assert not verify(SECRET, timestamp, "v1=ünïcode", body, now=ts)
+    assert not verify(SECRET, timestamp, "", body, now=ts)
+
+
+def test_verify_accepts_any_of_several_signatures(signed):
+    timestamp, signature, body = signed
+    other = _expected_signature("old-secret", timestamp, body)
+    assert verify(SECRET, timestamp, f"{other}, {signature}", body, now=int(timestamp))
+    assert verify(SECRET, timestamp, f"{signature},{other}", body, now=int(timestamp))
+    assert not verify(SECRET, timestamp, f"{other},v1=00", body, now=int(timestamp))
+
+
+def test_rotation_sends_one_signature_per_secret(receiver, client):
+    result = _deliver(receiver.base_url + "/status/204", client, secret=("new-secret", "old-secret"))
+
+    assert result.delivered
+    [request] = receiver.requests
+    timestamp = request.headers["X-Hotline-Timestamp"]
+    signature = request.headers["X-Hotline-Signature"]
+    assert signature.split(",") == [
+        _expected_signature("new-secret", timestamp, request.body),
+        _expected_signature("old-secret", timestamp, request.body),
+    ]
+    for secret in ("new-secret", "old-secret"):
+        assert verify(secret, timestamp, signature, request.body, now=NOW)
+
+
+@pytest.mark.parametrize(("code", "retry"), [(500, True), (503, True), (429, True), (410, False), (400, False)])
+def test_error_answers_decide_retry(receiver, client, code, retry):
+    result = _deliver(f"{receiver.base_url}/status/{code}", client)
+
+    assert (result.status_code, result.delivered, result.retry) == (code, False, retry)
+    assert result.error.startswith(f"HTTP {code}: line of a long error page")
+    assert "\n" not in result.error
+    assert len(result.error) <= 200
+
+
+def test_timeout_is_retried_with_a_message(receiver, client):
+    result = _deliver(receiver.base_url + "/slow", client, timeout_s=0.2)
+
+    assert (result.status_code, result.delivered, result.retry) == (None, False, True)
+    assert "timed out" in result.error
+    assert result.duration_s < 2
+
+
+def test_refused_connection_is_retried(client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on that port any more.
+    result = _deliver(f"http://127.0.0.1:{port}/hook", client)
+
+    assert (result.status_code, result.delivered, result.retry) == (None, False, True)
+    assert result.error.startswith("ConnectError")
+    assert "\n" not in result.error
+
+
+def test_redirect_is_not_followed(receiver, client):
+    with httpx.Client(follow_redirects=True) as following:
+        result = _deliver(receiver.base_url + "/redirect", following)
+
+    assert (result.status_code, result.delivered, result.retry) == (302, False, False)
+    assert "redirect" in result.error
+    assert [r.path for r in receiver.requests] == ["/redirect"]
+
+
+def test_logs_name_host_event_delivery_and_status_but_never_the_payload(receiver, client, caplog):
+    payload_marker = "13812345678"
+    with caplog.at_level(logging.DEBUG, logger="pipeline.webhooks"):
+        deliver(
+            receiver.base_url + "/status/500?token=sekrit",
+            SECRET,
+            "call.failed",
+            {"secret_detail": payload_marker},
+            "dlv-9",
+            3,
+            client=client,
+            options=WebhookOptions(timeout_s=2),
+        )
+
+    text = caplog.text
+    assert all(s in text for s in ("127.0.0.1", "call.failed", "dlv-9", "500"))
+    assert payload_marker not in text
+    assert "sekrit" not in text
+
+
+def test_unknown_event_is_a_programming_error(client):
+    with pytest.raises(ValueError, match="unknown webhook event"):
+        deliver("http://127.0.0.1:9/", SECRET, "call.started", {}, "d", 1, client=client, options=WebhookOptions())
+
+
+def _top(a: float, b: float) -> float:
+    return b
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    options = WebhookOptions()
+    ceilings = [backoff_delay(n, options, uniform=_top) for n in range(1, 10)]
+
+    assert ceilings == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert backoff_delay(10_000, options, uniform=_top) == 3600
+    with pytest.raises(ValueError):
+        backoff_delay(0, options)
+
+
+def test_backoff_jitter_is_within_the_ceiling_and_repeatable():
+    options = WebhookOptions(backoff_base_s=1, backoff_max_s=8)
+    first = [backoff_delay(n, options, uniform=random.Random(7).uniform) for n in range(1, 8)]
+    again = [backoff_delay(n, options, uniform=random.Random(7).uniform) for n in range(1, 8)]
+
+    assert first == again
+    assert all(0 <= d <= min(8, 2 ** (n - 1)) for n, d in enumerate(first, start=1))
+    assert len(set(first)) > 1
+
+
+def _attempt(attempt: int, *, retry: bool, delivered: bool = False) -> DeliveryAttempt:
+    return DeliveryAttempt("d", "http://x", "call.done", attempt, None, None, 0.1, delivered, retry)
+
+
+def test_retry_delay_stops_after_max_attempts_or_final_answers():
+    options = WebhookOptions(max_attempts=3)
+
+    assert retry_delay(_attempt(1, retry=True), options, uniform=_top) == 30
+    assert retry_delay(_attempt(2, retry=True), options, uniform=_top) == 60
+    assert retry_delay(_attempt(3, retry=True), options, uniform=_top) is None
+    assert retry_delay(_attempt(1, retry=False), options) is None
+    assert retry_delay(_attempt(1, retry=False, delivered=True), options) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://93.184.216.34/hooks/hotline",
+        "http://93.184.216.34:8080/hook?token=abc",
+        "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
+    ],
+)
+def test_public_urls_are_accepted(url):
+    assert validate_webhook_url(url, allow_private=False) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://93.184.216.34/hook", "http or https"),
+        ("93.184.216.34/hook", "http or https"),
+        ("https:///hook", "no host"),
+        ("https://user:pw@93.184.216.34/hook", "user name or password"),
+        ("https://token@93.184.216.34/hook", "user name or password"),
+        ("https://93.184.216.34:99999/hook", "malformed"),
+        ("http://127.0.0.1/hook", "non-public"),
+        ("http://10.0.0.1/hook", "non-public"),
+        ("http://192.168.1.20/hook", "non-public"),
+        ("http://169.254.169.254/latest/meta-data", "non-public"),
+        ("http://100.64.0.1/hook", "non-public"),
+        ("http://224.0.0.1/hook", "non-public"),
+        ("http://0.0.0.0/hook", "non-public"),
+        ("http://[::1]/hook", "non-public"),
+        ("http://[fe80::1]/hook", "non-public"),
+        ("http://[::ffff:127.0.0.1]/hook", "non-public"),
+    ],
+)
+def test_unfit_urls_are_rejected_with_one_line(url, reason):
+    with pytest.raises(ValueError, match=reason) as excinfo:
+        validate_webhook_url(url, allow_private=False)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_private_addresses_allowed_when_asked_but_scheme_and_credentials_still_checked():
+    assert validate_webhook_url("http://127.0.0.1:8080/hook", allow_private=True) == "http://127.0.0.1:8080/hook"
+    assert validate_webhook_url("http://intranet.local/hook", allow_private=True) == "http://intranet.local/hook"
+    with pytest.raises(ValueError):
+        validate_webhook_url("file:///etc/passwd", allow_private=True)
+    with pytest.raises(ValueError):
+        validate_webhook_url("http://a:b@10.0.0.1/", allow_private=True)
+
+
+def _fake_resolver(table: dict[str, list[str]]):
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in table[host]]
+
+    return getaddrinfo
+
+
+def test_host_names_are_checked_on_every_resolved_address(monkeypatch):
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        _fake_resolver({"hooks.example.com": ["93.184.216.34"], "sneaky.example.com": ["93.184.216.34", "10.1.2.3"]}),
+    )
+
+    assert validate_webhook_url("https://hooks.example.com/x", allow_private=False) == "https://hooks.example.com/x"
+    with pytest.raises(ValueError, match=r"non-public address 10\.1\.2\.3"):
+        validate_webhook_url("https://sneaky.example.com/x", allow_private=False)
+    with pytest.raises(ValueError, match="does not resolve"):
+        validate_webhook_url("https://nowhere.example.com/x", allow_private=False)
+
+
+def _ticket_with_personal_data() -> dict:
+    ticket = Ticket.empty()
+    ticket.fields["phone"] = TicketField(value="13812345678", confidence=0.9, raw="幺三八一二三四五六七八")
+    ticket.fields["id_number"] = TicketField(value="110101199003078515", confidence=0.9)
+    ticket.fields["caller_name"] = TicketField(value="张三", confidence=0.8)
+    ticket.fields["address"] = TicketField(value="朝阳区幸福路12号3单元502", confidence=0.7)
+    ticket.fields["summary"] = TicketField(value="来电人13812345678反映物业不作为", confidence=0.6)
+    ticket.fields["request_type"] = TicketField(value="投诉", confidence=0.8)
+    ticket.department_suggestions = [
+        DepartmentSuggestion("区住建委", 0.82, ["物业"]),
+        DepartmentSuggestion("街道办", 0.4, []),
+    ]
+    ticket.review = "check"
+    return ticket.to_dict()
+
+
+def test_summary_of_a_done_call_has_no_personal_data():
+    timings = {"decode": 0.1, "transcribe": 4.2}
+    links = {"call": "https://hotline.example/api/calls/c-1", "ticket": "https://hotline.example/api/calls/c-1/ticket"}
+    payload = call_summary("c-1", "done", ticket=_ticket_with_personal_data(), error=None, timings=timings, links=links)
+
+    assert payload == {
+        "event": "call.done",
+        "call_id": "c-1",
+        "status": "done",
+        "error": None,
+        "review": "check",
+        "department": "区住建委",
+        "request_type": "投诉",
+        "timings": timings,
+        "links": links,
+    }
+    wire = json.dumps(payload, ensure_ascii=False)
+    assert not re.search(r"\d{7,}", wire)
+    for personal in ("张三", "幸福路", "幺三八"):
+        assert personal not in wire
+
+
+def test_summary_of_a_failed_call_without_ticket():
+    payload = call_summary("c-2", "failed", ticket=None, error="no speech found", timings=None, links={})
+
+    assert payload["event"] == "call.failed"
+    assert payload["error"] == "no speech found"
+    assert (payload["review"], payload["department"], payload["request_type"], payload["timings"]) == (None,) * 4
+
+
+def test_summary_tolerates_a_ticket_without_suggestions_or_request_type():
+    ticket = Ticket.empty().to_dict()
+    del ticket["fields"]["request_type"]
+    payload = call_summary("c-3", "done", ticket=ticket, error=None, timings={}, links={})
+
+    assert (payload["review"], payload["department"], payload["request_type"]) == ("manual", None, None)
+
+
+def test_summary_only_for_final_statuses():
+    with pytest.raises(ValueError):
+        call_summary("c-4", "running", ticket=None, error=None, timings=None, links={})
