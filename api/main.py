@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
             if owned:
                 if services.jobs is not None:
                     services.queue.stop()
+                services.store.close()
                 services.engine.dispose()
 
     app = FastAPI(

@@ -501,3 +501,8 @@ def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
+
+
+from pipeline.cli_service import register as _register_service_commands  # noqa: E402
+
+_register_service_commands(app, _load_settings)

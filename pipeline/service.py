@@ -107,9 +107,9 @@ def make_jobs(settings: Settings, repository: CallRepository, store: RecordingSt
 
 def celery_queue(settings: Settings):
     from pipeline.queues import CeleryQueue
-    from pipeline.tasks import configure
+    from pipeline.tasks import sender
 
-    return CeleryQueue(configure(settings.redis_url, settings.worker.lease_s))
+    return CeleryQueue(sender(settings.redis_url, settings.worker.lease_s))
 
 
 def build_services(settings: Settings) -> Services:

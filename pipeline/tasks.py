@@ -24,9 +24,11 @@ TRANSIENT_ERRORS = (StorageError, OperationalError, ModelLoadError, ConnectionEr
 app = Celery("hotline", set_as_current=False)
 
 
-def configure(broker_url: str, lease_s: float) -> Celery:
-    """Point the app at Redis. The visibility timeout equals the job lease: longer than the slowest call."""
-    app.conf.update(
+def configure(broker_url: str, lease_s: float, target: Celery | None = None) -> Celery:
+    """Point the worker's app (or `target`) at Redis. The visibility timeout equals the job lease: longer
+    than the slowest call."""
+    target = target or app
+    target.conf.update(
         broker_url=broker_url,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -45,7 +47,13 @@ def configure(broker_url: str, lease_s: float) -> Celery:
         worker_prefetch_multiplier=1,  # a worker holds one call at a time; the rest stay in Redis for others
         worker_hijack_root_logger=False,
     )
-    return app
+    return target
+
+
+def sender(broker_url: str, lease_s: float) -> Celery:
+    """An app of its own for a process that only sends tasks by name (the API): its connection pool belongs
+    to this broker URL, whatever else the process has configured."""
+    return configure(broker_url, lease_s, Celery("hotline-sender", set_as_current=False))
 
 
 @functools.cache
@@ -81,4 +89,4 @@ def webhook(delivery_id: str) -> str:
     return _jobs().deliver_webhook(delivery_id)
 
 
-__all__ = ["QUEUES", "app", "configure", "extract", "transcribe", "webhook"]
+__all__ = ["QUEUES", "app", "configure", "extract", "sender", "transcribe", "webhook"]

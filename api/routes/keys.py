@@ -11,6 +11,8 @@ from pipeline.webhooks import validate_webhook_url
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"])
 
+MAX_KEY_ID = 2**63 - 1  # the largest integer SQLite (and PostgreSQL's bigint) can store
+
 
 @router.get("", response_model=list[KeyOut], summary="List keys (never the keys themselves)")
 def list_keys(request: Request, _principal: AdminKey) -> list[KeyOut]:
@@ -35,6 +37,8 @@ def post_key(request: Request, body: KeyIn, _principal: AdminKey) -> KeyCreated:
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke a key")
 def delete_key(request: Request, key_id: int, _principal: AdminKey) -> None:
+    if not 1 <= key_id <= MAX_KEY_ID:  # no such key; the database driver would fail on an out-of-range id
+        raise ApiError(404, "not_found", f"no active key {key_id}")
     with request.app.state.services.repository.sessions.begin() as session:
         if not revoke_key(session, key_id):
             raise ApiError(404, "not_found", f"no active key {key_id}")

@@ -50,7 +50,8 @@ def database_url(backend: str, tmp_path: Path):
 
 
 def make_settings(tmp_path: Path, url: str, **overrides) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=url, redis_url=None, _env_file=None, **overrides)
+    values = {"data_dir": tmp_path / "data", "database_url": url, "redis_url": None, **overrides}
+    return Settings(_env_file=None, **values)
 
 
 def in_process_services(settings: Settings, engines) -> Services:

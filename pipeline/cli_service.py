@@ -1,0 +1,159 @@
+"""`hotline serve`, `hotline worker`, `hotline sweep`, `hotline db upgrade`, `hotline keys …`: the service's
+entry points, registered on the main `hotline` app (pipeline.cli)."""
+
+import json
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer, load_settings) -> None:
+    keys_app = typer.Typer(help="API keys and their roles (telephony, operator, qa, admin).", no_args_is_help=True)
+    app.add_typer(keys_app, name="keys")
+    db_app = typer.Typer(help="The service database.", no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+        workers: Annotated[int, typer.Option(help="uvicorn worker processes (with HOTLINE_REDIS_URL only)")] = 1,
+    ) -> None:
+        """Run the HTTP API. Without HOTLINE_REDIS_URL calls are processed by a thread of this process."""
+        import uvicorn
+
+        settings = load_settings()
+        if workers > 1 and not settings.redis_url:
+            sys.stderr.write("error: several API processes need HOTLINE_REDIS_URL (jobs would run in each)\n")
+            raise typer.Exit(2)
+        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+    @app.command()
+    def worker(
+        queues: Annotated[str, typer.Option(help="comma-separated: asr (GPU boxes), extract, webhooks")] = (
+            "asr,extract,webhooks"
+        ),
+        concurrency: Annotated[int, typer.Option(help="processes (each loads the models once)")] = 1,
+        name: Annotated[str | None, typer.Option(help="Celery node name")] = None,
+    ) -> None:
+        """Run a Celery worker over Redis, with a sweeper that re-enqueues lost jobs and due webhooks."""
+        from pipeline.service import build_worker_jobs
+        from pipeline.tasks import app as celery_app
+        from pipeline.tasks import configure
+
+        settings = load_settings()
+        if not settings.redis_url:
+            sys.stderr.write("error: a worker needs HOTLINE_REDIS_URL (without it, `hotline serve` runs jobs)\n")
+            raise typer.Exit(2)
+        configure(settings.redis_url, settings.worker.lease_s)
+        sweeper_jobs = build_worker_jobs(settings)  # also migrates the database before the first task
+        stopping = threading.Event()
+
+        def sweep_forever() -> None:
+            while not stopping.wait(settings.worker.sweep_interval_s):
+                try:
+                    sweeper_jobs.sweep()
+                    if settings.retention_days:
+                        sweeper_jobs.purge_recordings(settings.retention_days)
+                except Exception as error:  # a sweep that fails is retried at the next interval
+                    sys.stderr.write(f"sweep failed: {type(error).__name__}: {error}\n")
+
+        threading.Thread(target=sweep_forever, name="hotline-sweeper", daemon=True).start()
+        argv = ["worker", "--loglevel=INFO", f"--queues={queues}", f"--concurrency={concurrency}"]
+        argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork"]
+        if name:
+            argv.append(f"--hostname={name}")
+        try:
+            celery_app.worker_main(argv)
+        finally:
+            stopping.set()
+
+    @app.command()
+    def sweep() -> None:
+        """Re-enqueue calls whose jobs were lost and webhook deliveries that are due (e.g. from cron)."""
+        from pipeline.service import build_services
+
+        settings = load_settings()
+        services = build_services(settings)
+        if services.jobs is not None:
+            services.queue.stop()
+            sys.stderr.write("nothing to sweep without HOTLINE_REDIS_URL: `hotline serve` sweeps its own jobs\n")
+            raise typer.Exit(0)
+        from pipeline.service import make_jobs
+
+        count = make_jobs(settings, services.repository, services.store, services.queue).sweep()
+        print(f"re-enqueued {count}")
+
+    @db_app.command("upgrade")
+    def db_upgrade() -> None:
+        """Create or upgrade the schema to the code's revision (the service also does this at start)."""
+        from pipeline.service import open_repository
+
+        settings = load_settings()
+        engine, _ = open_repository(settings)
+        engine.dispose()
+        print("database schema is up to date")
+
+    @keys_app.command("create")
+    def keys_create(
+        role: Annotated[str, typer.Option(help="telephony | operator | qa | admin")],
+        name: Annotated[str | None, typer.Option(help="who holds it (default: the role)")] = None,
+        webhook_url: Annotated[str | None, typer.Option(help="telephony: where call results are POSTed")] = None,
+    ) -> None:
+        """Create a key. The key is printed alone on the last line (shown once; only its hash is stored)."""
+        from pipeline.keys import ROLES, create_key
+        from pipeline.service import open_repository
+        from pipeline.webhooks import validate_webhook_url
+
+        settings = load_settings()
+        if role not in ROLES:
+            sys.stderr.write(f"error: unknown role {role!r}; one of {', '.join(ROLES)}\n")
+            raise typer.Exit(2)
+        if webhook_url:
+            try:
+                validate_webhook_url(webhook_url, allow_private=settings.webhooks.allow_private)
+            except ValueError as error:
+                sys.stderr.write(f"error: {error}\n")
+                raise typer.Exit(2) from None
+        engine, repository = open_repository(settings)
+        with repository.sessions.begin() as session:
+            row, key = create_key(session, role, name or role, webhook_url=webhook_url)
+            key_id, secret = row.id, row.webhook_secret
+        engine.dispose()
+        sys.stderr.write(f"created key {key_id} ({role})\n")
+        if secret:
+            sys.stderr.write(f"webhook signing secret: {secret}\n")
+        print(key)
+
+    @keys_app.command("list")
+    def keys_list() -> None:
+        """Keys with their role and state (never the keys themselves), one JSON object per line."""
+        from sqlalchemy import select
+
+        from pipeline.database import ApiKey
+        from pipeline.service import open_repository
+
+        engine, repository = open_repository(load_settings())
+        with repository.sessions() as session:
+            for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+                state = "revoked" if row.revoked_at else "active"
+                line = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "state": state}
+                print(json.dumps(line, ensure_ascii=False))
+        engine.dispose()
+
+    @keys_app.command("revoke")
+    def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (from `hotline keys list`)")]) -> None:
+        """Revoke a key at once."""
+        from pipeline.keys import revoke_key
+        from pipeline.service import open_repository
+
+        engine, repository = open_repository(load_settings())
+        with repository.sessions.begin() as session:
+            revoked = revoke_key(session, key_id)
+        engine.dispose()
+        if not revoked:
+            sys.stderr.write(f"error: no active key {key_id}\n")
+            raise typer.Exit(1)
+        print(f"revoked key {key_id}")
