@@ -94,13 +94,7 @@ class Jobs:
             return "failed"
         from pipeline.run import run_pipeline  # the API process imports this module without the ASR stack
 
-        meta = CallMeta(
-            call_id=call.id,
-            caller_number=call.caller_number,
-            agent_id=call.agent_id,
-            started_at=call.started_at,
-            channel_map=dict(call.channel_map or {}),
-        )
+        meta = _call_meta(call)
         hook = _Heartbeat(self.repository, call_id, self.options)
         engines = replace(self.engines(), extractor=None)
         try:
@@ -126,13 +120,7 @@ class Jobs:
         if call.attempts > self.options.max_attempts:
             self._fail(call_id, ProcessingError(f"gave up after {self.options.max_attempts} attempts"))
             return "failed"
-        meta = CallMeta(
-            call_id=call.id,
-            caller_number=call.caller_number,
-            agent_id=call.agent_id,
-            started_at=call.started_at,
-            channel_map=dict(call.channel_map or {}),
-        )
+        meta = _call_meta(call)
         extractor = self.extractor()
         ticket = None
         started = time.perf_counter()
@@ -241,6 +229,16 @@ class Jobs:
         if self.http is None:
             self.http = httpx.Client(follow_redirects=False)
         return self.http
+
+
+def _call_meta(call) -> CallMeta:
+    return CallMeta(
+        call_id=call.id,
+        caller_number=call.caller_number,
+        agent_id=call.agent_id,
+        started_at=call.started_at,
+        channel_map=dict(call.channel_map or {}),
+    )
 
 
 class _Heartbeat:
