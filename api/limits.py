@@ -3,8 +3,8 @@
 import json
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised from `receive` when the body passes the limit; the middleware answers 413."""
 
 
 class BodyLimit:
@@ -31,7 +31,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         async def tracking_send(message):
@@ -42,7 +42,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await _reject(send, limit)
 

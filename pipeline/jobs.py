@@ -86,12 +86,9 @@ class Jobs:
 
     def transcribe(self, call_id: str) -> str:
         """Phase 1: audio → transcript. Returns what happened: transcribed | failed | skipped."""
-        call = self.repository.claim(call_id, "transcribe", self.options.lease_s, self.worker_name)
+        call, outcome = self._claim(call_id, "transcribe")
         if call is None:
-            return "skipped"
-        if call.attempts > self.options.max_attempts:
-            self._fail(call_id, ProcessingError(f"gave up after {self.options.max_attempts} attempts"))
-            return "failed"
+            return outcome
         from pipeline.run import run_pipeline  # the API process imports this module without the ASR stack
 
         meta = _call_meta(call)
@@ -114,12 +111,9 @@ class Jobs:
 
     def extract(self, call_id: str) -> str:
         """Phase 2: transcript → ticket; the call is done. Returns done | skipped."""
-        call = self.repository.claim(call_id, "extract", self.options.lease_s, self.worker_name)
+        call, outcome = self._claim(call_id, "extract")
         if call is None:
-            return "skipped"
-        if call.attempts > self.options.max_attempts:
-            self._fail(call_id, ProcessingError(f"gave up after {self.options.max_attempts} attempts"))
-            return "failed"
+            return outcome
         meta = _call_meta(call)
         extractor = self.extractor()
         ticket = None
@@ -220,6 +214,17 @@ class Jobs:
                 self.store.delete(key)
             deleted += 1
         return deleted
+
+    def _claim(self, call_id: str, phase: str):
+        """(the claimed call, None), or (None, skipped | failed) when there is nothing to run: another delivery
+        holds or finished the phase, or the call used up its attempts."""
+        call = self.repository.claim(call_id, phase, self.options.lease_s, self.worker_name)
+        if call is None:
+            return None, "skipped"
+        if call.attempts > self.options.max_attempts:
+            self._fail(call_id, ProcessingError(f"gave up after {self.options.max_attempts} attempts"))
+            return None, "failed"
+        return call, None
 
     def _fail(self, call_id: str, error: HotlineError) -> None:
         for delivery_id in self.repository.fail(call_id, type(error).__name__, str(error)):

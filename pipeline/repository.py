@@ -13,6 +13,7 @@ the redelivered task (or the sweeper's re-enqueue) claims again. `finish` and `f
 out of `processing`, so a result is written once whatever the number of deliveries.
 """
 
+import copy
 import logging
 import uuid
 from collections.abc import Iterator
@@ -276,7 +277,7 @@ class CallRepository:
                 raise CallNotFoundError(f"no call {call_id}")
             if call.status != "done" or call.ticket is None:
                 raise CallConflictError(f"call {call_id} has no ticket yet (status {call.status})")
-            ticket = _copy(call.ticket)
+            ticket = copy.deepcopy(call.ticket)
             recorded: dict = {}
             for name, value in changes.items():
                 if name == "department":
@@ -530,9 +531,3 @@ def _filtered(statement: Select, query: CallQuery) -> Select:
         if value is not None:
             statement = statement.where(column == value)
     return statement
-
-
-def _copy(document: dict) -> dict:
-    import copy
-
-    return copy.deepcopy(document)

@@ -3,17 +3,19 @@
 import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
 from api.errors import ApiError
+from api.limits import BodyTooLarge
 from api.schemas import (
     AuditIn,
     AuditOut,
@@ -31,6 +33,7 @@ from asr.audio import DecodeOptions, probe_audio
 from models import TICKET_FIELDS, CallTranscript
 from pipeline.database import Call
 from pipeline.meta import CALL_ID_PATTERN, parse_meta
+from pipeline.recordings import CHUNK_SIZE
 from pipeline.repository import CallQuery, NewCall
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,6 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 # Recorders in this deployment's country write local time without an offset.
 NAIVE_TIMES_ZONE = ZoneInfo("Asia/Shanghai")
 AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
-CallId = Annotated[str, CALL_ID_PATTERN]
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 410, 413, 415, 416, 422)}
 
 
@@ -89,11 +91,9 @@ async def push_call(request: Request, principal: PushKey) -> JSONResponse:
         raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'recording' file part")
     try:
         form = await request.form(max_files=1, max_fields=20)
-    except ApiError:
-        raise
+    except BodyTooLarge:
+        raise  # answered 413 by the middleware
     except Exception as error:  # malformed multipart body
-        if type(error).__name__ == "_TooLarge":
-            raise
         raise ApiError(400, "bad_request", f"malformed multipart body ({type(error).__name__})") from None
     try:
         recording = form.get("recording")
@@ -240,8 +240,7 @@ def get_audio(request: Request, call_id: str, _principal: ReadKey) -> Response:
     wanted = request.headers.get("range")
     if not wanted:
         headers["Content-Length"] = str(size)
-        data = services.store.read_range(call.recording_key, 0, size - 1) if size else b""
-        return Response(data, media_type=media, headers=headers)
+        return StreamingResponse(_chunks(services.store.open(call.recording_key)), media_type=media, headers=headers)
     match = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted.strip())
     if not match or match.groups() == ("", ""):
         raise ApiError(416, "bad_range", "only one byte range is supported", {"Content-Range": f"bytes */{size}"})
@@ -298,6 +297,13 @@ def get_audits(request: Request, call_id: str, _principal: AuditKey) -> list[Aud
     repository = _services(request).repository
     repository.get(call_id)
     return [AuditOut.model_validate(row, from_attributes=True) for row in repository.audits(call_id)]
+
+
+def _chunks(stream) -> Iterator[bytes]:
+    """A whole recording in 1 MiB pieces, so playback of a long call does not load it into memory."""
+    with stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            yield chunk
 
 
 def _ticket_out(request: Request, call_id: str) -> TicketOut:
