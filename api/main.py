@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodyLimit
-from api.routes import calls, keys, service
+from api.routes import calls, corrections, keys, service
 from pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(calls.router)
+    app.include_router(corrections.router)
     app.include_router(keys.router)
     app.include_router(service.router)
 

@@ -155,3 +155,23 @@ class KeyOut(BaseModel):
 class KeyCreated(KeyOut):
     key: str = Field(description="shown once; only its hash is stored")
     webhook_secret: str | None = Field(None, description="signs this client's webhooks; shown once")
+
+
+class WebhookAttemptOut(BaseModel):
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_s: float
+    delivered: bool
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str
+    event: str
+    url: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    log: list[WebhookAttemptOut]

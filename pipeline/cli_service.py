@@ -4,6 +4,8 @@ entry points, registered on the main `hotline` app (pipeline.cli)."""
 import json
 import sys
 import threading
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +16,8 @@ def register(app: typer.Typer, load_settings) -> None:
     app.add_typer(keys_app, name="keys")
     db_app = typer.Typer(help="The service database.", no_args_is_help=True)
     app.add_typer(db_app, name="db")
+    export_app = typer.Typer(help="Data out of the service database.", no_args_is_help=True)
+    app.add_typer(export_app, name="export")
 
     @app.command()
     def serve(
@@ -157,3 +161,32 @@ def register(app: typer.Typer, load_settings) -> None:
             sys.stderr.write(f"error: no active key {key_id}\n")
             raise typer.Exit(1)
         print(f"revoked key {key_id}")
+
+    @export_app.command("corrections")
+    def export_corrections(
+        out: Annotated[Path, typer.Option(help="CSV file to write (for `hotline train routing`)")],
+        since: Annotated[
+            datetime | None, typer.Option(help="accepted at or after (ISO date/time; local time if no offset)")
+        ] = None,
+        until: Annotated[datetime | None, typer.Option(help="accepted before")] = None,
+    ) -> None:
+        """Operator-accepted tickets as routing training data: text, department, the machine's rank of it.
+        Train with `hotline train routing --csv OUT --text-column text --label-column department`."""
+        from api.routes.calls import aware
+        from pipeline.corrections import correction_rows, to_csv
+        from pipeline.service import open_repository
+
+        engine, repository = open_repository(load_settings())
+        partial = out.with_name(out.name + ".partial")
+        rows = list(correction_rows(repository, aware(since), aware(until)))
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as handle:
+                handle.writelines(to_csv(rows))
+            partial.replace(out)  # whole or not at all
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            sys.stderr.write(f"error: cannot write {out}: {error.strerror or error}\n")
+            raise typer.Exit(1) from None
+        finally:
+            engine.dispose()
+        sys.stderr.write(f"{len(rows)} accepted tickets → {out}\n")

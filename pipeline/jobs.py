@@ -145,6 +145,7 @@ class Jobs:
             call.status,
             ticket=call.ticket,
             error=call.error,
+            error_kind=call.error_kind,
             timings=call.timings,
             links={
                 "status": f"{base}/v1/calls/{call.id}",

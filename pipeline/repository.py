@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from models import CallConflictError, CallNotFoundError
 from pipeline.database import (
@@ -320,6 +320,23 @@ class CallRepository:
             if since is not None:
                 query = query.where(TicketChange.at >= since)
             return list(session.scalars(query))
+
+    def accepted_calls(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[Call]:
+        """Calls whose ticket an operator accepted (in [since, until) by acceptance time), oldest first,
+        read in batches without their transcripts: an export of a year of tickets stays small in memory."""
+        statement = (
+            select(Call)
+            .options(defer(Call.transcript), defer(Call.search_text))
+            .where(Call.ticket_state == "accepted")
+            .order_by(Call.accepted_at, Call.id)
+            .execution_options(yield_per=500)
+        )
+        if since is not None:
+            statement = statement.where(Call.accepted_at >= since)
+        if until is not None:
+            statement = statement.where(Call.accepted_at < until)
+        with self.sessions() as session:
+            yield from session.scalars(statement)
 
     def add_audit(
         self, call_id: str, actor: str, score: float, rubric: dict, checks: dict, marks: list, comment: str | None

@@ -371,12 +371,14 @@ def call_summary(
     error: str | None,
     timings: dict[str, Any] | None,
     links: dict[str, Any],
+    error_kind: str | None = None,
 ) -> dict[str, Any]:
     """The webhook payload for a finished call (`status` "done" or "failed").
 
     `ticket` is `Ticket.to_dict()` or None. Of its fields only request_type is copied: the others may
     hold the caller's phone number, ID number or address, which the client fetches through the API.
-    Keys: event, call_id, status, error, review, department, request_type, timings, links.
+    Keys: event, call_id, status, error ({kind, message} as in the API's call status, or None), review,
+    department, request_type, timings, links.
     """
     event = f"call.{status}"
     if event not in EVENTS:
@@ -385,7 +387,7 @@ def call_summary(
         "event": event,
         "call_id": call_id,
         "status": status,
-        "error": error,
+        "error": {"kind": error_kind, "message": error} if error is not None else None,
         "review": ticket.get("review") if ticket else None,
         "department": _first_department(ticket) if ticket else None,
         "request_type": _request_type(ticket) if ticket else None,

@@ -28,6 +28,8 @@ from api.schemas import (
     TicketChangeOut,
     TicketOut,
     TicketPatch,
+    WebhookAttemptOut,
+    WebhookDeliveryOut,
 )
 from asr.audio import DecodeOptions, probe_audio
 from models import TICKET_FIELDS, CallTranscript
@@ -181,8 +183,8 @@ def search_calls(
 ) -> CallPage:
     query = CallQuery(
         text=q or None,
-        since=_aware(since),
-        until=_aware(until),
+        since=aware(since),
+        until=aware(until),
         agent_id=agent_id,
         department=department,
         status=status,
@@ -299,6 +301,33 @@ def get_audits(request: Request, call_id: str, _principal: AuditKey) -> list[Aud
     return [AuditOut.model_validate(row, from_attributes=True) for row in repository.audits(call_id)]
 
 
+@router.get(
+    "/{call_id}/webhooks",
+    response_model=list[WebhookDeliveryOut],
+    responses=ERRORS,
+    summary="Webhook deliveries of a call and every attempt (telephony client, admin)",
+)
+def get_webhooks(request: Request, call_id: str, principal: PushKey) -> list[WebhookDeliveryOut]:
+    repository = _services(request).repository
+    repository.get(call_id)
+    # a telephony client sees its own deliveries only (another client's URL is none of its business)
+    own = principal.role != "admin"
+    return [
+        WebhookDeliveryOut(
+            id=delivery.id,
+            event=delivery.event,
+            url=delivery.url,
+            state=delivery.state,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+            delivered_at=delivery.delivered_at,
+            log=[WebhookAttemptOut.model_validate(attempt, from_attributes=True) for attempt in attempts],
+        )
+        for delivery, attempts in repository.webhook_log(call_id)
+        if not own or delivery.key_id == principal.key_id
+    ]
+
+
 def _chunks(stream) -> Iterator[bytes]:
     """A whole recording in 1 MiB pieces, so playback of a long call does not load it into memory."""
     with stream:
@@ -363,7 +392,7 @@ def mask_number(number: str | None) -> str | None:
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
 
 
-def _aware(moment: datetime | None) -> datetime | None:
+def aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=NAIVE_TIMES_ZONE)
     return moment

@@ -21,6 +21,7 @@ from service_builders import (
 )
 
 from api.main import create_app
+from pipeline.corrections import CORRECTION_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "samples" / "demo-call.wav"
@@ -129,6 +130,32 @@ def test_operator_corrections_are_kept_with_who_and_when(service):
     assert unknown.status_code == 422
 
 
+def test_accepted_corrections_export_as_routing_training_data(service, tmp_path):
+    client, keys = service["client"], service["keys"]
+    patch = {"department": "交通运输局", "accept": True}
+    assert client.patch("/v1/calls/demo-1/ticket", headers=auth(keys["operator"]), json=patch).status_code == 200
+    machine = client.get("/v1/calls/demo-1/ticket", headers=auth(keys["operator"])).json()["machine_ticket"]
+    machine_units = [item["department"] for item in machine["department_suggestions"]]
+
+    exported = client.get("/v1/corrections", headers=auth(keys["admin"]))
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    csv_file = tmp_path / "corrections.csv"
+    csv_file.write_text(exported.text, encoding="utf-8")
+    from extract.routing import read_labelled_rows
+
+    texts, labels, ids = read_labelled_rows(csv_file, "text", "department", "call_id")
+    assert ids == ["demo-1"] and labels == ["交通运输局"]
+    assert texts[0] and "市民来电反映" not in texts[0], "the request without the opening formula"
+    row = client.get("/v1/corrections?format=jsonl", headers=auth(keys["admin"])).text.splitlines()
+    record = json.loads(row[0])
+    assert record["machine_department"] == machine_units[0]
+    assert record["machine_rank"] == (machine_units.index("交通运输局") + 1 if "交通运输局" in machine_units else "")
+    assert "department" in record["corrected_fields"].split(",")
+    assert record["accepted_by"] == "operator-test"
+    later = client.get("/v1/corrections", headers=auth(keys["admin"]), params={"since": "2099-01-01T00:00:00"})
+    assert later.text.strip().splitlines() == [",".join(CORRECTION_COLUMNS)], "header only"
+
+
 def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
     client, key = service["client"], service["keys"]["qa"]
     audit = {
@@ -180,6 +207,24 @@ def test_a_recording_without_speech_fails_with_the_reason(service):
     assert client.get("/v1/calls/silent-1/ticket", headers=auth(keys["operator"])).status_code == 409
 
 
+def test_phone_numbers_never_reach_the_logs(service, caplog):
+    import logging
+
+    client, keys = service["client"], service["keys"]
+    from conftest import tone, write_audio
+
+    path = Path(service["services"].settings.data_dir) / "logged.wav"
+    write_audio(path, np.stack([tone(2, 8000), tone(2, 8000)]) * 0.0, 8000)
+    with caplog.at_level(logging.DEBUG):
+        assert push(client, keys["telephony"], path, "logged-1", caller_number="13912345678").status_code == 202
+        wait_for(client, "logged-1", keys["telephony"])
+        client.get("/v1/calls/logged-1", headers=auth(keys["telephony"]))
+        correction = {"fields": {"phone": "13655556666"}}
+        client.patch("/v1/calls/demo-1/ticket", headers=auth(keys["operator"]), json=correction)
+    assert caplog.records, "the service logged something to look through"
+    assert "13912345678" not in caplog.text and "13655556666" not in caplog.text
+
+
 ROUTES = [
     ("post", "/v1/calls", {"telephony"}),
     ("get", "/v1/calls/demo-1", {"telephony", "operator", "qa"}),
@@ -190,6 +235,7 @@ ROUTES = [
     ("patch", "/v1/calls/demo-1/ticket", {"operator"}),
     ("post", "/v1/calls/demo-1/audit", {"qa"}),
     ("get", "/v1/calls/demo-1/audits", {"qa"}),
+    ("get", "/v1/corrections", set()),
     ("get", "/v1/keys", set()),
     ("post", "/v1/keys", set()),
 ]

@@ -429,10 +429,12 @@ def test_summary_of_a_done_call_has_no_personal_data():
 
 
 def test_summary_of_a_failed_call_without_ticket():
-    payload = call_summary("c-2", "failed", ticket=None, error="no speech found", timings=None, links={})
+    payload = call_summary(
+        "c-2", "failed", ticket=None, error="no speech found", error_kind="NoSpeechError", timings=None, links={}
+    )
 
     assert payload["event"] == "call.failed"
-    assert payload["error"] == "no speech found"
+    assert payload["error"] == {"kind": "NoSpeechError", "message": "no speech found"}
     assert (payload["review"], payload["department"], payload["request_type"], payload["timings"]) == (None,) * 4
 
 

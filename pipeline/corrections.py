@@ -1,0 +1,94 @@
+"""Operator-accepted tickets as routing training data.
+
+Each accepted ticket is one labelled example: the request as the ticket states it (the summary, with the
+operator's corrections) and the unit the operator sent it to. The columns fit
+`hotline train routing --csv FILE --text-column text --label-column department`, and `machine_rank` says
+where the machine had put that unit (1 = its first suggestion), so a deployment can follow its routing
+accuracy on live calls. Phone and ID numbers in the text are masked: training data travels further than
+tickets do.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from extract.phone import mask_numbers
+from pipeline.database import Call
+from pipeline.repository import CallRepository
+
+CORRECTION_COLUMNS = (
+    "call_id",
+    "accepted_at",
+    "accepted_by",
+    "agent_id",
+    "text",
+    "department",
+    "machine_department",
+    "machine_rank",
+    "request_type",
+    "district",
+    "corrected_fields",
+)
+
+
+def correction_rows(
+    repository: CallRepository, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[dict]:
+    """One row per accepted ticket with a department, oldest acceptance first."""
+    for call in repository.accepted_calls(since, until):
+        row = correction_row(call)
+        if row["text"] and row["department"]:
+            yield row
+
+
+def correction_row(call: Call) -> dict:
+    ticket = call.ticket or {}
+    machine = call.machine_ticket or {}
+    fields = ticket.get("fields") or {}
+    summary = str((fields.get("summary") or {}).get("value") or "")
+    machine_units = [item.get("department") for item in machine.get("department_suggestions") or []]
+    corrected = sorted(
+        name for name, field in fields.items() if isinstance(field, dict) and field.get("source") == "operator"
+    )
+    if call.department != (machine_units[0] if machine_units else None):
+        corrected = sorted({*corrected, "department"})
+    return {
+        "call_id": call.id,
+        "accepted_at": call.accepted_at.isoformat() if call.accepted_at else "",
+        "accepted_by": call.accepted_by or "",
+        "agent_id": call.agent_id or "",
+        # the request without the hotline's opening formula ("市民来电反映：")
+        "text": mask_numbers(summary.split("：", 1)[-1].strip()),
+        "department": call.department or "",
+        "machine_department": machine_units[0] if machine_units else "",
+        "machine_rank": machine_units.index(call.department) + 1 if call.department in machine_units else "",
+        "request_type": _value(fields, "request_type"),
+        "district": _value(fields, "district"),
+        "corrected_fields": ",".join(corrected),
+    }
+
+
+def _value(fields: dict, name: str) -> str:
+    value = (fields.get(name) or {}).get("value")
+    return "" if value is None else str(value)
+
+
+def to_csv(rows: Iterable[dict]) -> Iterator[str]:
+    """CSV text in pieces (header first), for streaming and for files alike."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CORRECTION_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def to_jsonl(rows: Iterable[dict]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
