@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, pages
 from api.limits import BodyLimit
-from api.routes import calls, corrections, keys, service
+from api.routes import audits, calls, corrections, keys, service, session
 from pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,12 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(calls.router)
+    app.include_router(audits.router)
     app.include_router(corrections.router)
+    app.include_router(session.router)
     app.include_router(keys.router)
     app.include_router(service.router)
+    pages.install(app)
 
     def upload_limit(_scope) -> int:
         return int(app.state.services.settings.max_upload_mb * 1_000_000) + 64 * 1024  # + form fields

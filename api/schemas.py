@@ -134,6 +134,22 @@ class AuditOut(BaseModel):
     comment: str | None
 
 
+class ServiceCheckOut(BaseModel):
+    passed: bool
+    label: str
+    turn: int | None = Field(description="the transcript turn it rests on")
+    text: str | None = Field(description="the words there (numbers masked)")
+
+
+class AgentSummary(BaseModel):
+    agent_id: str
+    calls: int = Field(description="finished calls in the period")
+    audited: int = Field(description="calls with at least one QA audit")
+    mean_score: float | None
+    min_score: float | None
+    marks: dict[str, int] = Field(description="turn marks by kind")
+
+
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

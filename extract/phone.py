@@ -100,6 +100,22 @@ def extract_id_number(document: CallDocument) -> TicketField:
     return TicketField()
 
 
+def confirmed_phone_readback(document: CallDocument) -> tuple[str, Evidence] | None:
+    """The operator reading a callback number back ("13812345678，对吗？", or "就打您来电这个号码是吗")
+    and the caller confirming it: (the number as said, masked; its evidence), or None."""
+    for turn in document.turns:
+        if turn.is_caller or not _READBACK.search(turn.text) or not _confirmed(document, turn):
+            continue
+        numbers = _numbers(turn.text)
+        if numbers:
+            number, start, end = numbers[0]
+            return mask_numbers(number), turn.evidence(start, end)
+        match = _THIS_NUMBER.search(turn.text)
+        if match:
+            return match.group(), turn.evidence(match.start(), match.end())
+    return None
+
+
 def mask_id(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 

@@ -25,6 +25,7 @@ from api.schemas import (
     CallPage,
     CallStatus,
     ErrorResponse,
+    ServiceCheckOut,
     TicketChangeOut,
     TicketOut,
     TicketPatch,
@@ -292,6 +293,22 @@ def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditK
         audit.comment,
     )
     return AuditOut.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/{call_id}/checks",
+    response_model=dict[str, ServiceCheckOut],
+    responses=ERRORS,
+    summary="Automatic service checks (greeting, number and request read back, closing, forbidden words)",
+)
+def get_checks(request: Request, call_id: str, _principal: ReadKey) -> dict[str, ServiceCheckOut]:
+    from extract.service_checks import service_checks
+
+    call = _services(request).repository.get(call_id)
+    if call.transcript is None:
+        raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
+    checks = service_checks(CallTranscript.from_dict(call.transcript))
+    return {name: ServiceCheckOut(**check.to_dict()) for name, check in checks.items()}
 
 
 @router.get("/{call_id}/audits", response_model=list[AuditOut], responses=ERRORS, summary="QA audits of a call")

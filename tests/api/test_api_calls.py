@@ -176,6 +176,46 @@ def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
     assert bad.status_code == 422
 
 
+def test_automatic_service_checks_and_the_per_agent_summary(service):
+    client, key = service["client"], service["keys"]["qa"]
+    checks = client.get("/v1/calls/demo-1/checks", headers=auth(key)).json()
+    assert set(checks) == {"greeting", "number_read_back", "summary_confirmed", "closing", "no_forbidden_words"}
+    assert checks["greeting"]["passed"] and checks["greeting"]["turn"] == 0
+    assert checks["no_forbidden_words"]["passed"]
+    assert all(check["label"] for check in checks.values())
+    audit = {"score": 70, "marks": [{"turn": 0, "kind": "asr_error"}, {"turn": 2, "kind": "impolite"}]}
+    assert client.post("/v1/calls/demo-1/audit", headers=auth(key), json=audit).status_code == 201
+    summary = {row["agent_id"]: row for row in client.get("/v1/audits/summary", headers=auth(key)).json()}
+    a1024 = summary["A1024"]
+    assert (a1024["calls"], a1024["audited"], a1024["mean_score"]) == (1, 1, 70), "the latest audit counts"
+    assert a1024["marks"] == {"asr_error": 1, "impolite": 1}
+    assert client.get("/v1/audits/summary", headers=auth(key), params={"since": "2099-01-01"}).json() == []
+
+
+def test_the_web_pages_log_in_with_a_cookie_that_cannot_be_used_across_sites(service):
+    client, keys = service["client"], service["keys"]
+    page = client.get("/ui/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.post("/v1/session", json={"key": keys["telephony"]}).status_code == 401, "no pages for the PBX"
+    assert client.post("/v1/session", json={"key": "hk_wrong"}).status_code == 401
+    login = client.post("/v1/session", json={"key": keys["operator"]})
+    assert login.status_code == 200 and login.json() == {"name": "operator-test", "role": "operator"}
+    cookie = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    try:
+        assert client.get("/v1/session").json()["role"] == "operator"
+        assert client.get("/v1/calls/demo-1/ticket").status_code == 200, "the cookie authenticates reads"
+        patch = {"fields": {"honorific": "先生"}}
+        refused = client.patch("/v1/calls/demo-1/ticket", json=patch)
+        assert refused.status_code == 403, "a change with the cookie alone could come from another site"
+        allowed = client.patch("/v1/calls/demo-1/ticket", json=patch, headers={"X-Hotline-UI": "1"})
+        assert allowed.status_code == 200
+        assert client.get("/v1/keys").status_code == 403, "the cookie carries the key's role, no more"
+    finally:
+        assert client.delete("/v1/session").status_code == 204
+    assert client.get("/v1/calls/demo-1/ticket").status_code == 401
+
+
 def test_search_by_text_agent_status_and_time(service):
     client, key = service["client"], service["keys"]["qa"]
     transcript = client.get("/v1/calls/demo-1/transcript", headers=auth(key)).json()
@@ -235,6 +275,9 @@ ROUTES = [
     ("patch", "/v1/calls/demo-1/ticket", {"operator"}),
     ("post", "/v1/calls/demo-1/audit", {"qa"}),
     ("get", "/v1/calls/demo-1/audits", {"qa"}),
+    ("get", "/v1/calls/demo-1/checks", {"operator", "qa"}),
+    ("get", "/v1/calls/demo-1/webhooks", {"telephony"}),
+    ("get", "/v1/audits/summary", {"qa"}),
     ("get", "/v1/corrections", set()),
     ("get", "/v1/keys", set()),
     ("post", "/v1/keys", set()),
