@@ -347,6 +347,41 @@ def test_bad_pushes_get_clear_errors_and_store_nothing(service, tmp_path):
         assert client.get(f"/v1/calls/bad-{index}", headers=auth(key)).status_code == 404
 
 
+def test_an_oversized_upload_is_refused_while_it_streams(service):
+    """A chunked upload (no Content-Length) of 500 MB against the 5 MB limit: refused after about 5 MB read.
+    (httpx's ASGI transport hands the body to the app chunk by chunk, as a server does; TestClient would
+    read it all first.)"""
+    import asyncio
+
+    import httpx
+
+    client, key = service["client"], service["keys"]["telephony"]
+    boundary = "hotline-test-boundary"
+    pulled = 0
+
+    async def body():
+        nonlocal pulled
+        head = (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"call_id\"\r\n\r\nhuge-1\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"recording\"; filename=\"huge.wav\"\r\n"
+            "Content-Type: audio/wav\r\n\r\nRIFF"
+        ).encode()
+        for chunk in [head] + [b"\0" * 1_000_000] * 500:
+            pulled += len(chunk)
+            yield chunk
+
+    async def upload() -> httpx.Response:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hotline.test") as http:
+            headers = {**auth(key), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+            return await http.post("/v1/calls", headers=headers, content=body())
+
+    response = asyncio.run(upload())
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+    assert pulled < 8_000_000, f"the server read {pulled} bytes of a 500 MB upload"
+    assert client.get("/v1/calls/huge-1", headers=auth(key)).status_code == 404
+
+
 def test_health_readiness_and_metrics(service):
     client = service["client"]
     assert client.get("/healthz").json() == {"status": "ok"}
