@@ -3,6 +3,7 @@ push → done → transcript, audio, ticket; duplicates; corrections with their 
 search; every role refused where it must be; bad input refused with nothing stored."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,20 @@ def test_accepted_corrections_export_as_routing_training_data(service, tmp_path)
     assert record["accepted_by"] == "operator-test"
     later = client.get("/v1/corrections", headers=auth(keys["admin"]), params={"since": "2099-01-01T00:00:00"})
     assert later.text.strip().splitlines() == [",".join(CORRECTION_COLUMNS)], "header only"
+
+    # the same rows from the command line, written whole to the file
+    settings = service["services"].settings
+    env = {**os.environ, "HOTLINE_DATABASE_URL": settings.resolved_database_url, "HOTLINE_DATA_DIR": str(tmp_path)}
+    out = tmp_path / "exported.csv"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("hotline")), "export", "corrections", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == exported.content
+    assert "1 accepted tickets" in done.stderr
 
 
 def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
