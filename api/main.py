@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from api import errors, pages
 from api.limits import BodyLimit
-from api.routes import audits, calls, corrections, keys, service, session
+from api.routes import audits, calls, corrections, keys, reference, service, session
 from pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(audits.router)
     app.include_router(corrections.router)
+    app.include_router(reference.router)
     app.include_router(session.router)
     app.include_router(keys.router)
     app.include_router(service.router)

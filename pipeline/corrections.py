@@ -50,7 +50,7 @@ def correction_row(call: Call) -> dict:
     summary = str((fields.get("summary") or {}).get("value") or "")
     machine_units = [item.get("department") for item in machine.get("department_suggestions") or []]
     corrected = sorted(
-        name for name, field in fields.items() if isinstance(field, dict) and field.get("source") == "operator"
+        name for name, field in fields.items() if isinstance(field, dict) and field.get("source") == "corrected"
     )
     if call.department != (machine_units[0] if machine_units else None):
         corrected = sorted({*corrected, "department"})

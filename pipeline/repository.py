@@ -295,7 +295,7 @@ class CallRepository:
                     **field,
                     "value": value,
                     "confidence": 1.0,
-                    "source": "operator",
+                    "source": "corrected",  # by the operator, after the machine (not "operator": said by them)
                     "evidence": field.get("evidence", []) if value is not None else [],
                 }
                 recorded[name] = {"old": old, "new": value}

@@ -116,7 +116,7 @@ def test_operator_corrections_are_kept_with_who_and_when(service):
     after = response.json()
     assert after["department"] == "住房和城乡建设局" and after["state"] == "accepted"
     assert after["ticket"]["fields"]["caller_surname"]["value"] == "李"
-    assert after["ticket"]["fields"]["caller_surname"]["source"] == "operator"
+    assert after["ticket"]["fields"]["caller_surname"]["source"] == "corrected"
     assert after["machine_ticket"] == before["machine_ticket"], "the machine's ticket is kept as it was"
     correction = [change for change in after["changes"] if change["action"] == "correct"][-1]
     assert correction["actor"] == "operator-test"
@@ -231,6 +231,13 @@ def test_the_web_pages_log_in_with_a_cookie_that_cannot_be_used_across_sites(ser
     assert client.get("/v1/calls/demo-1/ticket").status_code == 401
 
 
+def test_reference_lists_for_the_pages(service):
+    reference = service["client"].get("/v1/reference", headers=auth(service["keys"]["operator"])).json()
+    assert "城市管理行政执法局" in reference["departments"] and len(reference["departments"]) >= 20
+    assert "投诉" in reference["request_types"] and "urgent" in reference["urgency_levels"]
+    assert "asr_error" in reference["mark_kinds"]
+
+
 def test_search_by_text_agent_status_and_time(service):
     client, key = service["client"], service["keys"]["qa"]
     transcript = client.get("/v1/calls/demo-1/transcript", headers=auth(key)).json()
@@ -293,6 +300,7 @@ ROUTES = [
     ("get", "/v1/calls/demo-1/checks", {"operator", "qa"}),
     ("get", "/v1/calls/demo-1/webhooks", {"telephony"}),
     ("get", "/v1/audits/summary", {"qa"}),
+    ("get", "/v1/reference", {"operator", "qa"}),
     ("get", "/v1/corrections", set()),
     ("get", "/v1/keys", set()),
     ("post", "/v1/keys", set()),
@@ -377,8 +385,8 @@ def test_an_oversized_upload_is_refused_while_it_streams(service):
     async def body():
         nonlocal pulled
         head = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"call_id\"\r\n\r\nhuge-1\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"recording\"; filename=\"huge.wav\"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="call_id"\r\n\r\nhuge-1\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="recording"; filename="huge.wav"\r\n'
             "Content-Type: audio/wav\r\n\r\nRIFF"
         ).encode()
         for chunk in [head] + [b"\0" * 1_000_000] * 500:

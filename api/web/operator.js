@@ -1,0 +1,589 @@
+// 接线员工作台: the queue of recent calls, the selected call's audio and transcript, and its pre-filled
+// ticket to correct, route and accept (PATCH /v1/calls/{id}/ticket).
+
+import {
+  STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, formatWhen,
+  isTyping, mountHeader, requireRole, reviewBadge, say,
+} from "./api.js";
+import { CallPlayer } from "./player.js";
+
+const REFRESH_MS = 10_000;
+const LOW_CONFIDENCE = 0.6;
+const FILTERS_KEY = "hotline.operator.filters"; // filters only; the API key is never stored
+
+// The pipeline's closed vocabularies (extract/classify.py, models/ticket.py), shown in Chinese.
+const REQUEST_TYPES = ["咨询", "求助", "投诉", "举报", "建议", "表扬", "反映"];
+const URGENCY = { urgent: "紧急", high: "较急", normal: "一般" };
+const EMOTION = { angry: "愤怒", anxious: "焦虑", distressed: "痛苦无助", calm: "平静" };
+
+/** The ticket form, in the order an operator reads it: [name, label, control, wide]. */
+const FIELDS = [
+  ["caller_name", "姓名", "text"],
+  ["caller_surname", "姓氏", "text"],
+  ["honorific", "称呼", "text"],
+  ["phone", "回访电话", "text"],
+  ["id_number", "身份证号", "text", true],
+  ["address", "地址", "text", true],
+  ["province", "省", "text"],
+  ["city", "市", "text"],
+  ["district", "区", "text"],
+  ["street", "街道", "text"],
+  ["address_detail", "详细地址", "text", true],
+  ["event_time", "事发时间", "text"],
+  ["request_type", "诉求类型", "select"],
+  ["category", "类别", "text"],
+  ["urgency", "紧急程度", "select"],
+  ["emotion", "情绪", "select"],
+  ["summary", "诉求摘要", "textarea", true],
+];
+const FIELD_LABELS = Object.fromEntries(FIELDS.map(([name, label]) => [name, label]));
+const SELECT_OPTIONS = {
+  request_type: Object.fromEntries(REQUEST_TYPES.map((type) => [type, type])),
+  urgency: URGENCY,
+  emotion: EMOTION,
+};
+const SOURCES = {
+  spoken: "通话中所述",
+  caller_turns: "市民原话",
+  operator: "接线员所述",
+  operator_readback: "接线员复述",
+  corrected: "人工修改",
+  ani: "主叫号码",
+  ani_fallback: "号码未听清，主叫号码",
+  inferred: "推断",
+  catalogue: "事项目录",
+  default: "默认值",
+  declined: "市民未提供",
+};
+const WARNINGS = {
+  phone_invalid: "回访号码无效",
+  phone_misheard: "号码未听清，已填主叫号码",
+  out_of_scope: "可能不属受理范围",
+  empty_transcript: "转写为空",
+  no_caller: "没有市民发言",
+  turn_truncated: "过长的句子被截断",
+  not_chinese: "转写大部分不是中文",
+};
+
+const $ = (id) => document.getElementById(id);
+const audio = $("audio");
+const player = new CallPlayer(audio, $("transcript"));
+
+const state = {
+  calls: [],
+  selected: null, // call id
+  call: null, // its CallStatus
+  ticket: null, // its TicketOut as last loaded or saved
+  evidenceStep: {}, // field → which evidence item the next click plays
+  loadToken: 0,
+  busy: false,
+  timer: null,
+};
+
+// ---- queue ---------------------------------------------------------------------------------------
+
+const filterForm = $("queue-filters");
+
+function readFilters() {
+  return Object.fromEntries(new FormData(filterForm).entries());
+}
+
+function restoreFilters() {
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(FILTERS_KEY) || "{}");
+  } catch {
+    saved = {};
+  }
+  for (const [name, value] of Object.entries(saved)) {
+    const control = filterForm.elements.namedItem(name);
+    if (control && typeof value === "string") control.value = value;
+  }
+}
+
+filterForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  refreshQueue();
+});
+filterForm.addEventListener("change", () => {
+  localStorage.setItem(FILTERS_KEY, JSON.stringify(readFilters()));
+  refreshQueue();
+});
+
+async function refreshQueue() {
+  clearTimeout(state.timer);
+  try {
+    const page = await api("/v1/calls", { query: { ...readFilters(), limit: 50 } });
+    state.calls = page.items;
+    renderQueue(page.total);
+    say("queue-error", "");
+    followSelectedCall();
+  } catch (error) {
+    say("queue-error", `刷新失败：${error.message}`, "error");
+  } finally {
+    state.timer = setTimeout(refreshQueue, REFRESH_MS);
+  }
+}
+
+function renderQueue(total) {
+  const list = $("queue");
+  // Re-rendering replaces the buttons; keep keyboard focus on the same call.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.callId : null;
+  const items = state.calls.map((call) => {
+    const button = el("button", {
+      type: "button",
+      className: "queue-item",
+      dataset: { callId: call.call_id },
+      "aria-current": call.call_id === state.selected ? "true" : null,
+    },
+    el("span", { className: "q-line" },
+      el("span", { className: "q-time" }, formatWhen(call.started_at || call.created_at)),
+      el("span", { className: "q-number" }, call.caller_number_masked || "未知号码"),
+      reviewBadge(call.review)),
+    el("span", { className: "q-line q-sub" },
+      el("span", { className: `q-status status-${call.status}` }, STATUS_LABELS[call.status] || call.status),
+      el("span", { className: `q-state state-${call.ticket_state}` },
+        TICKET_STATE_LABELS[call.ticket_state] || call.ticket_state),
+      call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null));
+    button.addEventListener("click", () => selectCall(call.call_id));
+    return el("li", {}, button);
+  });
+  list.replaceChildren(...items);
+  if (!items.length) list.append(el("li", { className: "empty" }, "没有符合条件的来电"));
+  if (focused) list.querySelector(`[data-call-id="${CSS.escape(focused)}"]`)?.focus();
+  const now = new Date();
+  const time = now.toLocaleTimeString("zh-CN", { hour12: false });
+  $("queue-meta").textContent = `共 ${total} 通${total > state.calls.length ? `，显示最新 ${state.calls.length} 通` : ""}` +
+    ` · 每 10 秒自动刷新（${time}）`;
+}
+
+function markSelectedInQueue() {
+  for (const button of $("queue").querySelectorAll(".queue-item")) {
+    if (button.dataset.callId === state.selected) {
+      button.setAttribute("aria-current", "true");
+      button.scrollIntoView({ block: "nearest" });
+    } else {
+      button.removeAttribute("aria-current");
+    }
+  }
+}
+
+/** When the open call finishes processing (or changes elsewhere), show it again unless edits are pending. */
+function followSelectedCall() {
+  if (!state.selected || !state.call) return;
+  const fresh = state.calls.find((call) => call.call_id === state.selected);
+  if (!fresh) return;
+  const finished = fresh.status !== state.call.status && (fresh.status === "done" || fresh.status === "failed");
+  if (finished && !isDirty()) selectCall(state.selected, true);
+}
+
+function moveSelection(step) {
+  if (!state.calls.length) return;
+  const index = state.calls.findIndex((call) => call.call_id === state.selected);
+  const next = index < 0 ? 0 : Math.min(Math.max(index + step, 0), state.calls.length - 1);
+  if (next !== index) selectCall(state.calls[next].call_id);
+}
+
+// ---- the selected call ---------------------------------------------------------------------------
+
+async function selectCall(callId, reload = false) {
+  if (!reload && callId === state.selected && state.ticket) return;
+  if (callId !== state.selected && isDirty() &&
+      !window.confirm("当前工单有未保存的修改，切换后会丢失。确定切换吗？")) return;
+  const token = ++state.loadToken;
+  state.selected = callId;
+  history.replaceState(null, "", `#call=${encodeURIComponent(callId)}`);
+  markSelectedInQueue();
+  say("ticket-error", "");
+  say("ticket-message", "");
+  try {
+    const call = await api(`/v1/calls/${encodeURIComponent(callId)}`);
+    if (token !== state.loadToken) return;
+    state.call = call;
+    renderCallMeta(call);
+    if (call.status !== "done") {
+      showNoTicket(call.status === "failed"
+        ? `处理失败：${call.error?.message || call.error?.kind || "未知原因"}`
+        : `${STATUS_LABELS[call.status]}，转写完成后自动显示。`);
+      if (call.audio_available) player.load(callId, { turns: [] }, true);
+      else player.clear();
+      return;
+    }
+    const [transcript, ticket] = await Promise.all([
+      api(`/v1/calls/${encodeURIComponent(callId)}/transcript`),
+      api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
+    ]);
+    if (token !== state.loadToken) return;
+    player.load(callId, transcript, call.audio_available);
+    renderTicket(ticket);
+    $("ticket-pane").scrollTop = 0;
+  } catch (error) {
+    if (token !== state.loadToken) return;
+    showNoTicket("");
+    say("ticket-error", `无法打开该来电：${error.message}`, "error");
+  }
+}
+
+function renderCallMeta(call) {
+  $("call-title").textContent = `通话 ${call.call_id}`;
+  fill($("call-meta"),
+    el("span", {}, `来电 ${call.caller_number_masked || "未知号码"}`),
+    el("span", {}, `工号 ${call.agent_id || "—"}`),
+    el("span", {}, formatDateTime(call.started_at || call.created_at)),
+    el("span", {}, `时长 ${formatSeconds(call.audio_duration_s)}`),
+    el("span", {}, STATUS_LABELS[call.status] || call.status));
+}
+
+function showNoTicket(message) {
+  state.ticket = null;
+  $("ticket-form").hidden = true;
+  $("ticket-empty").hidden = !message;
+  $("ticket-empty").textContent = message;
+}
+
+// ---- the ticket ----------------------------------------------------------------------------------
+
+function fieldText(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+function confidenceNote(field) {
+  if (field.value === null || field.value === undefined || field.value === "") {
+    return el("span", { className: "conf conf-none" }, "未识别");
+  }
+  const percent = `${Math.round((field.confidence || 0) * 100)}%`;
+  if ((field.confidence || 0) < LOW_CONFIDENCE) {
+    return el("span", { className: "conf conf-low" }, el("span", { "aria-hidden": "true" }, "⚠ "), `待核对 ${percent}`);
+  }
+  return el("span", { className: "conf" }, `置信度 ${percent}`);
+}
+
+function renderTicket(out) {
+  state.ticket = out;
+  state.evidenceStep = {};
+  const ticket = out.ticket || {};
+  $("ticket-empty").hidden = true;
+  $("ticket-form").hidden = false;
+
+  const accepted = out.state === "accepted";
+  fill($("ticket-state"),
+    el("span", { className: `state-tag state-${out.state}` }, TICKET_STATE_LABELS[out.state] || out.state),
+    accepted ? el("span", {}, `${out.accepted_by || ""} 于 ${formatDateTime(out.accepted_at)} 受理`) : null,
+    out.department ? el("span", {}, `当前承办：${out.department}`) : null);
+  $("accept").firstChild.textContent = accepted ? "再次确认受理 " : "确认受理 ";
+
+  renderReview(ticket);
+  renderFields(ticket);
+  renderDepartments(ticket, out.department);
+  renderKnowledge(ticket.kb_answers || []);
+  renderTrail(out.changes || []);
+  updateMissing();
+  updateDirty();
+}
+
+function reviewReason(reason) {
+  const [head, ...rest] = reason.split(": ");
+  const tail = rest.join(": ");
+  if (FIELD_LABELS[head]) {
+    if (tail === "missing") return `${FIELD_LABELS[head]}：未填写`;
+    const confidence = /^confidence ([\d.]+)$/.exec(tail);
+    if (confidence) return `${FIELD_LABELS[head]}：置信度 ${Math.round(Number(confidence[1]) * 100)}%，需核对`;
+    return `${FIELD_LABELS[head]}：${tail}`;
+  }
+  if (head === "department") return `承办部门推荐把握不足（${tail}），请确认`;
+  if (head === "urgent") return "紧急诉求：派单前需人工确认";
+  if (head === "warning") return `警告：${WARNINGS[tail] || tail}`;
+  if (reason === "no caller speech") return "没有识别到市民发言";
+  if (reason === "no request found") return "没有识别出诉求";
+  if (reason === "no department suggestion") return "没有承办部门推荐";
+  if (reason.startsWith("caller speech recognised with low confidence")) {
+    return `市民发言识别置信度低${reason.slice(reason.indexOf("("))}`;
+  }
+  return reason;
+}
+
+function renderReview(ticket) {
+  const reasons = ticket.review_reasons || [];
+  const warnings = ticket.warnings || [];
+  fill($("review-box"),
+    el("p", { className: "review-line" }, "审核级别：", reviewBadge(ticket.review),
+      ticket.review === "auto" ? el("span", {}, " 机器把握较高，可直接受理") : null),
+    reasons.length ? el("ul", { className: "reasons", "aria-label": "需核对的原因" },
+      reasons.map((reason) => el("li", {}, reviewReason(reason)))) : null,
+    warnings.length ? el("ul", { className: "warnings", "aria-label": "警告" },
+      warnings.map((warning) => el("li", {}, el("span", { "aria-hidden": "true" }, "⚠ "),
+        `${WARNINGS[warning.code] || warning.code}${warning.message ? `（${warning.message}）` : ""}`))) : null);
+}
+
+function renderFields(ticket) {
+  const fields = ticket.fields || {};
+  const required = new Set(ticket.form?.required || []);
+  const nodes = FIELDS.map(([name, label, control, wide]) => {
+    const field = fields[name] || { value: null, confidence: 0, evidence: [] };
+    const id = `f-${name}`;
+    const low = field.value !== null && field.value !== "" && (field.confidence || 0) < LOW_CONFIDENCE;
+    let input;
+    if (control === "textarea") {
+      input = el("textarea", { id, name, rows: 3 });
+      input.value = fieldText(field.value);
+    } else if (control === "select") {
+      const options = { ...SELECT_OPTIONS[name] };
+      const current = fieldText(field.value);
+      if (current && !(current in options)) options[current] = current;
+      input = el("select", { id, name },
+        el("option", { value: "" }, "（未填）"),
+        Object.entries(options).map(([value, text]) => el("option", { value }, text)));
+      input.value = current;
+    } else {
+      input = el("input", { id, name, type: "text", autocomplete: "off" });
+      input.value = fieldText(field.value);
+    }
+    input.dataset.original = fieldText(field.value);
+    input.setAttribute("aria-describedby", `c-${name}`);
+    if (required.has(name)) input.setAttribute("aria-required", "true");
+    input.addEventListener("input", () => { updateDirty(); updateMissing(); });
+    input.addEventListener("change", () => { updateDirty(); updateMissing(); });
+    const evidence = field.evidence || [];
+    // Focusing a field shows where it came from without moving the audio; the button plays it.
+    input.addEventListener("focus", () => {
+      if (evidence.length) player.showEvidence(evidence[0], { seek: false });
+    });
+    const button = evidence.length
+      ? el("button", {
+        type: "button",
+        className: "ev-btn",
+        id: `ev-${name}`,
+        "aria-label": `播放「${label}」的出处`,
+        title: evidence.length > 1 ? `共 ${evidence.length} 处出处，再点播放下一处` : "在转写中标出并播放出处",
+      }, el("span", { "aria-hidden": "true" }, "▶ "), "出处")
+      : null;
+    button?.addEventListener("click", () => {
+      const step = state.evidenceStep[name] || 0;
+      player.showEvidence(evidence[step % evidence.length], { play: true });
+      state.evidenceStep[name] = step + 1;
+    });
+    const source = field.source ? el("span", { className: "source" }, SOURCES[field.source] || field.source) : null;
+    return el("div", { className: `field${wide ? " field-wide" : ""}${low ? " field-low" : ""}`, dataset: { field: name } },
+      el("div", { className: "field-head" },
+        el("label", { for: id }, label, required.has(name) ? el("span", { className: "req", title: "必填", "aria-hidden": "true" }, "*") : null),
+        el("span", { id: `c-${name}`, className: "field-notes" }, confidenceNote(field), source,
+          el("span", { className: "edited", hidden: true }, "已修改"))),
+      el("div", { className: "field-input" }, input, button));
+  });
+  fill($("fields"), ...nodes);
+}
+
+function renderDepartments(ticket, chosen) {
+  const suggestions = ticket.department_suggestions || [];
+  const options = suggestions.map((suggestion, index) => {
+    const id = `dept-${index}`;
+    const radio = el("input", { type: "radio", name: "department", id, value: suggestion.department });
+    return el("div", { className: "department" },
+      radio,
+      el("label", { for: id },
+        el("span", { className: "dept-rank" }, `${index + 1}`),
+        el("span", { className: "dept-name" }, suggestion.department),
+        el("span", { className: "dept-score" }, `匹配度 ${Math.round((suggestion.score || 0) * 100)}%`),
+        index < 5 ? el("kbd", { className: "dept-key" }, `Alt+${index + 1}`) : null),
+      suggestion.reasons?.length
+        ? el("ul", { className: "dept-reasons" }, suggestion.reasons.map((reason) => el("li", {}, reason)))
+        : null);
+  });
+  if (!options.length) options.push(el("p", { className: "pane-meta" }, "没有推荐的承办部门，请在下面填写。"));
+  fill($("department-options"), ...options);
+  const other = $("dept-other");
+  const otherText = $("dept-other-text");
+  otherText.value = "";
+  const match = suggestions.findIndex((suggestion) => suggestion.department === chosen);
+  if (match >= 0) $(`dept-${match}`).checked = true;
+  else if (chosen) {
+    other.checked = true;
+    otherText.value = chosen;
+  } else if (suggestions.length) $("dept-0").checked = true;
+  else other.checked = true;
+}
+
+function chosenDepartment() {
+  const checked = document.querySelector("input[name=department]:checked");
+  if (!checked) return null;
+  if (checked.value === "__other__") return $("dept-other-text").value.trim() || null;
+  return checked.value;
+}
+
+function pickDepartment(index) {
+  const radio = $(`dept-${index}`);
+  if (!radio) return;
+  radio.checked = true;
+  radio.focus();
+  updateDirty();
+}
+
+$("departments").addEventListener("change", updateDirty);
+$("dept-other-text").addEventListener("input", () => {
+  $("dept-other").checked = true;
+  updateDirty();
+});
+
+function renderKnowledge(answers) {
+  $("kb").hidden = !answers.length;
+  fill($("kb-list"), ...answers.map((answer) => el("details", { className: "kb-answer" },
+    el("summary", {}, answer.title || answer.entry_id,
+      answer.department ? el("span", { className: "kb-dept" }, ` · ${answer.department}`) : null),
+    el("p", {}, answer.plain || answer.answer || ""),
+    answer.plain && answer.answer && answer.plain !== answer.answer
+      ? el("details", { className: "kb-original" }, el("summary", {}, "政策原文"), el("p", {}, answer.answer))
+      : null)));
+  const first = $("kb-list").querySelector("details");
+  if (first) first.open = true;
+}
+
+function describeChange(name, change) {
+  const label = name === "department" ? "承办部门" : FIELD_LABELS[name] || name;
+  if (change && typeof change === "object" && ("old" in change || "new" in change)) {
+    return `${label}：${fieldText(change.old) || "（空）"} → ${fieldText(change.new) || "（空）"}`;
+  }
+  return `${label}：${fieldText(change)}`;
+}
+
+function renderTrail(changes) {
+  if (!changes.length) {
+    fill($("trail"), el("li", { className: "empty" }, "尚无修改，工单为机器预填。"));
+    return;
+  }
+  fill($("trail"), ...changes.map((change) => {
+    const action = change.action === "accept" ? "确认受理" : change.action === "correct" ? "修改" : change.action;
+    const details = Object.entries(change.changes || {}).map(([name, value]) => describeChange(name, value));
+    return el("li", {},
+      el("span", { className: "trail-head" }, `${formatDateTime(change.at)} · ${change.actor} · ${action}`),
+      details.length ? el("span", { className: "trail-details" }, details.join("；")) : null);
+  }));
+}
+
+/** Fields the operator changed: name → new value (null when emptied). */
+function changedFields() {
+  const changed = {};
+  for (const [name] of FIELDS) {
+    const input = $(`f-${name}`);
+    if (!input) continue;
+    const value = input.value.trim();
+    if (value !== input.dataset.original.trim()) changed[name] = value === "" ? null : value;
+  }
+  return changed;
+}
+
+function departmentChanged() {
+  const department = chosenDepartment();
+  return department !== null && department !== (state.ticket?.department ?? null);
+}
+
+function isDirty() {
+  if (!state.ticket) return false;
+  return Object.keys(changedFields()).length > 0 || departmentChanged();
+}
+
+function updateDirty() {
+  if (!state.ticket) return;
+  const changed = changedFields();
+  for (const [name] of FIELDS) {
+    const box = document.querySelector(`.field[data-field="${name}"]`);
+    if (box) {
+      box.classList.toggle("field-edited", name in changed);
+      box.querySelector(".edited").hidden = !(name in changed);
+    }
+  }
+  $("dirty").hidden = !isDirty();
+}
+
+/** The template's required fields that are still empty, from what is in the form now. */
+function updateMissing() {
+  const form = state.ticket?.ticket?.form;
+  const node = $("form-template");
+  if (!form) {
+    node.replaceChildren(el("span", {}, "工单模板：未匹配"));
+    return;
+  }
+  const missing = (form.required || []).filter((name) => !$(`f-${name}`)?.value.trim());
+  node.replaceChildren(
+    el("span", {}, `工单模板：${form.name || form.form_id}`),
+    missing.length
+      ? el("span", { className: "missing" }, el("span", { "aria-hidden": "true" }, "⚠ "),
+        `缺少：${missing.map((name) => FIELD_LABELS[name] || name).join("、")}`)
+      : el("span", { className: "complete" }, "✓ 必填项已齐"));
+}
+
+async function submitTicket(accept) {
+  if (!state.ticket || state.busy) return;
+  const checked = document.querySelector("input[name=department]:checked");
+  if (checked?.value === "__other__" && !$("dept-other-text").value.trim()) {
+    say("ticket-message", "请填写其他承办单位的名称", "error");
+    $("dept-other-text").focus();
+    return;
+  }
+  const body = { fields: changedFields(), accept };
+  if (departmentChanged()) body.department = chosenDepartment();
+  if (!accept && !Object.keys(body.fields).length && !body.department) {
+    say("ticket-message", "没有需要保存的修改", "info");
+    return;
+  }
+  state.busy = true;
+  $("save").disabled = true;
+  $("accept").disabled = true;
+  say("ticket-message", accept ? "正在受理…" : "正在保存…", "info");
+  try {
+    const callId = state.selected;
+    const out = await api(`/v1/calls/${encodeURIComponent(callId)}/ticket`, { method: "PATCH", body });
+    if (callId !== state.selected) return;
+    renderTicket(out);
+    say("ticket-message", accept ? "已确认受理" : "修改已保存", "ok");
+    refreshQueue();
+  } catch (error) {
+    say("ticket-message", `${accept ? "受理" : "保存"}失败：${error.message}`, "error");
+  } finally {
+    state.busy = false;
+    $("save").disabled = false;
+    $("accept").disabled = false;
+  }
+}
+
+$("ticket-form").addEventListener("submit", (event) => event.preventDefault());
+$("save").addEventListener("click", () => submitTicket(false));
+$("accept").addEventListener("click", () => submitTicket(true));
+
+// ---- keyboard ------------------------------------------------------------------------------------
+
+document.addEventListener("keydown", (event) => {
+  const ctrl = event.ctrlKey || event.metaKey;
+  if (event.altKey && !ctrl && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+    event.preventDefault();
+    moveSelection(event.key === "ArrowDown" ? 1 : -1);
+  } else if (event.altKey && !ctrl && /^Digit[1-5]$/.test(event.code)) {
+    event.preventDefault();
+    pickDepartment(Number(event.code.slice(5)) - 1);
+  } else if (ctrl && event.key === "Enter") {
+    event.preventDefault();
+    submitTicket(true);
+  } else if (ctrl && !event.altKey && event.key.toLowerCase() === "s") {
+    event.preventDefault();
+    submitTicket(false);
+  } else if (event.key === " " && !ctrl && !event.altKey && !isTyping(event.target)) {
+    // Space on a transcript turn plays/pauses too (Enter still jumps to it); other buttons keep Space.
+    const target = event.target instanceof Element ? event.target : null;
+    if (target?.closest("audio, a, summary") || (target?.closest("button") && !target.closest(".turn-head"))) return;
+    event.preventDefault();
+    player.togglePlay();
+  }
+});
+
+window.addEventListener("beforeunload", (event) => {
+  if (isDirty()) event.preventDefault();
+});
+
+// ---- start ---------------------------------------------------------------------------------------
+
+const user = await requireRole("operator");
+mountHeader(user);
+restoreFilters();
+await refreshQueue();
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("call");
+if (fromHash) selectCall(fromHash);

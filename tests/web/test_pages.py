@@ -1,0 +1,361 @@
+"""The operator and QA pages in a real browser (Debian's Chromium driven by Playwright) against a real uvicorn
+server running the real pipeline on the demo call: log in, follow a ticket field to its evidence in the
+transcript and the audio, route and accept; search, tick the checks, mark a turn, score and save as QA.
+What the pages did is then read back through the API. The pages never hold the key, keep within
+1366×768 without a horizontal scrollbar, and break no rule of their Content-Security-Policy."""
+
+import json
+import re
+import socket
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+from service_builders import auth, database_url, in_process_services, make_settings, new_key, push, wait_for
+
+from api.main import create_app
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the dev extra (playwright)")
+expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "samples" / "demo-call.wav"
+WEB = ROOT / "api" / "web"
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+CALL_ID = "web-demo-1"
+META = {
+    "caller_number": "13800007731",
+    "agent_id": "A1024",
+    "started_at": "2026-11-30T09:15:00+08:00",
+    "channel_map": json.dumps({"0": "agent", "1": "caller"}),
+}
+OPERATOR_NAME = "op-web"
+QA_NAME = "qa-web"
+TIMEOUT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, engines):
+    """A real uvicorn on a free port serving the app, with the demo call pushed and processed once."""
+    tmp_path = tmp_path_factory.mktemp("web")
+    with database_url("sqlite", tmp_path) as url:
+        services = in_process_services(make_settings(tmp_path, url), engines)
+        keys = {
+            "telephony": new_key(services, "telephony"),
+            "operator": new_key(services, "operator", OPERATOR_NAME),
+            "qa": new_key(services, "qa", QA_NAME),
+            "admin": new_key(services, "admin", "admin-web"),
+        }
+        port = _free_port()
+        config = uvicorn.Config(
+            create_app(services=services), host="127.0.0.1", port=port, log_level="warning", ws="none"
+        )
+        runner = uvicorn.Server(config)
+        thread = threading.Thread(target=runner.run, name="uvicorn-web-tests", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not runner.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+                time.sleep(0.05)
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=30) as client:
+                response = push(client, keys["telephony"], DEMO, CALL_ID, **META)
+                assert response.status_code == 202, response.text
+                done = wait_for(client, CALL_ID, keys["telephony"])
+                assert done["status"] == "done", done
+                yield {"base": base, "client": client, "keys": keys}
+        finally:
+            runner.should_exit = True
+            thread.join(timeout=30)
+            services.queue.stop()
+            services.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser profile (no cookie) at 1366×768; fails the test on a script error or a CSP violation."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if "Content Security Policy" in message.text or "Uncaught" in message.text
+            else None
+        ),
+    )
+    yield tab
+    context.close()
+    assert problems == [], problems
+
+
+def _screenshot(tab, name: str, full_page: bool = False) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
+
+
+def _log_in(tab, base: str, key: str) -> None:
+    tab.goto(f"{base}/ui/")
+    tab.get_by_label("访问密钥").fill(key)
+    tab.get_by_role("button", name="登录", exact=True).click()
+
+
+def _no_horizontal_scrollbar(tab) -> None:
+    width = tab.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORT["width"], f"the page is {width} px wide"
+
+
+def _audio_time(tab) -> float:
+    return tab.evaluate("document.getElementById('audio').currentTime")
+
+
+def _wait_audio_near(tab, seconds: float, tolerance: float) -> None:
+    tab.wait_for_function(
+        "([t, tol]) => Math.abs(document.getElementById('audio').currentTime - t) <= tol", arg=[seconds, tolerance]
+    )
+
+
+def _assert_key_nowhere(tab, client: httpx.Client, key: str) -> None:
+    """Neither the rendered page, nor any file the pages are made of, nor the page's storage holds the key."""
+    assert key not in tab.content()
+    storage = tab.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert key not in storage
+    assert key not in tab.evaluate("document.cookie"), "the login cookie is HttpOnly"
+    for path in sorted(WEB.iterdir()):
+        served = client.get(f"/ui/{path.name}")
+        assert served.status_code == 200, path.name
+        assert key not in served.text, path.name
+
+
+def test_the_login_page_refuses_a_wrong_key_and_guards_the_pages(server, page):
+    base = server["base"]
+    page.goto(f"{base}/ui/operator.html")
+    expect(page).to_have_url(re.compile(r"/ui/index\.html\?next=operator\.html$"))
+    expect(page.get_by_label("访问密钥")).to_be_visible()
+    page.goto(f"{base}/ui/qa.html")
+    expect(page).to_have_url(re.compile(r"/ui/index\.html\?next=qa\.html$"))
+
+    page.get_by_label("访问密钥").fill("hk_this-is-not-a-key")
+    page.get_by_role("button", name="登录", exact=True).click()
+    error = page.get_by_role("alert")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("密钥无效")
+    expect(page.get_by_label("访问密钥")).to_have_value("")
+    expect(page).to_have_url(re.compile(r"/ui/index\.html"))
+    _no_horizontal_scrollbar(page)
+
+    page.goto(base)
+    expect(page).to_have_url(re.compile(r"/ui/$"))
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+
+
+def test_an_administrator_chooses_a_page_and_logs_out(server, page):
+    base = server["base"]
+    _log_in(page, base, server["keys"]["admin"])
+    expect(page).to_have_url(re.compile(r"/ui/$"))
+    expect(page.locator("#signed-in")).to_contain_text("admin-web")
+    page.locator("#choose-page").get_by_role("link", name="质检").click()
+    expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
+    header = page.get_by_role("navigation", name="页面")
+    expect(header.get_by_role("link")).to_have_count(2)
+    header.get_by_role("link", name="接线员工作台").click()
+    expect(page).to_have_url(re.compile(r"/ui/operator\.html"))
+    expect(page.locator("#ticket-form")).to_be_hidden()
+    expect(page.locator(f'.queue-item[data-call-id="{CALL_ID}"]')).to_be_visible()
+    _no_horizontal_scrollbar(page)
+
+    page.get_by_role("button", name="退出").click()
+    expect(page).to_have_url(re.compile(r"/ui/index\.html$"))
+    page.goto(f"{base}/ui/operator.html")
+    expect(page).to_have_url(re.compile(r"/ui/index\.html\?next=operator\.html$"))
+
+
+def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, page):
+    base, client, key = server["base"], server["client"], server["keys"]["operator"]
+    before = client.get(f"/v1/calls/{CALL_ID}/ticket", headers=auth(key)).json()
+    transcript = client.get(f"/v1/calls/{CALL_ID}/transcript", headers=auth(key)).json()
+    district = before["ticket"]["fields"]["district"]
+    assert district["value"] and district["evidence"], "the demo call's district comes with evidence"
+
+    _log_in(page, base, key)
+    expect(page).to_have_url(re.compile(r"/ui/operator\.html"))
+    expect(page.locator("#session")).to_contain_text(OPERATOR_NAME)
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    expect(page.get_by_label("区", exact=True)).to_have_value(district["value"])
+    expect(page.locator("audio")).to_be_visible()
+    expect(page.locator("#transcript .turn")).to_have_count(len(transcript["turns"]))
+
+    # The district's evidence: marked in its turn, and the audio moved to where it was said.
+    evidence = district["evidence"][0]
+    page.get_by_role("button", name="播放「区」的出处").click()
+    turn = page.locator(f"#turn-{evidence['turn']}")
+    mark = turn.locator("mark")
+    expect(mark).to_be_visible()
+    expect(turn).to_have_class(re.compile(r"\bis-evidence\b"))
+    marked = mark.inner_text()
+    turn_text = transcript["turns"][evidence["turn"]]["text"]
+    assert marked and marked in turn_text
+    if evidence["text"] in turn_text:
+        assert marked == evidence["text"]
+    page.evaluate("document.getElementById('audio').pause()")
+    assert evidence["start_time"] - 0.1 <= _audio_time(page) <= evidence["start_time"] + 1.5
+    _screenshot(page, "operator.png")
+
+    # A click on another turn seeks to its start.
+    other = next(
+        index for index, item in enumerate(transcript["turns"]) if index != evidence["turn"] and item["start"] > 5
+    )
+    page.locator(f"#turn-{other} .turn-text").click()
+    _wait_audio_near(page, transcript["turns"][other]["start"], 0.3)
+    expect(page.locator(f"#turn-{other}")).to_have_attribute("aria-current", "true")
+
+    # Fix a field and save it (Ctrl+S), then route elsewhere (the 2nd suggestion by its shortcut, else
+    # another unit typed in) and accept.
+    page.get_by_label("姓名", exact=True).fill("王建国")
+    expect(page.locator("#dirty")).to_be_visible()
+    page.keyboard.press("Control+s")
+    expect(page.locator("#ticket-message")).to_contain_text("修改已保存")
+    expect(page.locator("#trail")).to_contain_text("王建国")
+    expect(page.locator("#dirty")).to_be_hidden()
+    suggestions = before["ticket"]["department_suggestions"]
+    current = before["department"] or suggestions[0]["department"]
+    if len(suggestions) > 1 and suggestions[1]["department"] != current:
+        target = suggestions[1]["department"]
+        page.keyboard.press("Alt+2")
+        expect(page.locator("#dept-1")).to_be_checked()
+    else:
+        target = "住房和城乡建设局" if current != "住房和城乡建设局" else "交通运输局"
+        page.get_by_label("其他承办单位名称").fill(target)
+        expect(page.locator("#dept-other")).to_be_checked()
+    page.get_by_role("button", name=re.compile("确认受理")).click()
+    expect(page.locator("#ticket-message")).to_contain_text("已确认受理")
+    expect(page.locator("#ticket-state")).to_contain_text("已受理")
+    expect(page.locator("#trail")).to_contain_text(OPERATOR_NAME)
+    expect(page.locator(f'.queue-item[data-call-id="{CALL_ID}"]')).to_contain_text("已受理")
+    _no_horizontal_scrollbar(page)
+    _assert_key_nowhere(page, client, key)
+
+    after = client.get(f"/v1/calls/{CALL_ID}/ticket", headers=auth(key)).json()
+    assert after["department"] == target
+    assert after["state"] == "accepted" and after["accepted_by"] == OPERATOR_NAME
+    assert after["ticket"]["fields"]["caller_name"]["value"] == "王建国"
+    corrections = [change for change in after["changes"] if change["action"] == "correct"]
+    assert [change["actor"] for change in corrections] == [OPERATOR_NAME, OPERATOR_NAME]
+    # Only what the operator changed is sent: the name on save, the department on accept.
+    assert set(corrections[0]["changes"]) == {"caller_name"}
+    assert set(corrections[1]["changes"]) == {"department"}
+    assert corrections[1]["changes"]["department"]["new"] == target
+    assert any(change["action"] == "accept" and change["actor"] == OPERATOR_NAME for change in after["changes"])
+
+
+def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
+    base, client, key = server["base"], server["client"], server["keys"]["qa"]
+    transcript = client.get(f"/v1/calls/{CALL_ID}/transcript", headers=auth(key)).json()
+    checks = client.get(f"/v1/calls/{CALL_ID}/checks", headers=auth(key)).json()
+    assert checks["greeting"]["passed"] is True, "the demo call's operator greets with the hotline's name"
+    callers = [index for index, turn in enumerate(transcript["turns"]) if turn["role"] == "caller"]
+    caller = max(callers, key=lambda index: len(transcript["turns"][index]["text"]))
+    needle = transcript["turns"][caller]["text"][2:6]
+
+    created = client.get(f"/v1/calls/{CALL_ID}", headers=auth(key)).json()["created_at"]
+    day = datetime.fromisoformat(created).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+    _log_in(page, base, key)
+    expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
+    page.get_by_label("关键词").fill(needle)
+    page.get_by_label("起始日期").fill(day)
+    page.get_by_label("截止日期").fill(day)
+    page.get_by_role("button", name="检索", exact=True).click()
+    results = page.locator("#results .queue-item")
+    expect(results).to_have_count(1)
+    expect(page.locator("#results-meta")).to_have_text("共 1 通")
+    expect(page.get_by_role("button", name="下一页")).to_be_disabled()
+    results.first.click()
+
+    for name, check in checks.items():
+        box = page.locator(f"#chk-{name}")
+        expect(box).to_be_checked(checked=check["passed"])
+    expect(page.get_by_role("checkbox", name=checks["greeting"]["label"])).to_be_checked()
+
+    # Clicking a turn picks it for the mark; an ASR error carries the corrected text.
+    page.locator(f"#turn-{caller} .turn-text").click()
+    expect(page.get_by_label("句子")).to_have_value(str(caller))
+    page.get_by_label("问题类型").select_option(label="ASR识别错误")
+    corrected = "我要反映一下，我们小区楼下的工地天天晚上施工"
+    page.get_by_label("正确文字").fill(corrected)
+    page.get_by_role("button", name="添加标记").click()
+    expect(page.locator("#marks li")).to_have_count(1)
+    expect(page.locator(f"#turn-{caller} .badge-mark")).to_have_text("ASR识别错误")
+
+    for label, value in (("服务规范", "22"), ("信息准确", "20"), ("业务处理", "23"), ("沟通态度", "24")):
+        page.get_by_label(label).fill(value)
+    expect(page.get_by_label("总分（0–100，可修改）")).to_have_value("89")
+    page.get_by_label("总分（0–100，可修改）").fill("87")
+    page.get_by_label("评语").fill("未复述回访号码")
+    page.locator("#audit-pane").evaluate("pane => { pane.scrollTop = 0; }")
+    _screenshot(page, "qa.png")
+    page.get_by_role("button", name="保存质检").click()
+    expect(page.locator("#audit-message")).to_contain_text("质检结果已保存")
+    expect(page.locator("#audits")).to_contain_text("87 分")
+
+    audits = client.get(f"/v1/calls/{CALL_ID}/audits", headers=auth(key)).json()
+    audit = audits[-1]
+    assert audit["actor"] == QA_NAME and audit["score"] == 87
+    assert [(mark["turn"], mark["kind"], mark["corrected_text"]) for mark in audit["marks"]] == [
+        (caller, "asr_error", corrected)
+    ]
+    assert audit["checks"] == {name: check["passed"] for name, check in checks.items()}
+    assert audit["rubric"] == {"service": 22, "accuracy": 20, "handling": 23, "attitude": 24}
+    assert audit["comment"] == "未复述回访号码"
+
+    expect(page.locator("#summary-meta")).to_contain_text(f"{day} 至 {day}")
+    row = page.locator("#summary tr", has=page.locator("th", has_text="A1024"))
+    expect(row).to_be_visible()
+    expect(row.locator("td").nth(1)).to_have_text("1")  # audited
+    expect(row).to_contain_text("87")
+    _no_horizontal_scrollbar(page)
+    _screenshot(page, "qa-summary.png", full_page=True)
+    _assert_key_nowhere(page, client, key)
+
+    # A QA key does not open the operator's page: it is sent back to its own.
+    page.goto(f"{base}/ui/operator.html")
+    expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
