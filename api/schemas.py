@@ -46,6 +46,8 @@ class CallStatus(BaseModel):
     department: str | None
     ticket_state: str
     audio_available: bool
+    audit_score: float | None = Field(None, description="the latest QA audit's score; null = not audited")
+    audited_at: datetime | None = None
     links: CallLinks
 
 

@@ -109,6 +109,9 @@ class Call(Base):
     accepted_at: Mapped[datetime | None]
     search_text: Mapped[str | None] = mapped_column(Text)  # transcript + summary, for text search
     audio_deleted_at: Mapped[datetime | None]
+    # QA: the latest audit's score and time (null = not audited), for the QA page's list and filter
+    audit_score: Mapped[float | None] = mapped_column(Float)
+    audited_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class CallEvent(Base):

@@ -68,6 +68,7 @@ class CallQuery:
     status: str | None = None
     review: str | None = None
     ticket_state: str | None = None
+    audited: bool | None = None
     limit: int = 50
     offset: int = 0
 
@@ -352,6 +353,7 @@ class CallRepository:
             )
             session.add(audit)
             session.flush()
+            call.audit_score, call.audited_at = score, audit.at
             return audit
 
     def audits(self, call_id: str) -> list[Audit]:
@@ -585,4 +587,6 @@ def _filtered(statement: Select, query: CallQuery) -> Select:
     ):
         if value is not None:
             statement = statement.where(column == value)
+    if query.audited is not None:
+        statement = statement.where(Call.audited_at.is_not(None) if query.audited else Call.audited_at.is_(None))
     return statement

@@ -179,6 +179,7 @@ def search_calls(
     status: Literal["queued", "processing", "done", "failed"] | None = None,
     review: Literal["auto", "check", "manual"] | None = None,
     ticket_state: Literal["pending", "accepted"] | None = None,
+    audited: Annotated[bool | None, Query(description="true: calls QA audited; false: not yet")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CallPage:
@@ -191,6 +192,7 @@ def search_calls(
         status=status,
         review=review,
         ticket_state=ticket_state,
+        audited=audited,
         limit=limit,
         offset=offset,
     )
@@ -395,6 +397,8 @@ def call_status(request: Request, call: Call) -> CallStatus:
         department=call.department,
         ticket_state=call.ticket_state,
         audio_available=call.audio_deleted_at is None,
+        audit_score=call.audit_score,
+        audited_at=call.audited_at,
         links=CallLinks(self=base, transcript=f"{base}/transcript", ticket=f"{base}/ticket", audio=f"{base}/audio"),
     )
 

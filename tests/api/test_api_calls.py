@@ -185,6 +185,12 @@ def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
     assert created.json()["actor"] == "qa-test"
     listed = client.get("/v1/calls/demo-1/audits", headers=auth(key)).json()
     assert listed[-1]["marks"][0]["corrected_text"] == "我要反映一下"
+    status = client.get("/v1/calls/demo-1", headers=auth(key)).json()
+    assert status["audit_score"] == 85 and status["audited_at"]
+    audited = client.get("/v1/calls", headers=auth(key), params={"audited": "true"}).json()["items"]
+    not_audited = client.get("/v1/calls", headers=auth(key), params={"audited": "false"}).json()["items"]
+    assert "demo-1" in [item["call_id"] for item in audited]
+    assert "demo-1" not in [item["call_id"] for item in not_audited]
     bad = client.post(
         "/v1/calls/demo-1/audit", headers=auth(key), json={**audit, "marks": [{"turn": 999, "kind": "asr_error"}]}
     )
