@@ -67,6 +67,33 @@ export async function api(path, { method = "GET", query, body, allow401 = false 
   return data;
 }
 
+let referenceRequest = null;
+
+/**
+ * GET /v1/reference (the duty catalogue's departments and the closed fields' values), fetched once per
+ * page and shared by every caller. A failed load is forgotten, so the next call tries again.
+ */
+export function loadReference() {
+  if (!referenceRequest) {
+    referenceRequest = api("/v1/reference").catch((error) => {
+      referenceRequest = null;
+      throw error;
+    });
+  }
+  return referenceRequest;
+}
+
+/**
+ * Options for a <select> over a closed vocabulary: the reference's values in its order, each with its
+ * Chinese label (the raw value when the label map does not know it), plus `current` when the list lacks
+ * it, so a stored value is never silently dropped.
+ */
+export function selectOptions(values, labels = {}, current = "") {
+  const list = [...(values || [])];
+  if (current && !list.includes(current)) list.push(current);
+  return list.map((value) => el("option", { value }, labels[value] || value));
+}
+
 /** Who is logged in, or null. */
 export async function currentUser() {
   try {

@@ -3,7 +3,7 @@
 
 import {
   STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, formatWhen,
-  isTyping, mountHeader, requireRole, reviewBadge, say,
+  isTyping, loadReference, mountHeader, requireRole, reviewBadge, say, selectOptions,
 } from "./api.js";
 import { CallPlayer } from "./player.js";
 
@@ -11,8 +11,8 @@ const REFRESH_MS = 10_000;
 const LOW_CONFIDENCE = 0.6;
 const FILTERS_KEY = "hotline.operator.filters"; // filters only; the API key is never stored
 
-// The pipeline's closed vocabularies (extract/classify.py, models/ticket.py), shown in Chinese.
-const REQUEST_TYPES = ["咨询", "求助", "投诉", "举报", "建议", "表扬", "反映"];
+// Chinese names of the closed fields' values. Which values there are comes from GET /v1/reference;
+// a value missing here is shown as it is (request types are Chinese already).
 const URGENCY = { urgent: "紧急", high: "较急", normal: "一般" };
 const EMOTION = { angry: "愤怒", anxious: "焦虑", distressed: "痛苦无助", calm: "平静" };
 
@@ -37,10 +37,11 @@ const FIELDS = [
   ["summary", "诉求摘要", "textarea", true],
 ];
 const FIELD_LABELS = Object.fromEntries(FIELDS.map(([name, label]) => [name, label]));
-const SELECT_OPTIONS = {
-  request_type: Object.fromEntries(REQUEST_TYPES.map((type) => [type, type])),
-  urgency: URGENCY,
-  emotion: EMOTION,
+/** The select fields: the reference list their values come from, and their labels. */
+const SELECTS = {
+  request_type: ["request_types", {}],
+  urgency: ["urgency_levels", URGENCY],
+  emotion: ["emotions", EMOTION],
 };
 const SOURCES = {
   spoken: "通话中所述",
@@ -74,6 +75,7 @@ const state = {
   selected: null, // call id
   call: null, // its CallStatus
   ticket: null, // its TicketOut as last loaded or saved
+  reference: null, // GET /v1/reference once loaded: the departments and the selects' values
   evidenceStep: {}, // field → which evidence item the next click plays
   loadToken: 0,
   busy: false,
@@ -212,6 +214,7 @@ async function selectCall(callId, reload = false) {
     const [transcript, ticket] = await Promise.all([
       api(`/v1/calls/${encodeURIComponent(callId)}/transcript`),
       api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
+      reference(),
     ]);
     if (token !== state.loadToken) return;
     player.load(callId, transcript, call.audio_available);
@@ -328,12 +331,11 @@ function renderFields(ticket) {
       input = el("textarea", { id, name, rows: 3 });
       input.value = fieldText(field.value);
     } else if (control === "select") {
-      const options = { ...SELECT_OPTIONS[name] };
+      const [list, labels] = SELECTS[name];
       const current = fieldText(field.value);
-      if (current && !(current in options)) options[current] = current;
-      input = el("select", { id, name },
-        el("option", { value: "" }, "（未填）"),
-        Object.entries(options).map(([value, text]) => el("option", { value }, text)));
+      // Without the reference (it failed to load) the labels' values stand in, with the field's own value.
+      const values = state.reference ? state.reference[list] : Object.keys(labels);
+      input = el("select", { id, name }, el("option", { value: "" }, "（未填）"), selectOptions(values, labels, current));
       input.value = current;
     } else {
       input = el("input", { id, name, type: "text", autocomplete: "off" });
@@ -402,6 +404,25 @@ function renderDepartments(ticket, chosen) {
     otherText.value = chosen;
   } else if (suggestions.length) $("dept-0").checked = true;
   else other.checked = true;
+  checkOtherDepartment();
+}
+
+/** Fills the other-unit box's pick list with the duty catalogue's units. */
+function renderCatalogue() {
+  fill($("dept-catalogue"), ...(state.reference?.departments || []).map((name) => el("option", { value: name })));
+  checkOtherDepartment();
+}
+
+/** A typed unit outside the duty catalogue is allowed (it may be new) but flagged. */
+function checkOtherDepartment() {
+  const typed = $("dept-other-text").value.trim();
+  const known = state.reference?.departments;
+  const outside = Boolean(typed && known && !known.includes(typed));
+  const warning = $("dept-other-warning");
+  if (outside) fill(warning, el("span", { "aria-hidden": "true" }, "⚠ "), "不在职责清单中，请核对单位名称");
+  else warning.replaceChildren();
+  warning.hidden = !outside;
+  $("dept-other-text").setAttribute("aria-invalid", outside ? "true" : "false");
 }
 
 function chosenDepartment() {
@@ -422,6 +443,7 @@ function pickDepartment(index) {
 $("departments").addEventListener("change", updateDirty);
 $("dept-other-text").addEventListener("input", () => {
   $("dept-other").checked = true;
+  checkOtherDepartment();
   updateDirty();
 });
 
@@ -492,7 +514,10 @@ function updateDirty() {
       box.querySelector(".edited").hidden = !(name in changed);
     }
   }
-  $("dirty").hidden = !isDirty();
+  const dirty = isDirty();
+  $("dirty").hidden = !dirty;
+  // "修改已保存" no longer holds once something is changed again.
+  if (dirty && $("ticket-message").dataset.kind === "ok") say("ticket-message", "");
 }
 
 /** The template's required fields that are still empty, from what is in the form now. */
@@ -579,11 +604,29 @@ window.addEventListener("beforeunload", (event) => {
   if (isDirty()) event.preventDefault();
 });
 
+// ---- reference lists -----------------------------------------------------------------------------
+
+/**
+ * The reference lists (loaded once; after a failure, tried again with the next call opened). The ticket
+ * still opens without them: the selects then offer the known labels and the unit box has no pick list.
+ */
+async function reference() {
+  if (state.reference) return state.reference;
+  try {
+    state.reference = await loadReference();
+    renderCatalogue();
+    say("reference-error", "");
+  } catch (error) {
+    say("reference-error", `选项清单加载失败（${error.message}），部门清单和下拉选项可能不全`, "error");
+  }
+  return state.reference;
+}
+
 // ---- start ---------------------------------------------------------------------------------------
 
 const user = await requireRole("operator");
 mountHeader(user);
 restoreFilters();
-await refreshQueue();
+await Promise.all([refreshQueue(), reference()]);
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("call");
 if (fromHash) selectCall(fromHash);

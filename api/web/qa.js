@@ -3,13 +3,13 @@
 
 import {
   ROLE_NAMES, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, formatWhen, isTyping,
-  mountHeader, requireRole, reviewBadge, say,
+  loadReference, mountHeader, requireRole, reviewBadge, say, selectOptions,
 } from "./api.js";
 import { CallPlayer } from "./player.js";
 
 const PAGE_SIZE = 20;
 
-// The API's mark kinds (api/schemas.py MARK_KINDS) with the names QA staff use.
+// The names QA staff use for the mark kinds; which kinds there are comes from GET /v1/reference.
 const MARK_KINDS = {
   asr_error: "ASR识别错误",
   wrong_speaker: "说话人错误",
@@ -46,6 +46,7 @@ const state = {
   transcript: null,
   checks: {},
   marks: [],
+  markKinds: null, // the reference's mark kinds once loaded
   loadToken: 0,
   busy: false,
 };
@@ -107,7 +108,11 @@ function renderResults() {
     el("span", { className: "q-line q-sub" },
       el("span", { className: `q-status status-${call.status}` }, STATUS_LABELS[call.status] || call.status),
       call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null,
-      call.department ? el("span", { className: "q-dept" }, call.department) : null));
+      auditTag(call)),
+    call.department
+      ? el("span", { className: "q-line q-sub" },
+        el("span", { className: "q-dept", title: call.department }, call.department))
+      : null);
     button.addEventListener("click", () => selectCall(call.call_id));
     return el("li", {}, button);
   });
@@ -119,6 +124,34 @@ function renderResults() {
   $("page-info").textContent = state.total ? `第 ${from}–${to} 通` : "";
   $("prev-page").disabled = state.offset === 0;
   $("next-page").disabled = to >= state.total;
+}
+
+/** A score as QA writes it: 87, or 87.5 when it has a fraction. */
+function formatScore(score) {
+  return String(Math.round(score * 10) / 10);
+}
+
+/** 已质检 87分 (the latest audit's score) or 未质检. */
+function auditTag(call) {
+  if (call.audit_score === null || call.audit_score === undefined) {
+    return el("span", { className: "q-audit" }, "未质检");
+  }
+  return el("span", { className: "q-audit is-audited", title: `最近质检：${formatDateTime(call.audited_at)}` },
+    `已质检 ${formatScore(call.audit_score)}分`);
+}
+
+/** After an audit is saved, its row shows the new score (the list is not searched again under the user). */
+async function refreshResult(callId) {
+  const index = state.calls.findIndex((call) => call.call_id === callId);
+  if (index < 0) return;
+  try {
+    state.calls[index] = await api(`/v1/calls/${encodeURIComponent(callId)}`);
+  } catch {
+    return; // the row keeps its old state; the next search shows the new one
+  }
+  const focused = $("results").contains(document.activeElement) ? document.activeElement.dataset.callId : null;
+  renderResults();
+  if (focused) $("results").querySelector(`[data-call-id="${CSS.escape(focused)}"]`)?.focus();
 }
 
 searchForm.addEventListener("submit", (event) => {
@@ -179,7 +212,7 @@ async function selectCall(callId) {
       return;
     }
     const [transcript, checks, audits] = await Promise.all([
-      api(`${path}/transcript`), api(`${path}/checks`), api(`${path}/audits`),
+      api(`${path}/transcript`), api(`${path}/checks`), api(`${path}/audits`), reference(),
     ]);
     if (token !== state.loadToken) return;
     state.transcript = transcript;
@@ -227,8 +260,7 @@ function resetAuditForm() {
   renderChecks();
   fill($("mark-turn"), ...state.transcript.turns.map((_, index) =>
     el("option", { value: String(index) }, turnLabel(index))));
-  fill($("mark-kind"), ...Object.entries(MARK_KINDS).map(([value, label]) =>
-    el("option", { value }, label)));
+  fill($("mark-kind"), ...selectOptions(state.markKinds || Object.keys(MARK_KINDS), MARK_KINDS));
   $("mark-note").value = "";
   syncCorrectedText(true);
   renderMarks();
@@ -385,6 +417,7 @@ $("audit-form").addEventListener("submit", async (event) => {
       renderAudits(audits);
       say("audit-message", "质检结果已保存", "ok");
     }
+    refreshResult(callId);
     loadSummary();
   } catch (error) {
     say("audit-message", `保存失败：${error.message}`, "error");
@@ -462,11 +495,24 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// ---- reference lists -----------------------------------------------------------------------------
+
+/** The mark kinds from GET /v1/reference (loaded once; without them the known kinds are offered). */
+async function reference() {
+  if (state.markKinds) return;
+  try {
+    state.markKinds = (await loadReference()).mark_kinds;
+    say("reference-error", "");
+  } catch (error) {
+    say("reference-error", `选项清单加载失败（${error.message}），问题类型可能不全`, "error");
+  }
+}
+
 // ---- start ---------------------------------------------------------------------------------------
 
 const user = await requireRole("qa");
 mountHeader(user);
 renderRubric();
-await Promise.all([search(), loadSummary()]);
+await Promise.all([search(), loadSummary(), reference()]);
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("call");
 if (fromHash) selectCall(fromHash);

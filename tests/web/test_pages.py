@@ -217,6 +217,7 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     base, client, key = server["base"], server["client"], server["keys"]["operator"]
     before = client.get(f"/v1/calls/{CALL_ID}/ticket", headers=auth(key)).json()
     transcript = client.get(f"/v1/calls/{CALL_ID}/transcript", headers=auth(key)).json()
+    reference = client.get("/v1/reference", headers=auth(key)).json()
     district = before["ticket"]["fields"]["district"]
     assert district["value"] and district["evidence"], "the demo call's district comes with evidence"
 
@@ -227,6 +228,12 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     expect(page.get_by_label("区", exact=True)).to_have_value(district["value"])
     expect(page.locator("audio")).to_be_visible()
     expect(page.locator("#transcript .turn")).to_have_count(len(transcript["turns"]))
+    # The selects offer the reference's values, by their Chinese names where the page has one.
+    urgency = page.locator("#f-urgency option")
+    assert urgency.evaluate_all("options => options.map(o => o.value)") == ["", *reference["urgency_levels"]]
+    expect(urgency.filter(has_text="紧急")).to_have_attribute("value", "urgent")
+    request_types = page.locator("#f-request_type option").evaluate_all("options => options.map(o => o.value)")
+    assert request_types[1 : len(reference["request_types"]) + 1] == reference["request_types"]
 
     # The district's evidence: marked in its turn, and the audio moved to where it was said.
     evidence = district["evidence"][0]
@@ -260,16 +267,33 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     expect(page.locator("#ticket-message")).to_contain_text("修改已保存")
     expect(page.locator("#trail")).to_contain_text("王建国")
     expect(page.locator("#dirty")).to_be_hidden()
+    # The saved ticket comes back with the name marked as the operator's correction.
+    name_field = page.locator('.field[data-field="caller_name"]')
+    expect(name_field.locator(".source")).to_have_text("人工修改")
+    expect(name_field.locator(".edited")).to_be_hidden()
+
+    # Route elsewhere: the 2nd suggestion by its shortcut, then another unit typed into the box, which
+    # offers the duty catalogue's units and flags (without refusing) a unit outside it.
     suggestions = before["ticket"]["department_suggestions"]
     current = before["department"] or suggestions[0]["department"]
-    if len(suggestions) > 1 and suggestions[1]["department"] != current:
-        target = suggestions[1]["department"]
+    if len(suggestions) > 1:
         page.keyboard.press("Alt+2")
         expect(page.locator("#dept-1")).to_be_checked()
-    else:
-        target = "住房和城乡建设局" if current != "住房和城乡建设局" else "交通运输局"
-        page.get_by_label("其他承办单位名称").fill(target)
-        expect(page.locator("#dept-other")).to_be_checked()
+    other = page.get_by_label("其他承办单位名称")
+    expect(other).to_have_attribute("list", "dept-catalogue")
+    catalogue = page.locator("#dept-catalogue option").evaluate_all("options => options.map(o => o.value)")
+    assert len(catalogue) >= 20 and "城市管理行政执法局" in catalogue
+    assert catalogue == reference["departments"]
+    warning = page.locator("#dept-other-warning")
+    other.fill("不存在的管理处")
+    expect(page.locator("#dept-other")).to_be_checked()
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("不在职责清单中")
+    target = "城市管理行政执法局" if current != "城市管理行政执法局" else "住房和城乡建设局"
+    other.fill("")
+    other.press_sequentially(target)
+    expect(other).to_have_value(target)
+    expect(warning).to_be_hidden()
     page.get_by_role("button", name=re.compile("确认受理")).click()
     expect(page.locator("#ticket-message")).to_contain_text("已确认受理")
     expect(page.locator("#ticket-state")).to_contain_text("已受理")
@@ -291,6 +315,25 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     assert any(change["action"] == "accept" and change["actor"] == OPERATOR_NAME for change in after["changes"])
 
 
+def test_the_ticket_opens_without_the_reference_lists(server, page):
+    """GET /v1/reference failing costs the pick lists, not the ticket: the page says so and goes on."""
+    page.route(
+        "**/v1/reference",
+        lambda route: route.fulfill(
+            status=503, content_type="application/json", body='{"error": {"code": "busy", "message": "暂时不可用"}}'
+        ),
+    )
+    _log_in(page, server["base"], server["keys"]["operator"])
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    expect(page.locator("#ticket-form")).to_be_visible()
+    expect(page.locator("#reference-error")).to_contain_text("选项清单加载失败")
+    expect(page.locator("#f-urgency option", has_text="紧急")).to_have_count(1)
+    expect(page.locator("#dept-catalogue option")).to_have_count(0)
+    page.get_by_label("其他承办单位名称").fill("不存在的管理处")
+    expect(page.locator("#dept-other-warning")).to_be_hidden()
+    _no_horizontal_scrollbar(page)
+
+
 def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     base, client, key = server["base"], server["client"], server["keys"]["qa"]
     transcript = client.get(f"/v1/calls/{CALL_ID}/transcript", headers=auth(key)).json()
@@ -308,10 +351,12 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     page.get_by_label("关键词").fill(needle)
     page.get_by_label("起始日期").fill(day)
     page.get_by_label("截止日期").fill(day)
+    page.get_by_label("质检状态").select_option(label="未质检")
     page.get_by_role("button", name="检索", exact=True).click()
     results = page.locator("#results .queue-item")
     expect(results).to_have_count(1)
     expect(page.locator("#results-meta")).to_have_text("共 1 通")
+    expect(results.first.locator(".q-audit")).to_have_text("未质检")
     expect(page.get_by_role("button", name="下一页")).to_be_disabled()
     results.first.click()
 
@@ -340,6 +385,21 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     page.get_by_role("button", name="保存质检").click()
     expect(page.locator("#audit-message")).to_contain_text("质检结果已保存")
     expect(page.locator("#audits")).to_contain_text("87 分")
+    # The selected row shows the audit at once; the filter then finds the call among the audited only.
+    selected = page.locator(f'#results .queue-item[data-call-id="{CALL_ID}"]')
+    expect(selected).to_have_attribute("aria-current", "true")
+    expect(selected.locator(".q-audit")).to_have_text("已质检 87分")
+    page.get_by_label("质检状态").select_option(label="未质检")
+    page.get_by_role("button", name="检索", exact=True).click()
+    expect(page.locator("#results-meta")).to_have_text("共 0 通")
+    expect(results).to_have_count(0)
+    expect(page.locator("#results")).to_contain_text("没有符合条件的通话")
+    page.get_by_label("质检状态").select_option(label="已质检")
+    page.get_by_role("button", name="检索", exact=True).click()
+    expect(page.locator("#results-meta")).to_have_text("共 1 通")
+    expect(results).to_have_count(1)
+    expect(results.first).to_have_attribute("data-call-id", CALL_ID)
+    expect(results.first.locator(".q-audit")).to_have_text("已质检 87分")
 
     audits = client.get(f"/v1/calls/{CALL_ID}/audits", headers=auth(key)).json()
     audit = audits[-1]
