@@ -218,6 +218,16 @@ export function formatWhen(iso) {
 }
 
 /** Full local date and time, for change trails and audit lists. */
+/** The facts both pages show above a call: masked caller number, agent, time, length. */
+export function callFacts(call) {
+  return [
+    el("span", {}, `来电 ${call.caller_number_masked || "未知号码"}`),
+    el("span", {}, `工号 ${call.agent_id || "—"}`),
+    el("span", {}, formatDateTime(call.started_at || call.created_at)),
+    el("span", {}, `时长 ${formatSeconds(call.audio_duration_s)}`),
+  ];
+}
+
 export function formatDateTime(iso) {
   if (!iso) return "—";
   const date = new Date(iso);

@@ -2,7 +2,7 @@
 // turns, score, and save the audit (POST /v1/calls/{id}/audit); the per-agent summary below.
 
 import {
-  ROLE_NAMES, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, formatWhen, isTyping,
+  callFacts, ROLE_NAMES, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, formatWhen, isTyping,
   loadReference, mountHeader, requireRole, reviewBadge, say, selectOptions,
 } from "./api.js";
 import { CallPlayer } from "./player.js";
@@ -230,10 +230,7 @@ async function selectCall(callId) {
 function renderCallMeta(call) {
   $("call-title").textContent = `通话 ${call.call_id}`;
   fill($("call-meta"),
-    el("span", {}, `来电 ${call.caller_number_masked || "未知号码"}`),
-    el("span", {}, `工号 ${call.agent_id || "—"}`),
-    el("span", {}, formatDateTime(call.started_at || call.created_at)),
-    el("span", {}, `时长 ${formatSeconds(call.audio_duration_s)}`),
+    ...callFacts(call),
     el("span", {}, `工单${TICKET_STATE_LABELS[call.ticket_state] || call.ticket_state}`),
     call.department ? el("span", {}, call.department) : null);
 }
