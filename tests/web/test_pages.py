@@ -423,3 +423,87 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     # A QA key does not open the operator's page: it is sent back to its own.
     page.goto(f"{base}/ui/operator.html")
     expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
+
+
+# Every visible control has an accessible name; text meets WCAG AA contrast (4.5:1, 3:1 for large text)
+# against the first opaque background behind it; disabled controls are exempt, as WCAG allows.
+ACCESSIBILITY_AUDIT = """
+() => {
+  const problems = [];
+  const visible = (e) => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length)
+    && getComputedStyle(e).visibility !== "hidden";
+  const text = (node) => (node ? node.textContent : "").trim();
+  for (const control of document.querySelectorAll("input, select, textarea, button, audio")) {
+    if (!visible(control) || control.type === "hidden") continue;
+    const labelled = (control.getAttribute("aria-labelledby") || "").split(/\\s+/)
+      .map((id) => text(document.getElementById(id))).join("");
+    const name = [...(control.labels || [])].map(text).join("") || control.getAttribute("aria-label") || labelled
+      || (control.tagName === "BUTTON" ? text(control) : "") || control.title;
+    if (!name.trim()) problems.push(`no accessible name: ${control.outerHTML.slice(0, 100)}`);
+  }
+  const rgba = (value) => {
+    const parts = (value.match(/rgba?\\(([^)]+)\\)/) || [null, ""])[1].split(",").map(Number);
+    return parts.length >= 3 ? { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 } : null;
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const color = rgba(getComputedStyle(node).backgroundColor);
+      if (color && color.a >= 0.9) return color;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const luminance = ({ r, g, b }) => {
+    const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  for (const element of document.querySelectorAll("body *")) {
+    if (!visible(element) || element.closest(":disabled, [aria-disabled=true]")) continue;
+    if (![...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim())) continue;
+    const style = getComputedStyle(element);
+    const back = background(element);
+    const fore = rgba(style.color);
+    const blended = { r: fore.r * fore.a + back.r * (1 - fore.a), g: fore.g * fore.a + back.g * (1 - fore.a),
+                      b: fore.b * fore.a + back.b * (1 - fore.a) };
+    const [light, dark] = [luminance(blended), luminance(back)].sort((x, y) => y - x);
+    const ratio = (light + 0.05) / (dark + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      problems.push(`contrast ${ratio.toFixed(2)}: <${element.tagName.toLowerCase()} class="${element.className}"> `
+        + `"${text(element).slice(0, 30)}"`);
+    }
+  }
+  return problems;
+}
+"""
+
+
+def _keyboard_focus_is_visible(tab, presses: int) -> None:
+    """Tab through the first controls: focus moves forward and each focused control shows it."""
+    seen = []
+    for _ in range(presses):
+        tab.keyboard.press("Tab")
+        focused = tab.evaluate(
+            """() => { const e = document.activeElement; const s = getComputedStyle(e);
+                 return [e.id || e.tagName + ':' + (e.textContent || '').trim().slice(0, 20),
+                         s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0 || s.boxShadow !== 'none'] }"""
+        )
+        assert focused[1], f"no visible focus on {focused[0]}"
+        seen.append(focused[0])
+    # the audio element's own buttons (play, timeline, volume, menu) are several stops on one element
+    stops = [name for index, name in enumerate(seen) if index == 0 or name != seen[index - 1]]
+    assert len(stops) >= 3 and len(set(stops)) == len(stops), f"focus went round in circles: {seen}"
+
+
+@pytest.mark.parametrize("role", ["operator", "qa"])
+def test_the_pages_meet_the_accessibility_basics(server, page, role):
+    _log_in(page, server["base"], server["keys"][role])
+    if role == "qa":
+        page.get_by_role("button", name="检索", exact=True).click()
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    expect(page.locator("#transcript .turn").first).to_be_visible()
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    problems = page.evaluate(ACCESSIBILITY_AUDIT)
+    assert problems == [], "\n".join(problems)
+    page.evaluate("document.activeElement.blur()")
+    _keyboard_focus_is_visible(page, presses=12)
