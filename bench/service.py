@@ -1,7 +1,8 @@
 """The service under load: ingest latency and throughput under concurrent pushes, and end-to-end calls per
 hour with 1 and 2 workers.
 
-Everything real and on loopback: `hotline serve` (uvicorn) with SQLite in a temporary folder, Celery over
+Everything real and on loopback: `hotline serve` (uvicorn) with SQLite in a temporary folder (and, for
+ingest, side by side with a fresh PostgreSQL database on 127.0.0.1:5432), Celery over
 the machine's Redis (database 13, flushed before and after), `hotline worker` processes with the default
 model. Each phase gets a fresh data folder, so no phase's queue leaks into the next one.
 
@@ -12,7 +13,8 @@ model. Each phase gets a fresh data folder, so no phase's queue leaks into the n
   at once; wall time from the first push until the last is done. Each worker gets cores/W CTranslate2
   threads, so 1 and 2 workers use the same CPU.
 
-    .venv/bin/python bench/service.py [--pushes 200] [--concurrency 1,8,32] [--calls 6] [--workers 1,2]
+    .venv/bin/python bench/service.py [--pushes 200] [--concurrency 1,8,32] [--databases sqlite,postgresql]
+                                      [--calls 6] [--workers 1,2]
                                       [--json bench/results/service.json]
 """
 
@@ -27,6 +29,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -42,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "samples" / "demo-call.wav"
 HOTLINE = Path(sys.executable).with_name("hotline")
 REDIS_URL = "redis://127.0.0.1:6379/13"
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MODEL_CACHE = Path.home() / ".local" / "share" / "hotline-intake" / "models"
 
 
@@ -51,10 +56,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def service_env(data_dir: Path, threads: int = 0) -> dict[str, str]:
+def service_env(data_dir: Path, threads: int = 0, database_url: str | None = None) -> dict[str, str]:
     return {
         **os.environ,
         "HOTLINE_DATA_DIR": str(data_dir),
+        "HOTLINE_DATABASE_URL": database_url or f"sqlite:///{data_dir / 'hotline.db'}",
         "HOTLINE_REDIS_URL": REDIS_URL,
         "HOTLINE_MODEL_CACHE_DIR": str(MODEL_CACHE),
         "HOTLINE_CPU_THREADS": str(threads),
@@ -83,11 +89,37 @@ def process(argv: list[str], env: dict[str, str], log: Path):
 
 
 @contextmanager
-def service(workdir: Path, workers: int = 0, cores: int = 2):
-    """A fresh API (and `workers` workers) on a data folder of its own; yields (base url, admin-made key)."""
+def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file in `workdir`, or a new PostgreSQL database (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'hotline.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def service(workdir: Path, workers: int = 0, cores: int = 2, database: str = "sqlite"):
+    """A fresh API (and `workers` workers) on a data folder and database of its own; yields (base url, key)."""
+    with fresh_database(database, workdir) as url, _service(workdir, workers, cores, url) as running:
+        yield running
+
+
+@contextmanager
+def _service(workdir: Path, workers: int, cores: int, database_url: str):
     data_dir = workdir / "data"
     flush_redis()
-    env = service_env(data_dir, threads=max(1, cores // max(1, workers)))
+    env = service_env(data_dir, threads=max(1, cores // max(1, workers)), database_url=database_url)
     key = (
         subprocess.run(
             [str(HOTLINE), "keys", "create", "--role", "admin"], env=env, capture_output=True, text=True, check=True
@@ -137,10 +169,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def bench_ingest(workdir: Path, pushes: int, concurrency: int, audio: bytes) -> dict:
+def bench_ingest(workdir: Path, pushes: int, concurrency: int, audio: bytes, database: str) -> dict:
     latencies: list[float] = []
     lock = threading.Lock()
-    with service(workdir) as (base, key):
+    with service(workdir, database=database) as (base, key):
         with httpx.Client() as warm:  # first request pays for imports and the first connection
             push(warm, base, key, "warm-up", audio)
         ids = iter(range(pushes))
@@ -164,6 +196,7 @@ def bench_ingest(workdir: Path, pushes: int, concurrency: int, audio: bytes) -> 
             thread.join()
         wall = time.perf_counter() - started
     return {
+        "database": database,
         "concurrency": concurrency,
         "pushes": pushes,
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
@@ -224,6 +257,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--calls", type=int, default=6)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="for the ingest runs")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2, help="CPU threads shared by the workers")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "service.json")
     args = parser.parse_args()
@@ -236,10 +270,11 @@ def main() -> None:
     results: dict = {"ingest": [], "end_to_end": [], "cores": args.cores}
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
         for concurrency in [int(value) for value in args.concurrency.split(",") if value]:
-            workdir = Path(tmp) / f"ingest-{concurrency}"
-            workdir.mkdir()
-            results["ingest"].append(bench_ingest(workdir, args.pushes, concurrency, audio))
-            console.print(results["ingest"][-1])
+            for database in [value for value in args.databases.split(",") if value]:  # side by side
+                workdir = Path(tmp) / f"ingest-{database}-{concurrency}"
+                workdir.mkdir()
+                results["ingest"].append(bench_ingest(workdir, args.pushes, concurrency, audio, database))
+                console.print(results["ingest"][-1])
         for workers in [int(value) for value in args.workers.split(",") if value]:
             workdir = Path(tmp) / f"workers-{workers}"
             workdir.mkdir()
@@ -248,12 +283,11 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     ingest = Table(title=f"ingest: {args.pushes} pushes of the demo call ({len(audio) / 1e6:.2f} MB) on loopback")
-    for column in ("clients", "p50 ms", "p99 ms", "mean ms", "pushes/s", "MB/s"):
+    for column in ("database", "clients", "p50 ms", "p99 ms", "mean ms", "pushes/s", "MB/s"):
         ingest.add_column(column, justify="right")
     for row in results["ingest"]:
-        ingest.add_row(
-            *(str(row[name]) for name in ("concurrency", "p50_ms", "p99_ms", "mean_ms", "pushes_per_s", "mb_per_s"))
-        )
+        names = ("database", "concurrency", "p50_ms", "p99_ms", "mean_ms", "pushes_per_s", "mb_per_s")
+        ingest.add_row(*(str(row[name]) for name in names))
     console.print(ingest)
     e2e = Table(title=f"end to end: {args.calls} one-minute calls pushed at once, {args.cores} CPU threads in all")
     for column in ("workers", "threads each", "wall s", "calls/hour", "audio h/h", "RTF per call", "vs 1 worker"):
