@@ -218,6 +218,29 @@ export function formatWhen(iso) {
 }
 
 /** Full local date and time, for change trails and audit lists. */
+/**
+ * One call in a list (the operator's queue, QA's results): time, masked number and review level, then the
+ * status and the page's own `details`; `more` lines below. Clicking it calls `onSelect(call_id)`.
+ */
+export function callListItem(call, selected, onSelect, details = [], ...more) {
+  const button = el("button", {
+    type: "button",
+    className: "queue-item",
+    dataset: { callId: call.call_id },
+    "aria-current": call.call_id === selected ? "true" : null,
+  },
+  el("span", { className: "q-line" },
+    el("span", { className: "q-time" }, formatWhen(call.started_at || call.created_at)),
+    el("span", { className: "q-number" }, call.caller_number_masked || "未知号码"),
+    reviewBadge(call.review)),
+  el("span", { className: "q-line q-sub" },
+    el("span", { className: `q-status status-${call.status}` }, STATUS_LABELS[call.status] || call.status),
+    ...details),
+  ...more);
+  button.addEventListener("click", () => onSelect(call.call_id));
+  return el("li", {}, button);
+}
+
 /** The facts both pages show above a call: masked caller number, agent, time, length. */
 export function callFacts(call) {
   return [

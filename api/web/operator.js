@@ -2,7 +2,7 @@
 // ticket to correct, route and accept (PATCH /v1/calls/{id}/ticket).
 
 import {
-  callFacts, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatWhen,
+  callFacts, callListItem, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime,
   isTyping, loadReference, mountHeader, requireRole, reviewBadge, say, selectOptions,
 } from "./api.js";
 import { CallPlayer } from "./player.js";
@@ -131,25 +131,11 @@ function renderQueue(total) {
   const list = $("queue");
   // Re-rendering replaces the buttons; keep keyboard focus on the same call.
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.callId : null;
-  const items = state.calls.map((call) => {
-    const button = el("button", {
-      type: "button",
-      className: "queue-item",
-      dataset: { callId: call.call_id },
-      "aria-current": call.call_id === state.selected ? "true" : null,
-    },
-    el("span", { className: "q-line" },
-      el("span", { className: "q-time" }, formatWhen(call.started_at || call.created_at)),
-      el("span", { className: "q-number" }, call.caller_number_masked || "未知号码"),
-      reviewBadge(call.review)),
-    el("span", { className: "q-line q-sub" },
-      el("span", { className: `q-status status-${call.status}` }, STATUS_LABELS[call.status] || call.status),
-      el("span", { className: `q-state state-${call.ticket_state}` },
-        TICKET_STATE_LABELS[call.ticket_state] || call.ticket_state),
-      call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null));
-    button.addEventListener("click", () => selectCall(call.call_id));
-    return el("li", {}, button);
-  });
+  const items = state.calls.map((call) => callListItem(call, state.selected, selectCall, [
+    el("span", { className: `q-state state-${call.ticket_state}` },
+      TICKET_STATE_LABELS[call.ticket_state] || call.ticket_state),
+    call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null,
+  ]));
   list.replaceChildren(...items);
   if (!items.length) list.append(el("li", { className: "empty" }, "没有符合条件的来电"));
   if (focused) list.querySelector(`[data-call-id="${CSS.escape(focused)}"]`)?.focus();

@@ -2,8 +2,8 @@
 // turns, score, and save the audit (POST /v1/calls/{id}/audit); the per-agent summary below.
 
 import {
-  callFacts, ROLE_NAMES, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, formatWhen, isTyping,
-  loadReference, mountHeader, requireRole, reviewBadge, say, selectOptions,
+  callFacts, callListItem, ROLE_NAMES, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime, formatSeconds, isTyping,
+  loadReference, mountHeader, requireRole, say, selectOptions,
 } from "./api.js";
 import { CallPlayer } from "./player.js";
 
@@ -94,28 +94,13 @@ async function search() {
 }
 
 function renderResults() {
-  const items = state.calls.map((call) => {
-    const button = el("button", {
-      type: "button",
-      className: "queue-item",
-      dataset: { callId: call.call_id },
-      "aria-current": call.call_id === state.selected ? "true" : null,
-    },
-    el("span", { className: "q-line" },
-      el("span", { className: "q-time" }, formatWhen(call.started_at || call.created_at)),
-      el("span", { className: "q-number" }, call.caller_number_masked || "未知号码"),
-      reviewBadge(call.review)),
-    el("span", { className: "q-line q-sub" },
-      el("span", { className: `q-status status-${call.status}` }, STATUS_LABELS[call.status] || call.status),
-      call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null,
-      auditTag(call)),
-    call.department
-      ? el("span", { className: "q-line q-sub" },
-        el("span", { className: "q-dept", title: call.department }, call.department))
-      : null);
-    button.addEventListener("click", () => selectCall(call.call_id));
-    return el("li", {}, button);
-  });
+  const items = state.calls.map((call) => callListItem(call, state.selected, selectCall, [
+    call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null,
+    auditTag(call),
+  ], call.department
+    ? el("span", { className: "q-line q-sub" },
+      el("span", { className: "q-dept", title: call.department }, call.department))
+    : null));
   fill($("results"), ...items);
   if (!items.length) $("results").append(el("li", { className: "empty" }, "没有符合条件的通话"));
   const from = state.total ? state.offset + 1 : 0;
