@@ -158,6 +158,7 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Literal["telephony", "operator", "qa", "admin"]
     webhook_url: str | None = Field(None, max_length=2048)
+    agent_id: str | None = Field(None, min_length=1, max_length=64, description="an operator's agent id (工号)")
 
 
 class KeyOut(BaseModel):
@@ -168,6 +169,7 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     webhook_url: str | None
+    agent_id: str | None = None
 
 
 class KeyCreated(KeyOut):

@@ -105,6 +105,9 @@ def register(app: typer.Typer, load_settings) -> None:
         role: Annotated[str, typer.Option(help="telephony | operator | qa | admin")],
         name: Annotated[str | None, typer.Option(help="who holds it (default: the role)")] = None,
         webhook_url: Annotated[str | None, typer.Option(help="telephony: where call results are POSTed")] = None,
+        agent_id: Annotated[
+            str | None, typer.Option(help="operator: their agent id (工号); their page opens on their calls")
+        ] = None,
     ) -> None:
         """Create a key. The key is printed alone on the last line (shown once; only its hash is stored)."""
         from pipeline.keys import ROLES, create_key
@@ -122,10 +125,15 @@ def register(app: typer.Typer, load_settings) -> None:
                 sys.stderr.write(f"error: {error}\n")
                 raise typer.Exit(2) from None
         engine, repository = open_repository(settings)
-        with repository.sessions.begin() as session:
-            row, key = create_key(session, role, name or role, webhook_url=webhook_url)
-            key_id, secret = row.id, row.webhook_secret
-        engine.dispose()
+        try:
+            with repository.sessions.begin() as session:
+                row, key = create_key(session, role, name or role, webhook_url=webhook_url, agent_id=agent_id)
+                key_id, secret = row.id, row.webhook_secret
+        except ValueError as error:  # a name or agent id of the wrong length
+            sys.stderr.write(f"error: {error}\n")
+            raise typer.Exit(2) from None
+        finally:
+            engine.dispose()
         sys.stderr.write(f"created key {key_id} ({role})\n")
         if secret:
             sys.stderr.write(f"webhook signing secret: {secret}\n")
@@ -144,6 +152,8 @@ def register(app: typer.Typer, load_settings) -> None:
             for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
                 state = "revoked" if row.revoked_at else "active"
                 line = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "state": state}
+                if row.agent_id:
+                    line["agent_id"] = row.agent_id
                 print(json.dumps(line, ensure_ascii=False))
         engine.dispose()
 

@@ -170,6 +170,8 @@ class ApiKey(Base):
     # telephony clients: where results are announced, and the secret that signs them (HMAC needs it raw)
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # operators: their agent id (工号) in the telephony system, so their pages show their own calls first
+    agent_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebhookDelivery(Base):

@@ -23,11 +23,12 @@ KEY_PREFIX = "hk_"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling the API: the key's id, name and role."""
+    """Who is calling the API: the key's id, name and role (and an operator's agent id)."""
 
     key_id: int
     name: str
     role: str
+    agent_id: str | None = None
 
 
 def hash_key(key: str) -> str:
@@ -41,12 +42,15 @@ def create_key(
     *,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    agent_id: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key; returns the row and the key itself, which is shown once and never stored."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if not name or len(name) > 64:
         raise ValueError("a key needs a name of 1-64 characters")
+    if agent_id is not None and not 1 <= len(agent_id) <= 64:
+        raise ValueError("an agent id has 1-64 characters")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         name=name,
@@ -55,6 +59,7 @@ def create_key(
         key_hash=hash_key(key),
         webhook_url=webhook_url,
         webhook_secret=webhook_secret or (secrets.token_urlsafe(32) if webhook_url else None),
+        agent_id=agent_id,
     )
     session.add(row)
     session.flush()
@@ -71,7 +76,7 @@ def authenticate(session: Session, key: str | None, now: datetime | None = None)
         return None
     if row.revoked_at is not None and row.revoked_at <= (now or utcnow()):
         return None
-    return Principal(key_id=row.id, name=row.name, role=row.role)
+    return Principal(key_id=row.id, name=row.name, role=row.role, agent_id=row.agent_id)
 
 
 def revoke_key(session: Session, key_id: int) -> bool:

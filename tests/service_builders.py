@@ -67,9 +67,15 @@ def in_process_services(settings: Settings, engines) -> Services:
     return Services(settings, engine, repository, store, queue, jobs)
 
 
-def new_key(services: Services, role: str, name: str | None = None, webhook_url: str | None = None) -> str:
+def new_key(
+    services: Services,
+    role: str,
+    name: str | None = None,
+    webhook_url: str | None = None,
+    agent_id: str | None = None,
+) -> str:
     with services.repository.sessions.begin() as session:
-        _, key = create_key(session, role, name or f"{role}-test", webhook_url=webhook_url)
+        _, key = create_key(session, role, name or f"{role}-test", webhook_url=webhook_url, agent_id=agent_id)
     return key
 
 

@@ -30,7 +30,7 @@ def post_key(request: Request, body: KeyIn, _principal: AdminKey) -> KeyCreated:
         except ValueError as error:
             raise ApiError(422, "invalid_request", str(error)) from None
     with services.repository.sessions.begin() as session:
-        row, key = create_key(session, body.role, body.name, webhook_url=body.webhook_url)
+        row, key = create_key(session, body.role, body.name, webhook_url=body.webhook_url, agent_id=body.agent_id)
         out = KeyOut.model_validate(row, from_attributes=True)
         return KeyCreated(**out.model_dump(), key=key, webhook_secret=row.webhook_secret)
 

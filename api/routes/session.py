@@ -20,6 +20,7 @@ class LoginIn(BaseModel):
 class SessionOut(BaseModel):
     name: str
     role: str
+    agent_id: str | None = None
 
 
 @router.post("", response_model=SessionOut, responses=ERRORS, summary="Log in with an API key (sets a cookie)")
@@ -36,7 +37,7 @@ def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
         secure=request.url.scheme == "https",
         path="/",
     )
-    return SessionOut(name=principal.name, role=principal.role)
+    return SessionOut(name=principal.name, role=principal.role, agent_id=principal.agent_id)
 
 
 @router.get("", response_model=SessionOut, responses=ERRORS, summary="Who is logged in")
@@ -45,7 +46,7 @@ def whoami(request: Request) -> SessionOut:
     principal = principal_of(request, key) if key else None
     if principal is None:
         raise ApiError(401, "unauthorized", "not logged in")
-    return SessionOut(name=principal.name, role=principal.role)
+    return SessionOut(name=principal.name, role=principal.role, agent_id=principal.agent_id)
 
 
 @router.delete("", status_code=204, summary="Log out")

@@ -90,6 +90,7 @@ function readFilters() {
   return Object.fromEntries(new FormData(filterForm).entries());
 }
 
+/** The filters this browser used last; returns them. */
 function restoreFilters() {
   let saved = {};
   try {
@@ -101,6 +102,7 @@ function restoreFilters() {
     const control = filterForm.elements.namedItem(name);
     if (control && typeof value === "string") control.value = value;
   }
+  return saved;
 }
 
 filterForm.addEventListener("submit", (event) => {
@@ -609,7 +611,10 @@ async function reference() {
 
 const user = await requireRole("operator");
 mountHeader(user);
-restoreFilters();
+const savedFilters = restoreFilters();
+// An operator's key names their agent id (工号): the queue opens on their own calls, unless this browser
+// was last set otherwise.
+if (user.agent_id && !("agent_id" in savedFilters)) filterForm.elements.namedItem("agent_id").value = user.agent_id;
 await Promise.all([refreshQueue(), reference()]);
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("call");
 if (fromHash) selectCall(fromHash);

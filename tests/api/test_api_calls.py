@@ -220,7 +220,7 @@ def test_the_web_pages_log_in_with_a_cookie_that_cannot_be_used_across_sites(ser
     assert client.post("/v1/session", json={"key": keys["telephony"]}).status_code == 401, "no pages for the PBX"
     assert client.post("/v1/session", json={"key": "hk_wrong"}).status_code == 401
     login = client.post("/v1/session", json={"key": keys["operator"]})
-    assert login.status_code == 200 and login.json() == {"name": "operator-test", "role": "operator"}
+    assert login.status_code == 200 and login.json() == {"name": "operator-test", "role": "operator", "agent_id": None}
     cookie = login.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     try:
@@ -337,6 +337,12 @@ def test_admin_creates_and_revokes_keys(service):
     assert all("key" not in row and "key_hash" not in row for row in listed)
     assert client.delete(f"/v1/keys/{created.json()['id']}", headers=auth(admin)).status_code == 204
     assert client.get("/v1/calls/demo-1", headers=auth(key)).status_code == 401
+
+    operator = client.post("/v1/keys", headers=auth(admin), json={"name": "张三", "role": "operator", "agent_id": "A7"})
+    assert operator.status_code == 201 and operator.json()["agent_id"] == "A7"
+    login = client.post("/v1/session", json={"key": operator.json()["key"]})
+    assert login.json() == {"name": "张三", "role": "operator", "agent_id": "A7"}
+    client.delete("/v1/session")
 
 
 def _wav_bytes(tmp_path: Path) -> bytes:

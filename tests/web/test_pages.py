@@ -15,8 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
+from conftest import write_audio
 from service_builders import auth, database_url, in_process_services, make_settings, new_key, push, wait_for
 
 from api.main import create_app
@@ -49,6 +51,7 @@ META = {
     "channel_map": json.dumps({"0": "agent", "1": "caller"}),
 }
 OPERATOR_NAME = "op-web"
+OTHER_AGENTS_CALL = "web-other-agent"
 QA_NAME = "qa-web"
 TIMEOUT_MS = 20_000
 
@@ -67,7 +70,7 @@ def server(tmp_path_factory, engines):
         services = in_process_services(make_settings(tmp_path, url), engines)
         keys = {
             "telephony": new_key(services, "telephony"),
-            "operator": new_key(services, "operator", OPERATOR_NAME),
+            "operator": new_key(services, "operator", OPERATOR_NAME, agent_id="A1024"),
             "qa": new_key(services, "qa", QA_NAME),
             "admin": new_key(services, "admin", "admin-web"),
         }
@@ -89,6 +92,10 @@ def server(tmp_path_factory, engines):
                 assert response.status_code == 202, response.text
                 done = wait_for(client, CALL_ID, keys["telephony"])
                 assert done["status"] == "done", done
+                # another operator's call (silence: it fails at once), which this operator's queue leaves out
+                silence = write_audio(tmp_path / "silence.wav", np.zeros((2, 16000), dtype=np.float32), 8000)
+                assert push(client, keys["telephony"], silence, OTHER_AGENTS_CALL, agent_id="B2048").status_code == 202
+                assert wait_for(client, OTHER_AGENTS_CALL, keys["telephony"])["status"] == "failed"
                 yield {"base": base, "client": client, "keys": keys}
         finally:
             runner.should_exit = True
@@ -224,6 +231,13 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     _log_in(page, base, key)
     expect(page).to_have_url(re.compile(r"/ui/operator\.html"))
     expect(page.locator("#session")).to_contain_text(OPERATOR_NAME)
+    # the queue opens on this operator's own calls (their key names their agent id)
+    expect(page.get_by_label("我的工号")).to_have_value("A1024")
+    expect(page.locator(f'.queue-item[data-call-id="{CALL_ID}"]')).to_be_visible()
+    expect(page.locator(f'.queue-item[data-call-id="{OTHER_AGENTS_CALL}"]')).to_have_count(0)
+    page.get_by_label("我的工号").fill("")
+    page.get_by_label("我的工号").press("Enter")
+    expect(page.locator(f'.queue-item[data-call-id="{OTHER_AGENTS_CALL}"]')).to_be_visible()
     page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
     expect(page.get_by_label("区", exact=True)).to_have_value(district["value"])
     expect(page.locator("audio")).to_be_visible()
