@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import ErrorResponse
 from models import (
     AudioDecodeError,
     AudioTooLongError,
@@ -20,6 +21,10 @@ from models import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 410, 413, 415, 416, 422)}
+"""The error responses the routes document in OpenAPI (all in the one JSON shape below)."""
 
 
 class ApiError(Exception):

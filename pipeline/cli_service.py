@@ -182,8 +182,8 @@ def register(app: typer.Typer, load_settings) -> None:
     ) -> None:
         """Operator-accepted tickets as routing training data: text, department, the machine's rank of it.
         Train with `hotline train routing --csv OUT --text-column text --label-column department`."""
-        from api.routes.calls import aware
         from pipeline.corrections import correction_rows, to_csv
+        from pipeline.meta import aware
         from pipeline.service import open_repository
 
         engine, repository = open_repository(load_settings())

@@ -4,12 +4,23 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models import CallMeta, MetadataError
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+NAIVE_TIMES_ZONE = ZoneInfo("Asia/Shanghai")
+"""Recorders and people in this deployment's country write local time without an offset."""
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """A time without an offset read as local (NAIVE_TIMES_ZONE); others unchanged."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=NAIVE_TIMES_ZONE)
+    return moment
 
 
 class CallMetaIn(BaseModel):

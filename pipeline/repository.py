@@ -362,41 +362,42 @@ class CallRepository:
 
     def agent_summary(self, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
         """Per operator (agent id), over calls finished in [since, until): how many, how many audited, the
-        audit scores (latest audit of each call) and the turn marks by kind. For the QA page's table."""
+        scores of their latest audits (kept on the call) and those audits' turn marks by kind. For the QA
+        page's table."""
         window = [Call.status == "done", Call.agent_id.is_not(None)]
         if since is not None:
             window.append(Call.created_at >= since)
         if until is not None:
             window.append(Call.created_at < until)
+        totals = select(
+            Call.agent_id,
+            func.count(Call.id),
+            func.count(Call.audited_at),
+            func.avg(Call.audit_score),
+            func.min(Call.audit_score),
+        )
+        latest = select(func.max(Audit.id)).join(Call, Call.id == Audit.call_id).where(*window).group_by(Audit.call_id)
         with self.sessions() as session:
             summary = {
-                agent: {"agent_id": agent, "calls": calls, "audited": 0, "scores": [], "marks": {}}
-                for agent, calls in session.execute(
-                    select(Call.agent_id, func.count(Call.id)).where(*window).group_by(Call.agent_id)
+                agent: {
+                    "agent_id": agent,
+                    "calls": calls,
+                    "audited": audited,
+                    "mean_score": round(mean, 1) if mean is not None else None,
+                    "min_score": low,
+                    "marks": {},
+                }
+                for agent, calls, audited, mean, low in session.execute(
+                    totals.where(*window).group_by(Call.agent_id).order_by(Call.agent_id)
                 )
             }
-            latest = (
-                select(func.max(Audit.id)).join(Call, Call.id == Audit.call_id).where(*window).group_by(Audit.call_id)
-            )
-            rows = session.execute(
-                select(Call.agent_id, Audit.score, Audit.marks)
-                .join(Call, Call.id == Audit.call_id)
-                .where(Audit.id.in_(latest))
-            )
-            for agent, score, marks in rows:
-                entry = summary[agent]
-                entry["audited"] += 1
-                entry["scores"].append(score)
-                for mark in marks or []:
+            marks = select(Call.agent_id, Audit.marks).join(Call, Call.id == Audit.call_id).where(Audit.id.in_(latest))
+            for agent, audit_marks in session.execute(marks):
+                counts = summary[agent]["marks"]
+                for mark in audit_marks or []:
                     kind = mark.get("kind", "other")
-                    entry["marks"][kind] = entry["marks"].get(kind, 0) + 1
-        result = []
-        for entry in sorted(summary.values(), key=lambda item: item["agent_id"]):
-            scores = entry.pop("scores")
-            entry["mean_score"] = round(sum(scores) / len(scores), 1) if scores else None
-            entry["min_score"] = min(scores) if scores else None
-            result.append(entry)
-        return result
+                    counts[kind] = counts.get(kind, 0) + 1
+        return list(summary.values())
 
     def search(self, query: CallQuery) -> tuple[list[Call], int]:
         """Calls matching every given filter, newest first, and the total count. Text matches any substring of

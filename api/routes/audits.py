@@ -5,8 +5,9 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 
 from api.auth import AuditKey
-from api.routes.calls import ERRORS, aware
+from api.errors import ERRORS
 from api.schemas import AgentSummary
+from pipeline.meta import aware
 
 router = APIRouter(prefix="/v1/audits", tags=["qa"])
 

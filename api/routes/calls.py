@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.datastructures import UploadFile
 
 from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
-from api.errors import ApiError
+from api.errors import ERRORS, ApiError
 from api.limits import BodyTooLarge
 from api.schemas import (
     AuditIn,
@@ -24,7 +23,6 @@ from api.schemas import (
     CallLinks,
     CallPage,
     CallStatus,
-    ErrorResponse,
     ServiceCheckOut,
     TicketChangeOut,
     TicketOut,
@@ -35,7 +33,7 @@ from api.schemas import (
 from asr.audio import DecodeOptions, probe_audio
 from models import TICKET_FIELDS, CallTranscript
 from pipeline.database import Call
-from pipeline.meta import CALL_ID_PATTERN, parse_meta
+from pipeline.meta import CALL_ID_PATTERN, aware, parse_meta
 from pipeline.recordings import CHUNK_SIZE
 from pipeline.repository import CallQuery, NewCall
 
@@ -43,10 +41,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
-# Recorders in this deployment's country write local time without an offset.
-NAIVE_TIMES_ZONE = ZoneInfo("Asia/Shanghai")
 AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 410, 413, 415, 416, 422)}
 
 
 def _services(request: Request):
@@ -160,7 +155,7 @@ def _parse_fields(form) -> tuple:
         raise ApiError(422, "bad_metadata", "call_id is required")
     meta = parse_meta(data, default_call_id="")
     if meta.started_at is not None and meta.started_at.tzinfo is None:
-        meta = type(meta)(**{**meta.__dict__, "started_at": meta.started_at.replace(tzinfo=NAIVE_TIMES_ZONE)})
+        meta = type(meta)(**{**meta.__dict__, "started_at": aware(meta.started_at)})
     priority = form.get("priority") or data.get("priority") or "live"
     if priority not in ("live", "backlog"):
         raise ApiError(422, "bad_metadata", "priority is 'live' or 'backlog'")
@@ -304,7 +299,7 @@ def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditK
     summary="Automatic service checks (greeting, number and request read back, closing, forbidden words)",
 )
 def get_checks(request: Request, call_id: str, _principal: ReadKey) -> dict[str, ServiceCheckOut]:
-    from extract.service_checks import service_checks
+    from extract.service_checks import service_checks  # on first use: the API starts without extract's text tools
 
     call = _services(request).repository.get(call_id)
     if call.transcript is None:
@@ -411,9 +406,3 @@ def mask_number(number: str | None) -> str | None:
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=NAIVE_TIMES_ZONE)
-    return moment

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import AdminKey
-from api.routes.calls import ERRORS, aware
+from api.errors import ERRORS
 from pipeline.corrections import correction_rows, to_csv, to_jsonl
+from pipeline.meta import aware
 
 router = APIRouter(prefix="/v1/corrections", tags=["admin"])
 

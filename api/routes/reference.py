@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from api.auth import ReadKey
-from api.routes.calls import ERRORS
+from api.errors import ERRORS
 from api.schemas import MARK_KINDS
 
 router = APIRouter(prefix="/v1/reference", tags=["calls"])

@@ -5,8 +5,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from api.auth import SESSION_COOKIE, principal_of
-from api.errors import ApiError
-from api.routes.calls import ERRORS
+from api.errors import ERRORS, ApiError
 
 router = APIRouter(prefix="/v1/session", tags=["session"])
 
@@ -25,12 +24,13 @@ class SessionOut(BaseModel):
 
 @router.post("", response_model=SessionOut, responses=ERRORS, summary="Log in with an API key (sets a cookie)")
 def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
-    principal = principal_of(request, body.key.strip())
+    key = body.key.strip()
+    principal = principal_of(request, key)
     if principal is None or principal.role not in ("operator", "qa", "admin"):
         raise ApiError(401, "unauthorized", "this key does not open the operator or QA pages")
     response.set_cookie(
         SESSION_COOKIE,
-        body.key.strip(),
+        key,
         max_age=SESSION_MAX_AGE_S,
         httponly=True,
         samesite="strict",
