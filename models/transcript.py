@@ -11,8 +11,9 @@ from models.errors import TranscriptFormatError
 from models.pipeline_warning import PipelineWarning
 from models.ticket import Ticket
 
-SCHEMA_VERSION = "1.1"
-"""1.1 adds `ticket` (the pre-filled work order); 1.0 documents read as before."""
+SCHEMA_VERSION = "1.2"
+"""1.2 adds `words[].raw` (what was heard where a repair changed a word); 1.1 adds `ticket`; 1.0 and 1.1
+documents read as before."""
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Word:
     end: float
     text: str
     probability: float
+    raw: str | None = None
+    """What the ASR wrote, where a repair changed `text` (extract.repair); None when unchanged."""
 
 
 @dataclass
@@ -92,7 +95,13 @@ class CallTranscript:
         for index, item in enumerate(turns_data):
             try:
                 words = [
-                    Word(float(w["start"]), float(w["end"]), str(w["text"]), float(w.get("probability", 1.0)))
+                    Word(
+                        float(w["start"]),
+                        float(w["end"]),
+                        str(w["text"]),
+                        float(w.get("probability", 1.0)),
+                        None if w.get("raw") is None else str(w["raw"]),
+                    )
                     for w in item.get("words") or []
                 ]
                 turns.append(

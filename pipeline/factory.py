@@ -38,7 +38,19 @@ def build_engines(settings: Settings, model: str | None = None) -> Engines:
         stereo_diarizer=ChannelDiarizer(),
         voiceprints=store.load,
         extractor=build_extractor(settings) if settings.extract.enabled else None,
+        reviser=build_reviser(settings) if settings.repair else None,
     )
+
+
+def build_reviser(settings: Settings):
+    """Sound-alike repair with the deployment's lexicon (a bad lexicon file is a setting error)."""
+    from extract.lexicon import load_lexicon
+    from extract.repair import LexiconReviser
+
+    try:
+        return LexiconReviser(load_lexicon(settings.lexicon))
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from error
 
 
 def build_extractor(settings: Settings) -> Extractor:

@@ -1,6 +1,7 @@
 """run_pipeline(): one recording in, one speaker-attributed transcript out.
 
-decode → VAD → transcribe (per channel) → guards → diarize → words to turns → roles.
+decode → VAD → transcribe (per channel) → guards → diarize → words to turns → repair (the hotline's
+lexicon, by sound) → roles.
 The CLI calls this in-process; the service's worker calls the same function.
 """
 
@@ -17,7 +18,7 @@ from asr.audio import DecodeOptions, load_audio
 from asr.guards import GuardOptions, apply_guards
 from asr.ports import Diarizer, SpeechDetector, Transcriber
 from asr.roles import RoleOptions, assign_roles
-from models import CallMeta, CallTranscript, NoSpeechError, PipelineWarning, Ticket
+from models import CallMeta, CallTranscript, NoSpeechError, PipelineWarning, Ticket, Turn
 from pipeline.turns import TurnOptions, build_turns
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 StageHook = Callable[..., None]
 """Called as hook(stage, completed=None, total=None) when a stage starts and as it progresses."""
 
-STAGES = ("decode", "vad", "transcribe", "diarize", "roles", "extract")
+STAGES = ("decode", "vad", "transcribe", "diarize", "repair", "roles", "extract")
 
 
 class Extractor(Protocol):
@@ -33,6 +34,13 @@ class Extractor(Protocol):
 
     def extract(self, transcript: CallTranscript, meta: CallMeta) -> Ticket:
         """The ticket for this call; never raises on odd transcripts (warnings say what was wrong)."""
+
+
+class Reviser(Protocol):
+    """Repairs recognised turns with what the hotline knows (real adapter: extract.repair.LexiconReviser)."""
+
+    def revise(self, turns: list[Turn]) -> list[PipelineWarning]:
+        """Rewrite turns in place (words keep what was heard in `raw`); a warning per repair."""
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Engines:
     stereo_diarizer: Diarizer
     voiceprints: Callable[[str], np.ndarray | None] = lambda agent_id: None
     extractor: Extractor | None = None
+    reviser: Reviser | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,9 @@ def run_pipeline(
     with stage("diarize"):
         diarization = diarizer.diarize(audio, speech)
         turns = build_turns(segments, diarization, options.turns)
+    if engines.reviser is not None:
+        with stage("repair"):
+            warnings.extend(engines.reviser.revise(turns))
 
     with stage("roles"):
         voiceprint = engines.voiceprints(meta.agent_id) if meta.agent_id else None

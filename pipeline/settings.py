@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     hotwords: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated place/department names"
     )
+    lexicon: Path | None = Field(
+        None, description="hotline lexicon (`hotline lexicon build`); default: the bundled one for the default city"
+    )
+    repair: bool = Field(True, description="repair sound-alikes of lexicon terms and digits after recognition")
     diarizer: Literal["auto", "embedding", "pyannote"] = Field(
         "auto", description="mono backend; stereo calls always use the channel backend"
     )

@@ -29,7 +29,7 @@ def test_process_demo_call_writes_the_documented_json(demo_stereo, tmp_path):
     result = run_cli("process", str(demo_stereo), "--out", str(out))
     assert result.returncode == 0, result.stderr
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["schema_version"] == "1.1"
+    assert doc["schema_version"] == "1.2"
     assert doc["call_id"] == "demo-0001"  # from samples/demo-call.meta.json beside the audio
     assert doc["channels"] == 2 and doc["sample_rate"] == 8000 and doc["language"] == "zh"
     assert 59 < doc["duration"] < 61

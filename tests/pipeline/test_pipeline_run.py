@@ -198,3 +198,23 @@ def test_the_extractor_fills_the_ticket_after_roles(stereo_wav):
     assert result.ticket.value("summary") == "喂你好我要反映"
     assert stages[-1] == "extract" and "extract" in result.timings
     assert result.to_dict()["ticket"]["fields"]["summary"]["value"] == "喂你好我要反映"
+
+
+def test_the_reviser_repairs_turns_before_roles_and_keeps_what_was_heard(stereo_wav):
+    from extract.lexicon import Lexicon, LexiconEntry
+    from extract.repair import LexiconReviser
+
+    lexicon = Lexicon((LexiconEntry(term="城西路", kind="road", weight=1.0),))
+    heard = words(4.6, "在成绩路", probability=0.5)  # unsure: Whisper did not know the name
+    segments = {0: [segment(0.5, "您好很高兴为您服务")], 1: [Segment(4.6, heard[-1].end, "在成绩路", heard)]}
+    engines = replace(stereo_engines(segments), reviser=LexiconReviser(lexicon))
+    stages = []
+    result = run_pipeline(stereo_wav, CallMeta("c1"), engines, hook=lambda stage, **kw: stages.append(stage))
+
+    caller = result.turns[1]
+    assert caller.text == "在城西路"
+    assert [(word.text, word.raw) for word in caller.words] == [("在", None), ("城", "成"), ("西", "绩"), ("路", None)]
+    repaired = [warning for warning in result.warnings if warning.code == "repaired"]
+    assert len(repaired) == 1 and repaired[0].start == caller.words[1].start
+    assert stages.index("repair") == stages.index("roles") - 1
+    assert result.to_dict()["turns"][1]["words"][1]["raw"] == "成"
