@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from extract.resource_files import DATA_DIR
+from extract.resource_files import DATA_DIR, read_yaml_file
 
 __all__ = [
     "DEFAULT_LEXICON",
@@ -43,6 +43,7 @@ __all__ = [
     "mine_places",
     "place_suffix",
     "read_ticket_texts",
+    "surname_entries",
     "write_lexicon",
 ]
 
@@ -50,7 +51,18 @@ DEFAULT_LEXICON = DATA_DIR / "lexicon.tsv"
 FORMAT_LINE = "# hotline-lexicon 1"
 
 Kind = Literal[
-    "province", "city", "district", "street", "road", "community", "village", "place", "unit", "matter", "script"
+    "province",
+    "city",
+    "district",
+    "street",
+    "road",
+    "community",
+    "village",
+    "place",
+    "unit",
+    "matter",
+    "script",
+    "surname",
 ]
 KINDS: tuple[str, ...] = Kind.__args__
 PLACE_KINDS = frozenset({"province", "city", "district", "street", "road", "community", "village", "place"})
@@ -129,7 +141,7 @@ MAX_TERM_CHARS = 20
 class LexiconEntry(BaseModel, frozen=True):
     """One term of the lexicon (one row of the file)."""
 
-    term: str = Field(min_length=MIN_TERM_CHARS, max_length=MAX_TERM_CHARS)
+    term: str = Field(min_length=1, max_length=MAX_TERM_CHARS)
     kind: Kind
     weight: float = Field(gt=0.0, le=1.0)
 
@@ -139,6 +151,12 @@ class LexiconEntry(BaseModel, frozen=True):
         if not re.fullmatch(r"[\u4e00-\u9fff0-9A-Za-z\-]+", value):
             raise ValueError("a term is Chinese characters, digits or Latin letters, without spaces or punctuation")
         return value
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> "LexiconEntry":
+        if len(self.term) < MIN_TERM_CHARS and self.kind != "surname":
+            raise ValueError(f"a {self.kind} term has at least {MIN_TERM_CHARS} characters")
+        return self
 
 
 @dataclass(frozen=True)
@@ -283,6 +301,16 @@ def division_entries(province: str, city: str) -> list[LexiconEntry]:
     return entries
 
 
+def surname_entries(province: str) -> list[LexiconEntry]:
+    """The province's common surnames (extract/data/regional_surnames.yaml), weighted by rank: 1.0 down to 0.5."""
+    table = read_yaml_file(DATA_DIR / "regional_surnames.yaml") or {}
+    names = table.get(province) or []
+    return [
+        LexiconEntry(term=name, kind="surname", weight=round(1.0 - 0.5 * rank / max(len(names), 1), 3))
+        for rank, name in enumerate(names)
+    ]
+
+
 def catalogue_entries(catalogue) -> list[LexiconEntry]:
     """Unit names and aliases (kind unit) and the matters' keywords (kind matter) of a duty catalogue."""
     entries: dict[str, LexiconEntry] = {}
@@ -370,6 +398,8 @@ def build_lexicon(
             entries.setdefault(entry.term, entry)
     for phrase in SCRIPT:
         entries.setdefault(phrase, LexiconEntry(term=phrase, kind="script", weight=1.0))
+    for entry in surname_entries(province):
+        entries.setdefault(entry.term, entry)
     for name, count in mine_places(texts, known=entries).most_common():
         if count < min_count or name in entries:
             continue

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
+from rapidfuzz.distance import Levenshtein
 from stdnum.cn import ric
 
 from extract.document import CallDocument, TurnText
@@ -40,6 +41,7 @@ class _Candidate:
     source: str
     said_by_caller: bool = False
     read_back: bool = False
+    confirmed: bool = False
 
 
 def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
@@ -54,9 +56,13 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
             if turn.is_caller:
                 candidate.said_by_caller = True
                 candidate.score += 0.5 + (0.2 if asked else 0.0)
-            elif _READBACK.search(turn.text) and _confirmed(document, turn):
+            elif _READBACK.search(turn.text):
+                # an operator reading a number back is a read-back even where the caller's "对" was not
+                # recognised or landed in the operator's turn (mono calls)
+                confirmed = _confirmed(document, turn)
                 candidate.read_back = True
-                candidate.score += 0.6
+                candidate.confirmed = candidate.confirmed or confirmed
+                candidate.score += 0.6 if confirmed else 0.4
             else:
                 candidate.score += 0.1
         if turn.is_caller and asked and not _NOT_THIS_NUMBER.search(turn.text):
@@ -72,7 +78,17 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
     if spoken:
         # a valid number beats a longer-scoring fragment: the ASR drops digits, a read-back restores them
         best = max(spoken, key=lambda item: (is_valid_phone(item.number), item.score, len(item.evidence)))
-        confidence = 0.95 if best.read_back and best.said_by_caller else 0.85 if best.read_back else 0.75
+        for other in spoken:
+            # the caller's own reading with a digit lost or misheard still backs the operator's read-back
+            if other is not best and other.said_by_caller and Levenshtein.distance(other.number, best.number) <= 1:
+                best.said_by_caller = True
+                best.evidence = sorted(best.evidence + other.evidence, key=lambda item: (item.turn, item.start_char))
+        if best.read_back and best.said_by_caller:
+            confidence = 0.95 if best.confirmed else 0.9
+        elif best.read_back:
+            confidence = 0.85 if best.confirmed else 0.7
+        else:
+            confidence = 0.75
         raw = " / ".join(evidence.text for evidence in best.evidence[:2])
         if not is_valid_phone(best.number):
             if ani:

@@ -22,6 +22,7 @@ from extract.classify import (
 from extract.document import MAX_TURN_CHARS, CallDocument, build_document
 from extract.forms import FormTemplate, load_forms, suggest_form
 from extract.kb import KnowledgeBase
+from extract.lexicon import Lexicon, load_lexicon
 from extract.person import extract_person
 from extract.phone import extract_id_number, extract_phone, is_valid_phone
 from extract.review import ReviewOptions, decide_review
@@ -58,6 +59,7 @@ class ExtractResources:
     forms: list[FormTemplate]
     knowledge_base: KnowledgeBase | None = None
     routing_model: RoutingModel | None = None
+    lexicon: Lexicon | None = None
 
 
 def load_resources(
@@ -67,9 +69,11 @@ def load_resources(
     knowledge_base: Path | None = None,
     routing_model: Path | None = None,
     use_knowledge_base: bool = True,
+    lexicon: Path | None = None,
 ) -> ExtractResources:
     """Bundled defaults unless paths are given; the routing model is optional (trained per deployment)."""
     return ExtractResources(
+        lexicon=load_lexicon(lexicon),
         catalogue=load_catalogue(catalogue),
         signals=load_signals(signals or DEFAULT_SIGNALS),
         forms=load_forms(forms),
@@ -94,7 +98,10 @@ def extract_ticket(
         return ticket
 
     fields = ticket.fields
-    person = extract_person(document)
+    surname_prior = (
+        {entry.term: entry.weight for entry in resources.lexicon.of_kind("surname")} if resources.lexicon else {}
+    )
+    person = extract_person(document, surname_prior)
     fields["caller_name"], fields["caller_surname"], fields["honorific"] = (
         person.caller_name,
         person.caller_surname,

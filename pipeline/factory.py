@@ -66,6 +66,7 @@ def build_extractor(settings: Settings) -> Extractor:
             forms=config.forms,
             knowledge_base=config.knowledge_base,
             routing_model=config.routing_model,
+            lexicon=settings.lexicon,
         )
     except ValueError as error:  # a malformed catalogue/KB/forms file is a setting error
         raise ModelLoadError(str(error)) from error

@@ -240,3 +240,48 @@ def document_turns_of_readback():
         (A, "跟您确认一下，您反映的是秀英区泰达比华利小区电梯经常故障的问题，对吗？"),
         (C, "对，是的。"),
     )
+
+
+HAINAN = {"陈": 1.0, "王": 0.99, "符": 0.93, "邢": 0.87}
+
+
+def test_a_surname_heard_as_a_sound_alike_is_found_by_sound_with_the_province_first():
+    # 免贵姓符 heard as 免贵幸福, the operator's 符先生 as 佛先生 (as Whisper base wrote one shared call)
+    person = extract_person(
+        doc((A, "好的，麻烦留一下您的姓名。"), (C, "免贵幸福，"), (A, "好的，佛先生，方便留一个联系电话吗？")), HAINAN
+    )
+    assert person.caller_surname.value == "符"
+    assert person.caller_surname.raw == "福、佛"
+    assert person.caller_surname.confidence < 0.9  # not heard as itself: the operator should glance at it
+    assert [evidence.turn for evidence in person.caller_surname.evidence] == [1, 2]
+    assert person.honorific.value == "先生" and person.honorific.confidence == 0.9
+    # spelled out and heard wrong, the operator's 女士 heard as 女是
+    spelled = extract_person(doc((A, "请问您贵姓？"), (C, "我进服务局服候的服"), (A, "好的，福女是")), HAINAN)
+    assert (spelled.caller_surname.value, spelled.honorific.value) == ("符", "女士")
+    # without a regional list the national order decides between 付/傅/符
+    assert extract_person(doc((A, "请问您贵姓？"), (C, "免贵幸福"))).caller_surname.value == "付"
+
+
+def test_a_surname_heard_as_itself_is_not_overruled_by_the_province():
+    person = extract_person(doc((A, "请问您贵姓？"), (C, "我姓付。"), (A, "好的，付女士")), HAINAN)
+    assert person.caller_surname.value == "付" and person.caller_surname.confidence >= 0.9
+
+
+def test_words_before_a_title_that_only_sound_like_surnames_are_not_names():
+    person = extract_person(doc((A, "这位女士您好，请问有什么可以帮您？"), (C, "我想咨询一下社保。")), HAINAN)
+    assert person.caller_surname.value is None
+    assert person.honorific.value is None
+
+
+def test_an_operator_read_back_counts_when_the_callers_yes_was_not_recognised():
+    # mono call: the caller's "对" landed in the operator's turn, the caller's own number lost a digit
+    document = doc(
+        (A, "请问您的联系方式"),
+        (C, "要317 72 26 4要"),
+        (A, "您核对一下1 31 17 72 26 4 1对"),
+        (C, "吗是的好的"),
+    )
+    phone = extract_phone(document, ani="17868549822")
+    assert phone.value == "13117722641"
+    assert phone.source == "spoken"
+    assert 0.8 <= phone.confidence < 0.95
