@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from extract.document import CallDocument, TurnText
 from extract.nlp import jionlp, lac
+from extract.phonetic import HALF_COST, syllable_distance
 from models import Evidence, TicketField
 
 _READBACK = re.compile(
-    r"(?:位置|地址|地点|事发地|住址|在哪)(?:是|就是)?(?:在)?(?P<address>[^，。？！?!]{3,60}?)[，,]?(?:对吗|是吗|对吧|没错吧|是不是)"
+    r"(?:位置|地址|地点|事发地|住址|在哪)(?:是|就是)?(?:在)?(?P<address>[^，。？！?!]{3,60}?)[，,。.]?(?:对吗|是吗|对吧|没错吧|是不是)"
 )
 _ASKS_ADDRESS = re.compile(r"地址|位置|地点|在哪|哪里|什么地方|哪个小区|哪条路|具体.*在")
 _CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的)")
@@ -128,12 +129,15 @@ def correct_districts(text: str, place: DeploymentPlace) -> str:
                 continue
             if text[start + size : start + size + 1] in _ROAD_WORDS:
                 continue  # 龙华西路 is a road named after the district, not the district
-            if _sounds_like(_sound(heard), sound):
+            in_address = bool(_PLACE_FOLLOWS.match(text, start + size))
+            if _sounds_like(_sound(heard), sound, loosely=in_address):
                 text = text[:start] + district + text[start + size :]
     return text
 
 
 _ROAD_WORDS = set("路街道巷弄桥")
+# what follows a district when an address is being said: a road, a town, a street office, a village …
+_PLACE_FOLLOWS = re.compile(r"[\u4e00-\u9fff]{1,6}?(?:路|街|大道|镇|村|街道|社区|小区)")
 _FUZZY_INITIALS = ({"z", "zh"}, {"c", "ch"}, {"s", "sh"}, {"l", "n"}, {"f", "h"}, {"j", "q", "x"})
 _INITIALS = (
     "zh",
@@ -162,13 +166,19 @@ _INITIALS = (
 )
 
 
-def _sounds_like(heard: tuple[str, ...], name: tuple[str, ...]) -> bool:
-    """Every syllable of the name part close; the suffix heard with a close initial (区 as 局/七/西)."""
+def _sounds_like(heard: tuple[str, ...], name: tuple[str, ...], loosely: bool = False) -> bool:
+    """Every syllable of the name part close; the suffix heard with a close initial (区 as 局/七/西).
+
+    `loosely`, where a road or a town follows (an address is being said), one syllable of the name may keep
+    only its initial or its final (求山气龙昆南路 → 琼山区龙昆南路): the city has only a handful of districts."""
     if len(heard) != len(name):
         return False
     *heard_name, heard_suffix = heard
     *real_name, real_suffix = name
-    if not all(_close(a, b) for a, b in zip(heard_name, real_name, strict=True)):
+    distant = sum(not _close(a, b) for a, b in zip(heard_name, real_name, strict=True))
+    if distant > (1 if loosely and len(real_name) >= 2 else 0):
+        return False
+    if distant and not all(syllable_distance(a, b) <= HALF_COST for a, b in zip(heard_name, real_name, strict=True)):
         return False
     return _same_initial(_split(heard_suffix)[0], _split(real_suffix)[0])
 

@@ -197,6 +197,9 @@ def _spoken_hyphens(pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, 
     return result
 
 
+_HOUSE_MEASURES = frozenset("号栋幢楼室")
+
+
 def _join_digit_groups(pieces: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Drop separators between digit groups that together make a long number (phone, ID)."""
     result: list[tuple[str, int, int]] = []
@@ -218,7 +221,13 @@ def _join_digit_groups(pieces: list[tuple[str, int, int]]) -> list[tuple[str, in
             else:
                 break
         digit_count = sum(len(piece[0]) for piece in digits)
-        if separators and digit_count >= _MIN_JOINED_DIGITS:
+        # Whisper also splits a house number it hears slowly ("海交路18 2号"): spaces before 号/栋/楼 go
+        house_number = (
+            all(piece[0] == " " for piece in separators)
+            and cursor < len(pieces)
+            and pieces[cursor][0] in _HOUSE_MEASURES
+        )
+        if separators and (digit_count >= _MIN_JOINED_DIGITS or house_number):
             result.extend(digits)
         else:
             result.extend(pieces[index:cursor])

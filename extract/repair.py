@@ -20,7 +20,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from extract.lexicon import PLACE_KINDS, Lexicon, LexiconEntry, place_suffix
-from extract.phonetic import HALF_COST, align, char_readings, is_hanzi, reading_distance, sound_key, text_readings
+from extract.phonetic import (
+    HALF_COST,
+    Alignment,
+    align,
+    char_readings,
+    is_hanzi,
+    reading_distance,
+    sound_key,
+    text_readings,
+)
 from models import PipelineWarning, Turn, Word
 
 __all__ = ["LexiconIndex", "LexiconReviser", "Repair", "RepairOptions", "repair_digits", "repair_text", "repair_turns"]
@@ -41,6 +50,8 @@ class RepairOptions:
         exactly the same (a homophone written with other characters).
     word_frequency: what was heard reads as ordinary words (jieba's dictionary, words at least this frequent
         covering all but one character: 登记了, 需要相关部门) is kept unless the entry sounds exactly the same.
+    settled_bonus: a term already repaired elsewhere in the call needs this much less similarity, and neither
+        word check applies to it: the call is about that place.
     digits: repair sound-alike digits inside number strings (要 → 1 between digits).
     """
 
@@ -50,6 +61,7 @@ class RepairOptions:
     min_similarity_long: float = 0.8
     sure_probability: float = 0.85
     word_frequency: int = 30
+    settled_bonus: float = 0.1
     digits: bool = True
 
     def threshold(self, length: int) -> float:
@@ -120,10 +132,13 @@ def repair_text(
     lexicon: Lexicon,
     options: RepairOptions | None = None,
     probabilities: list[float] | None = None,
+    settled: frozenset[str] = frozenset(),
 ) -> list[Repair]:
     """The lexicon repairs of one text, non-overlapping, in text order (the text itself is not changed).
 
     `probabilities` (one per character, from the words' probabilities) let a confidently heard span stand.
+    `settled` terms were already repaired elsewhere in the call: the call is about them, so they need a little
+    less similarity and override what Whisper was sure of (the read-back heard 东领小区 like the request).
     """
     options = options or RepairOptions()
     index = _cached_index(lexicon, options.min_chars)
@@ -131,36 +146,64 @@ def repair_text(
     found: list[tuple[float, Repair]] = []
     for number in index.candidates(text):
         entry = index.entries[number]
-        term = entry.term
-        alignment = align(index.readings[number], readings)
-        if alignment is None:
-            continue
-        heard = text[alignment.start : alignment.end]
-        length = len(term)
-        similarity = alignment.similarity(length)
-        if (
-            heard == term
-            or len(heard) != length
-            or similarity < options.threshold(length)
-            or not all(is_hanzi(char) for char in heard)
-            or heard in lexicon
-            or term in text
-            or max(map(reading_distance, readings[alignment.start : alignment.end], index.readings[number])) > HALF_COST
-        ):
-            continue
-        if similarity < 1.0:
-            if probabilities and min(probabilities[alignment.start : alignment.end]) >= options.sure_probability:
-                continue
-            # 成绩路 is two ordinary words, but a name before the road's own suffix is a road's name
-            if _reads_as_words(heard, options.word_frequency) and not _same_place_suffix(heard, entry):
-                continue
-        repair = Repair(alignment.start, alignment.end, heard, term, entry.kind, round(similarity, 3))
-        found.append((similarity * entry.weight + 0.01 * length, repair))
+        for alignment in _alignments(index.readings[number], readings):
+            repair = _accept(
+                lexicon, text, alignment, entry, index.readings[number], readings, options, settled, probabilities
+            )
+            if repair is not None:
+                found.append((repair.similarity * entry.weight + 0.01 * len(entry.term), repair))
     chosen: list[Repair] = []
     for _, repair in sorted(found, key=lambda item: -item[0]):
         if all(repair.end <= other.start or repair.start >= other.end for other in chosen):
             chosen.append(repair)
     return sorted(chosen, key=lambda repair: repair.start)
+
+
+def _alignments(entry: tuple, readings: tuple, offset: int = 0, limit: int = 3) -> list[Alignment]:
+    """Where the entry lies in the text by sound: the best place, then the best in what is left on each side."""
+    alignment = align(entry, readings)
+    if alignment is None or limit <= 0:
+        return []
+    found = [Alignment(alignment.start + offset, alignment.end + offset, alignment.cost)]
+    if alignment.start >= len(entry):
+        found += _alignments(entry, readings[: alignment.start], offset, limit - 1)
+    if len(readings) - alignment.end >= len(entry):
+        found += _alignments(entry, readings[alignment.end :], offset + alignment.end, limit - 1)
+    return found
+
+
+def _accept(
+    lexicon: Lexicon,
+    text: str,
+    alignment: Alignment,
+    entry: LexiconEntry,
+    entry_readings: tuple,
+    readings: tuple,
+    options: RepairOptions,
+    settled: frozenset[str],
+    probabilities: list[float] | None,
+) -> Repair | None:
+    """The repair this alignment makes, if it is clearly better than what was heard (RepairOptions)."""
+    term, length = entry.term, len(entry.term)
+    heard = text[alignment.start : alignment.end]
+    similarity = alignment.similarity(length)
+    is_settled = term in settled
+    if (
+        heard == term
+        or len(heard) != length
+        or similarity < options.threshold(length) - (options.settled_bonus if is_settled else 0.0)
+        or not all(is_hanzi(char) for char in heard)
+        or heard in lexicon
+        or max(map(reading_distance, readings[alignment.start : alignment.end], entry_readings)) > HALF_COST
+    ):
+        return None
+    if similarity < 1.0 and not is_settled:
+        if probabilities and min(probabilities[alignment.start : alignment.end]) >= options.sure_probability:
+            return None
+        # 成绩路 is two ordinary words, but a name before the road's own suffix is a road's name
+        if _reads_as_words(heard, options.word_frequency) and not _same_place_suffix(heard, entry):
+            return None
+    return Repair(alignment.start, alignment.end, heard, term, entry.kind, round(similarity, 3))
 
 
 def _same_place_suffix(heard: str, entry: LexiconEntry) -> bool:
@@ -262,13 +305,18 @@ def repair_turns(
     """Repair every turn in place (words keep what was heard in `raw`); a `repaired` warning per repair."""
     options = options or RepairOptions()
     warnings = []
+    settled: frozenset[str] = frozenset()
+    if lexicon is not None:  # first pass: which terms the call is about
+        settled = frozenset(
+            repair.written
+            for turn in turns
+            for repair in repair_text(turn.text, lexicon, options, _char_probabilities(turn))
+        )
     for turn in turns:
         spans = _word_char_spans(turn)
-        probabilities = [1.0] * len(turn.text)
-        for word, (start, end) in zip(turn.words, spans, strict=True):
-            for position in range(start, end):
-                probabilities[position] = word.probability
-        repairs = repair_text(turn.text, lexicon, options, probabilities) if lexicon is not None else []
+        repairs = (
+            repair_text(turn.text, lexicon, options, _char_probabilities(turn), settled) if lexicon is not None else []
+        )
         if options.digits:
             taken = [(repair.start, repair.end) for repair in repairs]
             repairs += [
@@ -290,6 +338,15 @@ def repair_turns(
             )
             spans = _word_char_spans(turn)
     return warnings
+
+
+def _char_probabilities(turn: Turn) -> list[float]:
+    """The probability of the word each character of the turn's text belongs to."""
+    probabilities = [1.0] * len(turn.text)
+    for word, (start, end) in zip(turn.words, _word_char_spans(turn), strict=True):
+        for position in range(start, min(end, len(probabilities))):
+            probabilities[position] = word.probability
+    return probabilities
 
 
 def _word_char_spans(turn: Turn) -> list[tuple[int, int]]:

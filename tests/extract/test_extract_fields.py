@@ -285,3 +285,16 @@ def test_an_operator_read_back_counts_when_the_callers_yes_was_not_recognised():
     assert phone.value == "13117722641"
     assert phone.source == "spoken"
     assert 0.8 <= phone.confidence < 0.95
+
+
+def test_a_district_heard_loosely_is_corrected_only_where_an_address_follows():
+    place = DeploymentPlace("海南省", "海口市")
+    assert correct_districts("海口市求山气龙昆南路道客村村口", place) == "海口市琼山区龙昆南路道客村村口"
+    assert correct_districts("我求山气", place) == "我求山气"  # no road after it: not an address
+
+
+def test_a_house_number_whisper_split_is_joined_and_the_read_back_may_end_with_a_full_stop():
+    document = doc((A, "您说的位置是在秀英区海交路18 2号。对吗？"), (C, "对的。"))
+    address = extract_address(document, DeploymentPlace("海南省", "海口市"))
+    assert address.address.value == "秀英区海交路182号"
+    assert address.address.confidence == 0.9

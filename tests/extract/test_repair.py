@@ -77,3 +77,18 @@ def test_no_lexicon_still_repairs_digits_only():
     assert turn.text == "幺三九零零零零五二八六"
     assert turn.words[0].raw == "幺三九洞零零零五二八六"
     assert len(warnings) == 1
+
+
+def test_a_term_the_call_is_about_is_repaired_wherever_it_was_heard():
+    # the caller's words were unsure, the operator's read-back was heard "surely" as the same sound-alike
+    request = Turn("caller", "S1", 1, 0.0, 2.0, "我们在成绩路那边", 0.5, [Word(0.0, 2.0, "我们在成绩路那边", 0.5)])
+    readback = Turn(
+        "agent", "S0", 0, 2.0, 4.0, "位置是成绩路，成绩路对吗", 0.99, [Word(2.0, 4.0, "位置是成绩路，成绩路对吗", 0.99)]
+    )
+    repair_turns([request, readback], LEXICON)
+    assert request.text == "我们在城西路那边"
+    assert readback.text == "位置是城西路，城西路对吗"  # both occurrences
+    # alone, the sure read-back would have stood
+    alone = Turn("agent", "S0", 0, 2.0, 4.0, "位置是成绩路对吗", 0.99, [Word(2.0, 4.0, "位置是成绩路对吗", 0.99)])
+    repair_turns([alone], LEXICON)
+    assert alone.text == "位置是成绩路对吗"
