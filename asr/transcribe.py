@@ -3,20 +3,54 @@
 Speech spans of one channel are packed into windows of up to `chunk_s` seconds (Whisper's
 encoder always costs a full 30 s window, so packing keeps it busy) and transcribed in batches
 with word timestamps. Output text is converted to simplified characters.
+
+A batched window is decoded once, greedily in time: a window that loops is decoded again whole,
+and speech left without words (`asr.coverage`: an early end-of-text drops the rest of a window)
+is decoded again gap by gap, sequentially and with temperature fallback. Both re-decodes share a
+time budget per channel (`RedecodeOptions`), so a difficult call costs a bounded multiple of an
+easy one; what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
 """
 
 import bisect
 import functools
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from asr.chinese import to_simplified
-from asr.guards import has_repetition_loop
+from asr.coverage import CoverageOptions, fill_gaps
+from asr.guards import collapse_repetitions, has_repetition_loop
 from models import ModelLoadError, Segment, SpeechSpan, Word
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RedecodeOptions:
+    """Second decodes of what the batched pass lost, and their bounds (docs/BENCHMARKS.md).
+
+    gaps: decode speech left without words (asr.coverage) again on its own. Off, a window that
+        stopped early is decoded again whole instead (the behaviour before gaps were repaired).
+    context_s: audio kept on each side of a gap when it is decoded again, so its first and last
+        words are not cut; words recognised in the context are not taken (they exist already).
+    temperature: fallback temperatures of a re-decode. Whisper's default tries six, and on a
+        window that keeps looping each try costs a full token budget: three bound the worst case.
+    tokens_per_s: a re-decode writes at most this many tokens per second of its audio (plus 16).
+        Mandarin at five to seven characters a second needs about ten with timestamps; a loop
+        stops here instead of at Whisper's 448 tokens.
+    budget: re-decodes of a channel start only while they have taken less than this share of
+        the wall time of its batched pass, and a re-decode in progress stops at twice that, so
+        a call that needs repairs costs at most about 1 + 2 x budget times its batched pass.
+    """
+
+    gaps: bool = True
+    context_s: float = 0.5
+    temperature: tuple[float, ...] = (0.0, 0.4, 0.8)
+    tokens_per_s: float = 10.0
+    budget: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -31,6 +65,8 @@ class TranscribeOptions:
     chunk_s: speech spans are packed into windows up to this long.
     batch_size: windows decoded together; 1 decodes sequentially.
     condition_on_previous_text: off, because carrying text across windows feeds repetition loops.
+    redecode: second decodes of looping windows and of speech left without words, and their bounds.
+    coverage: what counts as speech left without words.
     """
 
     language: str = "zh"
@@ -44,6 +80,8 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
+    redecode: RedecodeOptions = field(default_factory=RedecodeOptions)
+    coverage: CoverageOptions = field(default_factory=CoverageOptions)
 
 
 @dataclass(frozen=True)
@@ -80,11 +118,17 @@ def load_whisper(config: WhisperConfig):
 
 
 class FasterWhisperTranscriber:
-    """`Transcriber` backed by faster-whisper."""
+    """`Transcriber` backed by faster-whisper; `clock` times the re-decode budget."""
 
-    def __init__(self, config: WhisperConfig, options: TranscribeOptions | None = None):
+    def __init__(
+        self,
+        config: WhisperConfig,
+        options: TranscribeOptions | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.config = config
         self.options = options or TranscribeOptions()
+        self.clock = clock
 
     @property
     def model_name(self) -> str:
@@ -97,7 +141,118 @@ class FasterWhisperTranscriber:
         model = load_whisper(self.config)
         opts = self.options
         speech, timeline = pack_speech(samples, spans, opts.chunk_s)
-        common = dict(
+        common = self._decode_options()
+        windows = timeline.windows
+        started = self.clock()
+        if opts.batch_size == 1:
+            raw, _ = model.transcribe(speech, clip_timestamps=[t for window in windows for t in window], **common)
+            segments = [_convert(segment, channel, timeline) for segment in raw]
+            budget = _Budget(opts.redecode.budget * (self.clock() - started), self.clock)
+        else:
+            segments, budget = self._batched(model, speech, timeline, channel, common, started)
+        if opts.redecode.gaps:
+            segments = fill_gaps(
+                segments,
+                spans,
+                lambda start, end: self._decode_alone(model, samples, start, end, channel, budget),
+                budget.allows,
+                opts.coverage,
+                context_s=opts.redecode.context_s,
+                max_window_s=opts.chunk_s,
+            )
+        return segments
+
+    def _batched(self, model, speech, timeline, channel, common, started) -> tuple[list[Segment], "_Budget"]:
+        from faster_whisper import BatchedInferencePipeline
+
+        opts = self.options
+        windows = timeline.windows
+        raw, _ = BatchedInferencePipeline(model).transcribe(
+            speech,
+            clip_timestamps=[{"start": start, "end": end} for start, end in windows],
+            batch_size=opts.batch_size,
+            **common,
+        )
+        by_window: list[list] = [[] for _ in windows]
+        for segment in raw:
+            # by the midpoint: a segment's start is rounded to Whisper's 20 ms timestamp grid and
+            # can fall just before its own window
+            by_window[_window_index(windows, (segment.start + segment.end) / 2)].append(segment)
+        budget = _Budget(opts.redecode.budget * (self.clock() - started), self.clock)
+        segments = []
+        for index, (start, end) in enumerate(windows):
+            found = by_window[index]
+            converted = [_convert(segment, channel, timeline) for segment in found]
+            if _window_failed(found, start, end, opts.compression_ratio_threshold, not opts.redecode.gaps):
+                converted = self._repair_window(model, speech, timeline, (start, end), channel, converted, budget)
+            segments.extend(converted)
+        return segments, budget
+
+    def _repair_window(
+        self, model, speech, timeline, window: tuple[float, float], channel: int, found: list[Segment], budget
+    ) -> list[Segment]:
+        """A window that looped (or, without gap repair, stopped early), repaired within the budget.
+
+        A batched window is decoded once, without Whisper's temperature fallback: a repetition
+        loop eats its token budget and the rest of the window is lost. With gap repair the loop's
+        words are cut, so what the loop hid is decoded again as a gap; otherwise (or when the loop
+        is only a high compression ratio) the window is decoded again whole, sequentially.
+        """
+        start, end = window
+        if self.options.redecode.gaps:
+            loops = [_loops(segment, self.options) for segment in found]
+            # the words only: the guards collapse the text and say so in a `repetition` warning
+            cut = [
+                replace(segment, words=collapse_repetitions(segment).words) if loop else segment
+                for segment, loop in zip(found, loops, strict=True)
+            ]
+            if sum(len(segment.words) for segment in cut) < sum(len(segment.words) for segment in found):
+                logger.info("cut a repetition loop in window %.1f-%.1f s of channel %d", start, end, channel)
+                return cut
+        if not budget.allows():
+            logger.info("no time left to re-decode window %.1f-%.1f s of channel %d", start, end, channel)
+            return found
+        logger.info("re-decoding window %.1f-%.1f s of channel %d", start, end, channel, extra={"redecode": "window"})
+        redecoded, complete = self._sequential(model, speech, start, end, budget)
+        return [_convert(segment, channel, timeline) for segment in redecoded] if complete else found
+
+    def _decode_alone(
+        self, model, samples: np.ndarray, start: float, end: float, channel: int, budget: "_Budget"
+    ) -> list[Segment]:
+        """One stretch of the recording decoded as its own window; times in the recording."""
+        logger.info("re-decoding %.1f-%.1f s of channel %d on its own", start, end, channel, extra={"redecode": "gap"})
+        piece, timeline = pack_speech(samples, [SpeechSpan(start, end, channel)], self.options.chunk_s)
+        if not timeline.windows:
+            return []
+        found, _ = self._sequential(model, piece, *timeline.windows[0], budget)
+        return [_convert(segment, channel, timeline) for segment in found]
+
+    def _sequential(self, model, audio: np.ndarray, start: float, end: float, budget: "_Budget") -> tuple[list, bool]:
+        """faster-whisper's sequential decoding of audio[start:end] with the bounded fallback.
+
+        Returns the segments and whether the decode finished before the budget's hard stop.
+        """
+        redecode = self.options.redecode
+        max_new_tokens = min(
+            int(redecode.tokens_per_s * (end - start)) + 16, model.max_length - _prompt_length(model, self.options)
+        )
+        raw, _ = model.transcribe(
+            audio,
+            clip_timestamps=[start, end],
+            **{**self._decode_options(), "temperature": list(redecode.temperature)},
+            max_new_tokens=max_new_tokens,
+        )
+        found = []
+        for segment in raw:  # a generator: each step decodes, so the budget is checked between steps
+            found.append(segment)
+            if budget.overrun():
+                logger.info("re-decode of %.1f-%.1f s stopped: out of time", start, end)
+                return found, False
+        return found, True
+
+    def _decode_options(self) -> dict:
+        opts = self.options
+        return dict(
             language=opts.language,
             beam_size=opts.beam_size,
             temperature=list(opts.temperature),
@@ -110,36 +265,35 @@ class FasterWhisperTranscriber:
             word_timestamps=True,
             vad_filter=False,
         )
-        windows = timeline.windows
-        if opts.batch_size == 1:
-            raw, _ = model.transcribe(speech, clip_timestamps=[t for window in windows for t in window], **common)
-            return [_convert(segment, channel, timeline) for segment in raw]
 
-        from faster_whisper import BatchedInferencePipeline
 
-        raw, _ = BatchedInferencePipeline(model).transcribe(
-            speech,
-            clip_timestamps=[{"start": start, "end": end} for start, end in windows],
-            batch_size=opts.batch_size,
-            **common,
-        )
-        by_window: list[list] = [[] for _ in windows]
-        for segment in raw:
-            # by the midpoint: a segment's start is rounded to Whisper's 20 ms timestamp grid and
-            # can fall just before its own window
-            by_window[_window_index(windows, (segment.start + segment.end) / 2)].append(segment)
-        segments = []
-        for index, (start, end) in enumerate(windows):
-            found = by_window[index]
-            if _window_failed(found, start, end, opts.compression_ratio_threshold):
-                # A batched window is decoded once, without Whisper's temperature fallback: a
-                # repetition loop eats its token budget and the rest of the window is lost.
-                # Decode it again sequentially, with fallback.
-                logger.info("re-decoding window %.1f-%.1f s of channel %d sequentially", start, end, channel)
-                found, _ = model.transcribe(speech, clip_timestamps=[start, end], **common)
-                found = list(found)
-            segments.extend(_convert(segment, channel, timeline) for segment in found)
-        return segments
+class _Budget:
+    """Wall time left for one channel's re-decodes (RedecodeOptions.budget)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]):
+        self.seconds, self.clock, self.started = seconds, clock, clock()
+
+    def allows(self) -> bool:
+        """Whether another re-decode may start."""
+        return self.clock() - self.started < self.seconds
+
+    def overrun(self) -> bool:
+        """Whether a re-decode in progress must stop."""
+        return self.clock() - self.started >= 2 * self.seconds
+
+
+def _prompt_length(model, options: TranscribeOptions) -> int:
+    """Tokens faster-whisper puts before the text (its get_prompt), so max_new_tokens fits in 448."""
+    length = 5  # start of previous text, start of transcript, language, task, no-timestamps
+    for text in (" ".join(options.hotwords), options.initial_prompt or ""):
+        if text.strip():
+            tokens = model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids
+            length += min(len(tokens), model.max_length // 2 - 1)
+    return length
+
+
+def _loops(segment, options) -> bool:
+    return segment.compression_ratio > options.compression_ratio_threshold or has_repetition_loop(segment.text)
 
 
 def _window_index(windows: list[tuple[float, float]], t: float) -> int:
@@ -147,14 +301,20 @@ def _window_index(windows: list[tuple[float, float]], t: float) -> int:
     return max(0, bisect.bisect_right(starts, t) - 1)
 
 
-def _window_failed(segments: list, start: float, end: float, max_compression: float) -> bool:
-    """A window whose decoding looped or stopped early (its words cover too little of it)."""
+def _window_failed(segments: list, start: float, end: float, max_compression: float, early_stop: bool = True) -> bool:
+    """A window whose decoding looped or, with `early_stop`, stopped early (its words cover too little of it).
+
+    Without `early_stop` a window that stopped early is left to the gap repair (asr.coverage),
+    which decodes only what is missing.
+    """
     if end - start < 2.0:
         return False
     if not segments:
-        return True
+        return early_stop
     if any(segment.compression_ratio > max_compression or has_repetition_loop(segment.text) for segment in segments):
         return True
+    if not early_stop:
+        return False
     words = [word for segment in segments for word in (segment.words or [])]
     last = max((word.end for word in words), default=start)
     return last < end - max(3.0, 0.2 * (end - start))

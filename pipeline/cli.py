@@ -262,6 +262,21 @@ def eval_asr(
         report = evaluate(calls, lambda gold: run_pipeline(gold.audio, gold.meta, engines, options), advance)
         progress.update(task, completed=len(calls))
 
+    calls_table = Table(title="Per call (speech without words: VAD speech no recognised word covers)")
+    for column in ("call", "layout", "CER", "DER collar", "role acc", "speech without words s", "x RT"):
+        calls_table.add_column(column, justify="right")
+    for score in report.calls:
+        if score.error is None:
+            calls_table.add_row(
+                score.call_id,
+                score.layout,
+                _pct(score.cer),
+                _pct(score.der_collar),
+                _pct(score.role_accuracy),
+                f"{score.untranscribed_s:.1f}",
+                f"{score.duration / score.wall_seconds:.2f}" if score.wall_seconds else "–",
+            )
+    Console().print(calls_table)
     table = Table(title=f"ASR evaluation: {folder} ({engines.transcriber.model_name})")
     for column in (
         "set",
@@ -273,6 +288,7 @@ def eval_asr(
         "role acc",
         "both roles",
         "halluc. chars",
+        "speech without words s",
         "x RT",
     ):
         table.add_column(column, justify="right")
@@ -287,6 +303,7 @@ def eval_asr(
             _pct(row["role_accuracy"]),
             f"{row['both_roles']}/{row['calls']}",
             str(row["hallucinated_chars"]),
+            f"{row['untranscribed_s']:.1f}",
             f"{row['speed_x_realtime']}",
         )
     Console().print(table)

@@ -1,4 +1,5 @@
-"""Scoring transcripts against gold calls: CER, DER, role accuracy, hallucinations, speed.
+"""Scoring transcripts against gold calls: CER, DER, role accuracy, hallucinations, speech left
+without words, speed.
 
 Gold format: one `<call_id>.json` per call next to its audio (the format of shared/data/calls,
 documented in docs/EVALUATION.md): `audio_files[0].path`, `turns[{speaker, start, end, text}]`
@@ -22,6 +23,7 @@ from pyannote.core import Segment as Span
 from pyannote.metrics.diarization import DiarizationErrorRate
 
 from asr.chinese import to_simplified
+from asr.coverage import untranscribed_seconds
 from models import CallMeta, CallTranscript
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -119,6 +121,8 @@ class CallScore:
     role_method: str
     hallucinated_chars: int
     warnings: int
+    untranscribed_s: float = 0.0
+    """Seconds of VAD speech no recognised word covers, after the repair (the `untranscribed` warnings)."""
     error: str | None = None
 
 
@@ -152,6 +156,7 @@ def score_call(gold: GoldCall, transcript: CallTranscript, wall_seconds: float, 
         role_method=transcript.diarization.get("role_method", ""),
         hallucinated_chars=_chars_inside(transcript, gold.events),
         warnings=len(transcript.warnings),
+        untranscribed_s=untranscribed_seconds(transcript.warnings),
     )
 
 
@@ -209,6 +214,7 @@ def summarize(scores: list[CallScore]) -> dict[str, dict]:
             "role_accuracy": _weighted(ok, "role_accuracy"),
             "both_roles": sum(score.both_roles for score in ok),
             "hallucinated_chars": sum(score.hallucinated_chars for score in ok),
+            "untranscribed_s": round(sum(score.untranscribed_s for score in ok), 1),
             "audio_seconds": round(audio, 1),
             "speed_x_realtime": round(audio / wall, 2) if wall else None,
         }

@@ -15,6 +15,7 @@ from typing import BinaryIO, Protocol
 import numpy as np
 
 from asr.audio import DecodeOptions, load_audio
+from asr.coverage import CoverageOptions, untranscribed_warnings
 from asr.guards import GuardOptions, apply_guards
 from asr.ports import Diarizer, SpeechDetector, Transcriber
 from asr.roles import RoleOptions, assign_roles
@@ -60,6 +61,7 @@ class Engines:
 class PipelineOptions:
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     guards: GuardOptions = field(default_factory=GuardOptions)
+    coverage: CoverageOptions = field(default_factory=CoverageOptions)
     turns: TurnOptions = field(default_factory=TurnOptions)
     roles: RoleOptions = field(default_factory=RoleOptions)
     hotwords: tuple[str, ...] = ()
@@ -100,6 +102,7 @@ def run_pipeline(
             kept, dropped = apply_guards(raw, options.hotwords, options.guards)
             segments.extend(kept)
             warnings.extend(dropped)
+            warnings.extend(untranscribed_warnings(channel_spans, kept, options.coverage))
 
     diarizer = engines.stereo_diarizer if audio.is_stereo else engines.mono_diarizer
     with stage("diarize"):

@@ -102,7 +102,9 @@ def test_eval_asr_on_the_demo_gold_writes_a_report(samples_dir, tmp_path):
     assert report["summary"]["all"]["cer"] < 0.35
     assert report["summary"]["stereo"]["role_accuracy"] > 0.85
     assert report["summary"]["mono"]["der_collar"] < 0.25
-    assert "CER" in result.stdout
+    assert all(call["untranscribed_s"] >= 0.0 for call in report["calls"])
+    assert report["summary"]["all"]["untranscribed_s"] == round(sum(c["untranscribed_s"] for c in report["calls"]), 1)
+    assert "CER" in result.stdout and "demo-0001" in result.stdout  # the per-call table
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models import CallMeta, CallTranscript, Turn, Word
+from models import CallMeta, CallTranscript, PipelineWarning, Turn, Word
 from pipeline.evaluation import GoldCall, cer, char_errors, normalize_for_cer, role_accuracy, score_call, summarize
 
 
@@ -82,3 +82,17 @@ def test_summary_pools_characters_and_weights_by_duration():
     assert summary["mono"]["cer"] == 0.0 and summary["stereo"]["cer"] == 1.0
     assert summary["all"]["speed_x_realtime"] == pytest.approx(40 / 10)
     assert summary["all"]["both_roles"] == 1
+
+
+def test_speech_without_words_is_summed_per_call_and_over_calls():
+    transcript = _perfect()
+    transcript.warnings = [
+        PipelineWarning("untranscribed", "no words recognised in 3.5 s of speech", 9.0, 12.5),
+        PipelineWarning("untranscribed", "no words recognised in 1.2 s of speech", 20.0, 21.2),
+        PipelineWarning("repetition", "collapsed a repetition loop", 1.0, 4.0),
+    ]
+    score = score_call(_gold(GOLD_TURNS), transcript, 1.0)
+    assert score.untranscribed_s == pytest.approx(4.7)
+    clean = score_call(_gold(GOLD_TURNS), _perfect(), 1.0)
+    assert clean.untranscribed_s == 0.0
+    assert summarize([score, clean])["all"]["untranscribed_s"] == pytest.approx(4.7)

@@ -148,7 +148,20 @@ def test_hallucinations_are_dropped_and_reported(stereo_wav):
     }
     result = run_pipeline(stereo_wav, CallMeta("c2"), stereo_engines(segments))
     assert "Amara" not in "".join(t.text for t in result.turns)
-    assert [w.code for w in result.warnings] == ["hallucination"]
+    # and channel 1's speech after its last word (5.8 s, the span ends at 9.0 s) is reported
+    assert [w.code for w in result.warnings] == ["hallucination", "untranscribed"]
+
+
+def test_speech_left_without_words_is_reported_as_untranscribed(mono_wav):
+    # the VAD hears speech at 4.0-9.5 s; the only text there is a subtitle hallucination the guards drop
+    spans = [SpeechSpan(0.0, 2.0), SpeechSpan(4.0, 9.5)]
+    segments = {0: [segment(0.2, "您好请讲"), segment(5.0, "字幕由Amara.org社区提供")]}
+    diarizer = FakeDiarizer([(0.0, 10.0, "SPEAKER_00")])
+    engines = Engines(FakeDetector(spans), FakeTranscriber(segments), diarizer, ChannelDiarizer())
+    result = run_pipeline(mono_wav, CallMeta("m3"), engines)
+    missing = [w for w in result.warnings if w.code == "untranscribed"]
+    assert [(w.start, w.end) for w in missing] == [(4.0, 9.5)]
+    assert "5.5 s of speech" in missing[0].message
 
 
 def test_a_single_speaker_call_warns_about_the_missing_role(stereo_wav):
