@@ -9,7 +9,10 @@ The catalogue is a YAML file an administrator maintains (the bundled default is
 - `Catalogue.match(text)`: which units' matters the caller's words mention, by keyword, with the
   character spans of the words that matched (the ticket turns them into evidence). Keywords are
   matched longest first, so "水管爆了" counts once for the water company and not also as "爆了".
-  This is the explainable half of routing; the trained classifier in `extract.routing` is the other.
+  Where the recogniser wrote a keyword as sound-alike characters (名马标价 for 明码标价, 占到经营 for
+  占道经营), the keyword is found by sound (`extract.phonetic`) in what is left after the character
+  matches, and counts less (`SoundOptions`). This is the explainable half of routing; the trained
+  classifier in `extract.routing` is the other.
 """
 
 import functools
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from extract.phonetic import HALF_COST, align, char_readings, is_hanzi, reading_distance, sound_key, text_readings
 from extract.resource_files import DATA_DIR, read_yaml_file
 from extract.resource_files import text as _text
 from extract.resource_files import texts as _texts
@@ -32,9 +36,11 @@ __all__ = [
     "Catalogue",
     "CatalogueMatch",
     "Department",
+    "HeardKeyword",
     "Matter",
     "OutOfScope",
     "OutOfScopeMatch",
+    "SoundOptions",
     "load_catalogue",
 ]
 
@@ -47,6 +53,27 @@ FULL_WEIGHT_CHARS = 4
 # a caller who says "没水" three times is surer, not three times more about water.
 REPEAT_BONUS = 0.25
 MAX_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class SoundOptions:
+    """When a keyword counts as heard by sound, and how much (similarity = 1 - alignment cost per syllable,
+    `extract.phonetic`).
+
+    weight: a keyword heard by sound counts this share of its character weight, times its similarity: what
+        the recogniser wrote is weaker evidence than the keyword itself.
+    min_chars: shorter keywords are not looked for by sound. Two syllables sound like too many things: in
+        the 4,788 written Haikou tickets, two-character keywords sounding exactly alike turn up 2,435 times
+        (工伤 ← 工商, 登机 ← 登记, 拒载 ← 局在).
+    min_similarity: what a keyword needs; 1.0 = the same toneless syllables (明码标价 ← 名马标价). Every
+        syllable must also keep its initial or its final, and the heard words are as many characters as the
+        keyword. Close sounds (z/zh, in/ing) at 0.9 found nothing more on the shared calls' ASR output and
+        hit 138 times in the written tickets (禁渔期 ← 金宇西); see docs/BENCHMARKS.md.
+    """
+
+    weight: float = 0.5
+    min_chars: int = 3
+    min_similarity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,9 +105,20 @@ class OutOfScope:
 
 
 @dataclass(frozen=True)
+class HeardKeyword:
+    """A keyword found by sound: `heard` (text[span]) is what the recogniser wrote where it was said."""
+
+    keyword: str
+    heard: str
+    span: tuple[int, int]
+    similarity: float
+
+
+@dataclass(frozen=True)
 class CatalogueMatch:
-    """A unit whose matter the text mentions. `spans` are [start, end) character offsets of the
-    matched keywords in the text given to `match`, in text order; `score` is in [0, 1]."""
+    """A unit whose matter the text mentions. `keywords` are the matter's keywords found, by characters or
+    by sound, in text order; `heard` those found by sound; `spans` are [start, end) character offsets of
+    the words that matched in the text given to `match`, in text order; `score` is in [0, 1]."""
 
     department: str
     matter: str
@@ -88,6 +126,7 @@ class CatalogueMatch:
     keywords: tuple[str, ...]
     spans: tuple[tuple[int, int], ...]
     score: float
+    heard: tuple[HeardKeyword, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +142,7 @@ class OutOfScopeMatch:
 
 class Catalogue:
     """Departments, their matters and the out-of-scope list, indexed for name lookup and keyword matching.
+    `sound`: how matter keywords are also found by sound (None: by characters only).
 
     Raises ValueError when two departments claim the same name or alias.
     """
@@ -112,6 +152,7 @@ class Catalogue:
         departments: list[Department] | tuple[Department, ...],
         out_of_scope: list[OutOfScope] | tuple[OutOfScope, ...] = (),
         categories: list[str] | tuple[str, ...] | None = None,
+        sound: SoundOptions | None = SoundOptions(),
     ):
         self.departments = tuple(departments)
         self.out_of_scope = tuple(out_of_scope)
@@ -128,6 +169,11 @@ class Catalogue:
         # starting at the same position are contained in it and would lose anyway
         alternatives = sorted(self._keywords, key=lambda word: (-len(word), word))
         self._pattern = re.compile("(?=(" + "|".join(map(re.escape, alternatives)) + "))") if alternatives else None
+        self.sound = sound
+        matter_words = [
+            word for word, owners in self._keywords.items() if any(owner[0] == "matter" for owner in owners)
+        ]
+        self._sound_index = _SoundIndex(matter_words, sound.min_chars) if sound is not None else None
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -163,24 +209,42 @@ class Catalogue:
 
         Each department is represented by its best-scoring matter. A matter's score grows with the
         number of distinct keywords hit, their length, and how few departments share them
-        (1 - exp(-total weight), so one specific four-character keyword scores 0.63, two 0.86).
+        (1 - exp(-total weight), so one specific four-character keyword scores 0.63, two 0.86). Keywords
+        heard by sound count where no character match lies, at `SoundOptions.weight` times their similarity.
         """
         hits = self._hits(text)
+        heard = self._heard(text, hits)
+        sound_weight = self.sound.weight if self.sound is not None else 0.0
         by_matter: dict[tuple[int, int], dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
         for word, span in hits:
             for owner in self._keywords[word]:
                 if owner[0] == "matter":
                     by_matter[(owner[1], owner[2])][word].append(span)
-        best: dict[int, tuple[float, int, dict[str, list[tuple[int, int]]]]] = {}
-        for (dept_index, matter_index), words in by_matter.items():
-            raw = sum(self._weights[word] * _repeat_factor(len(spans)) for word, spans in words.items())
+        heard_by_matter: dict[tuple[int, int], dict[str, list[HeardKeyword]]] = defaultdict(lambda: defaultdict(list))
+        for word, hit in heard:
+            for owner in self._keywords[word]:
+                if owner[0] == "matter" and word not in by_matter.get((owner[1], owner[2]), ()):
+                    heard_by_matter[(owner[1], owner[2])][word].append(hit)
+        best: dict[int, tuple[float, int]] = {}
+        for key in by_matter.keys() | heard_by_matter.keys():
+            dept_index, matter_index = key
+            raw = sum(self._weights[word] * _repeat_factor(len(spans)) for word, spans in by_matter[key].items())
+            raw += sum(
+                self._weights[word] * sound_weight * max(hit.similarity for hit in found) * _repeat_factor(len(found))
+                for word, found in heard_by_matter[key].items()
+            )
             current = best.get(dept_index)
             # ties go to the matter listed first: the catalogue lists the common matter first
             if current is None or (raw, -matter_index) > (current[0], -current[1]):
-                best[dept_index] = (raw, matter_index, words)
+                best[dept_index] = (raw, matter_index)
         matches = []
-        for dept_index, (raw, matter_index, words) in best.items():
+        for dept_index, (raw, matter_index) in best.items():
             matter = self.departments[dept_index].matters[matter_index]
+            words = by_matter[(dept_index, matter_index)]
+            found = heard_by_matter[(dept_index, matter_index)]
+            spans = {word: list(spans) for word, spans in words.items()}
+            for word, hits_of_word in found.items():
+                spans[word] = [hit.span for hit in hits_of_word]
             matches.append(
                 (
                     -raw,
@@ -189,9 +253,15 @@ class Catalogue:
                         department=self.departments[dept_index].name,
                         matter=matter.name,
                         category=matter.category,
-                        keywords=tuple(self._spelling[word] for word in _in_text_order(words)),
-                        spans=tuple(sorted(span for spans in words.values() for span in spans)),
+                        keywords=tuple(self._spelling[word] for word in _in_text_order(spans)),
+                        spans=tuple(sorted(span for word_spans in spans.values() for span in word_spans)),
                         score=_score(raw),
+                        heard=tuple(
+                            sorted(
+                                (hit for hits_of_word in found.values() for hit in hits_of_word),
+                                key=lambda hit: hit.span,
+                            )
+                        ),
                     ),
                 )
             )
@@ -324,6 +394,98 @@ class Catalogue:
             accepted.append((word, (start, end)))
         accepted.sort(key=lambda item: item[1])
         return accepted
+
+    def _heard(self, text: str, hits: list[tuple[str, tuple[int, int]]]) -> list[tuple[str, HeardKeyword]]:
+        """Matter keywords heard as sound-alike characters where no character match lies: longest and
+        closest first, none overlapping another or a character match, in text order."""
+        if self.sound is None or self._sound_index is None:
+            return []
+        folded = _fold(text)
+        taken = [False] * len(folded)
+        for _, (start, end) in hits:
+            taken[start:end] = [True] * (end - start)
+        found = [
+            (word, HeardKeyword(self._spelling[word], text[start:end], (start, end), similarity))
+            for word, start, end, similarity in self._sound_index.find(folded, self.sound, taken)
+            if folded[start:end] not in self._keywords
+        ]
+        found.sort(key=lambda item: (-len(item[0]), -item[1].similarity, item[1].span))
+        accepted = []
+        for word, hit in found:
+            start, end = hit.span
+            if not any(taken[start:end]):
+                taken[start:end] = [True] * (end - start)
+                accepted.append((word, hit))
+        return sorted(accepted, key=lambda item: item[1].span)
+
+
+class _SoundIndex:
+    """Keywords by the folded sound of their character pairs (`phonetic.sound_key`): the text's pairs vote
+    for (keyword, start) candidates, which are then aligned by sound (`phonetic.align`)."""
+
+    def __init__(self, words: list[str], min_chars: int):
+        self.words = [word for word in words if len(word) >= max(2, min_chars) and all(map(is_hanzi, word))]
+        self.readings = [text_readings(word) for word in self.words]
+        self.lengths = {len(word) for word in self.words}
+        self._pairs: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+        for number, word in enumerate(self.words):
+            for offset in range(len(word) - 1):
+                for key in _pair_keys(word[offset], word[offset + 1]):
+                    self._pairs[key].append((number, offset))
+
+    def find(self, text: str, options: SoundOptions, taken: list[bool]) -> list[tuple[str, int, int, float]]:
+        """(keyword, start, end, similarity): keywords heard in the text as many characters long, every
+        syllable keeping its initial or its final, at `options.min_similarity` or closer, nowhere `taken`."""
+        votes: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for position in range(len(text) - 1):
+            for key in _pair_keys(text[position], text[position + 1]):
+                for number, offset in self._pairs.get(key, ()):
+                    votes[(number, position - offset)].add(offset)
+        # close sounds share a folded key; a syllable heard otherwise costs HALF_COST or more and breaks at
+        # most the two pairs it is in
+        needed = {
+            length: max(1, length - 1 - 2 * int(length * (1 - options.min_similarity) / HALF_COST + 1e-9))
+            for length in self.lengths
+        }
+        readings: tuple[tuple[str, ...], ...] = ()
+        found = {}
+        for (number, start), offsets in votes.items():
+            word = self.words[number]
+            length = len(word)
+            if (
+                len(offsets) < needed[length]
+                or start < 0
+                or start + length > len(text)
+                or any(taken[start : start + length])
+                or text[start : start + length] == word
+            ):
+                continue
+            # any reading of each character (cheap, cached) bounds the cost before the text is read in context
+            bound = sum(map(reading_distance, map(char_readings, text[start : start + length]), self.readings[number]))
+            if 1 - bound / length < options.min_similarity:
+                continue
+            readings = readings or text_readings(text)
+            window = max(0, start - 1)
+            alignment = align(self.readings[number], readings[window : start + length + 1])
+            if alignment is None or alignment.end - alignment.start != length:
+                continue
+            begin = window + alignment.start
+            if any(taken[begin : begin + length]):
+                continue
+            similarity = round(alignment.similarity(length), 3)
+            if (
+                similarity < options.min_similarity
+                or not all(map(is_hanzi, text[begin : begin + length]))
+                or max(map(reading_distance, readings[begin : begin + length], self.readings[number])) > HALF_COST
+            ):
+                continue
+            found[(word, begin)] = (word, begin, begin + length, similarity)
+        return list(found.values())
+
+
+@functools.lru_cache(maxsize=65536)
+def _pair_keys(first: str, second: str) -> tuple[tuple[str, str], ...]:
+    return tuple((a, b) for a in sound_key(first) for b in sound_key(second))
 
 
 @functools.lru_cache(maxsize=1)

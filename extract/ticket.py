@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extract.address import DeploymentPlace, extract_address
-from extract.catalogue import Catalogue, load_catalogue
+from extract.catalogue import Catalogue, CatalogueMatch, OutOfScopeMatch, load_catalogue
 from extract.classify import (
     DEFAULT_SIGNALS,
     Signals,
@@ -125,8 +125,11 @@ def extract_ticket(
     request_text = _request_text(ticket, document)
     ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)
     fields["category"] = category
-    for hit in resources.catalogue.match_out_of_scope(request_text):
+    out_of_scope = resources.catalogue.match_out_of_scope(request_text)
+    for hit in out_of_scope:
         ticket.warnings.append(PipelineWarning("out_of_scope", f"{hit.name}: {hit.advice}"))
+    if not ticket.department_suggestions:
+        ticket.warnings.append(_no_department(request_text, out_of_scope))
     ticket.form = suggest_form(fields["request_type"].value, fields, resources.forms)
     if resources.knowledge_base is not None and fields["request_type"].value in options.kb_request_types:
         # the caller's own words: the KB's questions are written the way callers ask
@@ -188,8 +191,7 @@ def _suggest_departments(
     for match in matches:
         name = catalogue.canonical(match.department)
         scores[name] = scores.get(name, 0.0) + catalogue_weight * match.score
-        keywords = "、".join(match.keywords)
-        reasons.setdefault(name, []).append(f"职责清单：{match.matter}（关键词：{keywords}）")
+        reasons.setdefault(name, []).append(_catalogue_reason(match))
     if matches:
         best = matches[0]
         category = TicketField(best.category, round(min(0.9, best.score), 3), [], raw=best.matter, source="catalogue")
@@ -204,6 +206,30 @@ def _suggest_departments(
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[: options.departments]
     suggestions = [DepartmentSuggestion(name, round(score, 3), reasons[name]) for name, score in ranked]
     return suggestions, category
+
+
+def _catalogue_reason(match: CatalogueMatch) -> str:
+    """职责清单：价格违法（关键词：标价；关键词（按读音）：明码标价 ← 名马标价）: what was read, and what was heard."""
+    by_sound = {hit.keyword for hit in match.heard}
+    parts = []
+    written = [keyword for keyword in match.keywords if keyword not in by_sound]
+    if written:
+        parts.append(f"关键词：{'、'.join(written)}")
+    if match.heard:
+        heard = dict.fromkeys(f"{hit.keyword} ← {hit.heard}" for hit in match.heard)
+        parts.append(f"关键词（按读音）：{'、'.join(heard)}")
+    return f"职责清单：{match.matter}（{'；'.join(parts)}）"
+
+
+def _no_department(request_text: str, out_of_scope: list[OutOfScopeMatch]) -> PipelineWarning:
+    """Why the catalogue (and the model) placed the call nowhere: the operator routes it."""
+    if not request_text:
+        reason = "request empty: no request found in what the caller said"
+    elif out_of_scope:
+        reason = f"out of scope: {out_of_scope[0].name}"
+    else:
+        reason = "no matter words recognised in the request"
+    return PipelineWarning("no_department", reason)
 
 
 def _similar_tickets(model: RoutingModel, text: str, catalogue: Catalogue) -> dict[str, str]:

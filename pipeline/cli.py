@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from models import (
+    REVIEW_LEVELS,
     AudioDecodeError,
     AudioTooLongError,
     CallTranscript,
@@ -492,8 +493,8 @@ def eval_tickets(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
-    """Per-field ticket accuracy on gold calls: from the gold turns, and from our ASR transcripts if given."""
-    from pipeline.ticket_evaluation import SCORED_FIELDS, evaluate_tickets, load_gold_tickets
+    """Per-field ticket accuracy on gold calls: from our ASR transcripts if given, and from the gold turns."""
+    from pipeline.ticket_evaluation import evaluate_tickets, load_gold_tickets
 
     golds = load_gold_tickets(folder) if folder.is_dir() else []
     if not golds:
@@ -514,12 +515,30 @@ def eval_tickets(
 
     table = Table(title=f"Ticket extraction: {folder}")
     table.add_column("field")
-    for source in report.summary:
-        table.add_column(f"{source} (n={report.summary[source]['calls']})", justify="right")
-    for name in (*SCORED_FIELDS, "address_f1", "department_top1", "department_top3"):
-        table.add_row(name, *(_pct(row.get(name)) for row in report.summary.values()))
+    columns = [source for source in ("asr", "gold_text") if source in report.summary]
+    titles = {"asr": "our ASR", "gold_text": "gold turns"}
+    for source in columns:
+        table.add_column(f"{titles[source]} (n={report.summary[source]['calls']})", justify="right")
+    summaries = [report.summary[source] for source in columns]
+    streets = summaries[0]["street_calls"]
+    for name, label in (
+        ("phone", "phone (11 digits)"),
+        ("caller_name", "caller_name"),
+        ("caller_surname", "caller_surname"),
+        ("honorific", "honorific"),
+        ("district", "district"),
+        ("street", f"street ({streets} calls name one)"),
+        ("address", "address exact"),
+        ("address_f1", "address char F1"),
+        ("request_type", "request_type"),
+        ("department_top1", "department top-1"),
+        ("department_top3", "department top-3"),
+        ("department_any", "any department"),
+    ):
+        table.add_row(label, *(_pct(row.get(name)) for row in summaries))
     table.add_row(
-        "review auto/check/manual", *("/".join(map(str, row["review"].values())) for row in report.summary.values())
+        "review " + "/".join(REVIEW_LEVELS),
+        *("/".join(str(row["review"][level]) for level in REVIEW_LEVELS) for row in summaries),
     )
     Console().print(table)
     if json_out:

@@ -2,7 +2,9 @@
 
 Each gold call is extracted twice when an ASR transcript is given: from the gold turns (what was really
 said: the extractor's own accuracy) and from our ASR output (the gap is the ASR's cost). Per field:
-accuracy, and how well the confidence predicts correctness (reliability by confidence band).
+accuracy, and how well the confidence predicts correctness (reliability by confidence band). The street
+(街道/镇) has no gold field: it is read from the gold address when that names one, and only those calls
+are scored on it. Departments: top-1/top-3 against the gold unit, and the share of calls given any suggestion.
 """
 
 import dataclasses
@@ -13,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models import CallMeta, CallTranscript, Ticket, Turn
+from models import REVIEW_LEVELS, CallMeta, CallTranscript, Ticket, Turn
 from pipeline.meta import parse_meta
 
 SCORED_FIELDS = ("caller_name", "caller_surname", "honorific", "phone", "address", "district", "request_type")
 CONFIDENCE_BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
+# a street (街道) or town (镇) right after the address's optional province, city and district
+_GOLD_STREET = re.compile(
+    r"^(?:[\u4e00-\u9fff]{2,3}省)?(?:[\u4e00-\u9fff]{2,3}市)?(?:[\u4e00-\u9fff]{1,3}[区县])?([\u4e00-\u9fff]{2,3}?(?:街道|镇))"
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class CallTicketScore:
     department_rank: int | None
     review: str
     predicted: dict[str, Any] = field(default_factory=dict)
+    street_correct: bool | None = None
+    """None when the gold address names no street or town (the call is not scored on it)."""
+    departments: int = 0
+    """How many department suggestions the ticket has."""
 
 
 @dataclass
@@ -98,6 +108,8 @@ def score_ticket(
         names = [canonical(suggestion.department) for suggestion in ticket.department_suggestions]
         target = canonical(gold.department)
         rank = names.index(target) + 1 if target in names else 0
+    gold_street = gold_street_of(gold.fields.get("address_text"))
+    street = ticket.fields["street"].value
     return CallTicketScore(
         call_id=gold.call_id,
         source=source,
@@ -106,8 +118,28 @@ def score_ticket(
         address_f1=_char_f1(predicted["address"] or "", expected["address"] or ""),
         department_rank=rank,
         review=ticket.review,
-        predicted={**predicted, "department": [s.department for s in ticket.department_suggestions[:3]]},
+        predicted={
+            **predicted,
+            "street": street,
+            "department": [s.department for s in ticket.department_suggestions[:3]],
+        },
+        street_correct=None if gold_street is None else _street_stem(street) == _street_stem(gold_street),
+        departments=len(ticket.department_suggestions),
     )
+
+
+def gold_street_of(address_text: str | None) -> str | None:
+    """The street (街道) or town (镇) a gold address names after its district, or None
+    ("琼山区滨江街道社区服务中心" → 滨江街道)."""
+    match = _GOLD_STREET.match(address_text or "")
+    return match.group(1) if match else None
+
+
+def _street_stem(name: str | None) -> str | None:
+    """滨江街道, 滨江街道办事处 and 滨江 name one street; 府城镇 is now 府城街道."""
+    if not name:
+        return None
+    return re.sub(r"(?:街道办事处|街道办|街道|镇人民政府|镇政府|镇)$", "", name) or name
 
 
 def evaluate_tickets(
@@ -133,11 +165,16 @@ def summarize_tickets(scores: list[CallTicketScore]) -> dict[str, dict[str, Any]
         for name in SCORED_FIELDS:
             entry[name] = round(sum(row.correct[name] for row in rows) / len(rows), 3)
         entry["address_f1"] = round(sum(row.address_f1 for row in rows) / len(rows), 3)
+        streets = [row.street_correct for row in rows if row.street_correct is not None]
+        entry["street_calls"] = len(streets)
+        if streets:
+            entry["street"] = round(sum(streets) / len(streets), 3)
         ranked = [row.department_rank for row in rows if row.department_rank is not None]
         if ranked:
             entry["department_top1"] = round(sum(rank == 1 for rank in ranked) / len(ranked), 3)
             entry["department_top3"] = round(sum(1 <= rank <= 3 for rank in ranked) / len(ranked), 3)
-        entry["review"] = {level: sum(row.review == level for row in rows) for level in ("auto", "check", "manual")}
+        entry["department_any"] = round(sum(row.departments > 0 for row in rows) / len(rows), 3)
+        entry["review"] = {level: sum(row.review == level for row in rows) for level in REVIEW_LEVELS}
         entry["reliability"] = _reliability(rows)
         summary[source] = entry
     return summary

@@ -98,24 +98,24 @@ def test_every_haikou_ticket_unit_resolves_to_a_catalogue_department(catalogue, 
     assert unresolved == []
 
 
-@pytest.mark.parametrize(
-    ("text", "department", "matter"),
-    [
-        ("我家门口天天有人乱停车，车都开不出去", "公安局交通警察支队", "违法停车"),
-        ("我们小区从早上就没水了，到现在都没来水", "供水公司", "停水与水压"),
-        ("我在车站打了个出租车，司机拒载还骂人", "交通运输局", "出租车服务"),
-        ("老板拖欠我们三个月工资不发", "劳动保障监察支队", "拖欠工资"),
-        ("楼道里有很浓的煤气味，是不是燃气泄漏了", "燃气公司", "燃气泄漏与安全"),
-        ("晚上楼下广场舞音响声音太大，吵得睡不着", "公安局", "社会生活噪声扰民"),
-        ("工地晚上十二点还在施工，噪音太大", "城市管理行政执法局", "施工噪音与工地管理"),
-        ("路灯坏了好几天了，晚上黑灯瞎火的", "市政设施管理中心", "路灯"),
-        ("下水道堵了，污水冒出来了", "水务局", "排水与内涝"),
-        ("我们这边又停电了，什么时候来电", "供电局", "停电与电力故障"),
-        ("在网上买的东西质量有问题，商家不给退货", "市场监督管理局", "消费维权"),
-        ("联通的宽带老是断网", "中国联通", "联通通信服务"),
-        ("饭店油烟太大，窗户都不敢开", "城市管理行政执法局", "餐饮油烟与露天烧烤"),
-    ],
-)
+MATCH_CASES = [
+    ("我家门口天天有人乱停车，车都开不出去", "公安局交通警察支队", "违法停车"),
+    ("我们小区从早上就没水了，到现在都没来水", "供水公司", "停水与水压"),
+    ("我在车站打了个出租车，司机拒载还骂人", "交通运输局", "出租车服务"),
+    ("老板拖欠我们三个月工资不发", "劳动保障监察支队", "拖欠工资"),
+    ("楼道里有很浓的煤气味，是不是燃气泄漏了", "燃气公司", "燃气泄漏与安全"),
+    ("晚上楼下广场舞音响声音太大，吵得睡不着", "公安局", "社会生活噪声扰民"),
+    ("工地晚上十二点还在施工，噪音太大", "城市管理行政执法局", "施工噪音与工地管理"),
+    ("路灯坏了好几天了，晚上黑灯瞎火的", "市政设施管理中心", "路灯"),
+    ("下水道堵了，污水冒出来了", "水务局", "排水与内涝"),
+    ("我们这边又停电了，什么时候来电", "供电局", "停电与电力故障"),
+    ("在网上买的东西质量有问题，商家不给退货", "市场监督管理局", "消费维权"),
+    ("联通的宽带老是断网", "中国联通", "联通通信服务"),
+    ("饭店油烟太大，窗户都不敢开", "城市管理行政执法局", "餐饮油烟与露天烧烤"),
+]
+
+
+@pytest.mark.parametrize(("text", "department", "matter"), MATCH_CASES)
 def test_match_ranks_the_right_department_first(catalogue, text, department, matter):
     matches = catalogue.match(text)
     assert matches, text
@@ -262,3 +262,65 @@ def test_a_small_valid_file_loads(tmp_path):
     catalogue = load_catalogue(path)
     assert catalogue.canonical("某某市甲局") == "甲局"
     assert catalogue.match("有个甲事情")[0].spans == ((2, 5),)
+
+
+# --- keywords heard by sound ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def by_characters(catalogue) -> Catalogue:
+    return Catalogue(catalogue.departments, catalogue.out_of_scope, catalogue.categories, sound=None)
+
+
+def test_a_keyword_written_as_sound_alikes_is_found_by_sound(catalogue, by_characters):
+    text = "这家店卖东西没有名马标价"
+    assert by_characters.match(text) == []
+    [match] = catalogue.match(text)
+    assert (match.department, match.matter, match.keywords) == ("市场监督管理局", "价格违法", ("明码标价",))
+    [heard] = match.heard
+    assert (heard.keyword, heard.heard, heard.similarity) == ("明码标价", "名马标价", 1.0)
+    assert [text[start:end] for start, end in match.spans] == ["名马标价"] and heard.span == match.spans[0]
+    # weaker than the keyword itself: SoundOptions.weight of a character match
+    assert match.score < by_characters.match("这家店卖东西没有明码标价")[0].score
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我想问一下办事的流程，需要带什么材料",  # no keyword and nothing that sounds like one
+        "多次反映到午夜无果",  # 午夜 sounds exactly like 物业, but two syllables are not enough
+        "前面道路的像水道臭气熏天",  # 像水道/下水道: one syllable keeps only its initial, not the same sound
+        "我姓李，电话是这个号码",
+    ],
+)
+def test_no_sound_match_without_a_keyword_sounding_the_same(catalogue, text):
+    assert all(not match.heard for match in catalogue.match(text, k=20))
+
+
+def test_a_character_match_is_not_displaced_by_a_sound_match():
+    # 名马标价 sounds like 明码标价 (甲局), but 马标 is 乙局's keyword written as such: it keeps its characters
+    a = Department("甲局", (), (Matter("甲事", "其他", ("明码标价",), "甲局"),))
+    b = Department("乙局", (), (Matter("乙事", "其他", ("马标",), "乙局"),))
+    catalogue = Catalogue([a, b])
+    [match] = catalogue.match("没有名马标价")
+    assert (match.department, match.keywords, match.heard, match.spans) == ("乙局", ("马标",), (), ((3, 5),))
+    assert Catalogue([a]).match("没有名马标价")[0].heard
+
+
+def test_a_character_match_outranks_an_as_long_keyword_heard_by_sound(catalogue):
+    text = "门口有人乱停车，还有人占到经营"
+    first, second = catalogue.match(text)
+    assert (first.department, first.heard) == ("公安局交通警察支队", ())
+    assert second.department == "城市管理行政执法局" and second.heard[0].heard == "占到经营"
+
+
+def test_texts_whose_keywords_match_by_characters_rank_as_before(catalogue, by_characters, shared_data):
+    with (shared_data / "haikou12345" / "tickets.csv").open(encoding="utf-8") as handle:
+        texts = [row["诉求内容"][:300] for row, _ in zip(csv.DictReader(handle), range(1000), strict=False)]
+    changed = [text for text in texts if catalogue.match(text)[:1] != by_characters.match(text)[:1]]
+    with_sound = [text for text in texts if any(match.heard for match in catalogue.match(text))]
+    # written tickets: a sound match is a typo of a keyword (材市场, 示政府), and rare
+    assert len(with_sound) <= 0.02 * len(texts)
+    assert len(changed) <= 0.005 * len(texts)
+    for text, _, _ in MATCH_CASES:
+        assert catalogue.match(text, k=20) == by_characters.match(text, k=20)

@@ -114,3 +114,27 @@ def test_a_declined_name_is_not_flagged_and_the_summary_is_a_draft_not_a_doubt(r
     assert ticket.fields["caller_surname"].source == "declined"
     assert not any(reason.startswith(("caller_surname", "caller_name", "summary")) for reason in ticket.review_reasons)
     assert ticket.value("summary") == "市民来电投诉：秀英区海秀中路那家超市卖过期食品。"
+
+
+def test_a_matter_word_heard_as_sound_alikes_still_routes_and_says_so(resources):
+    transcript = transcript_of((A, "请问有什么可以帮您？"), (C, "我要投诉，秀英区海秀中路那家超市卖东西没有名马标价。"))
+    ticket = extract_ticket(transcript, META, resources)
+    by_unit = {suggestion.department: suggestion for suggestion in ticket.department_suggestions}
+    assert "职责清单：价格违法（关键词（按读音）：明码标价 ← 名马标价）" in by_unit["市场监督管理局"].reasons
+    assert "no_department" not in {warning.code for warning in ticket.warnings}
+
+
+@pytest.mark.parametrize(
+    ("caller", "reason"),
+    [
+        ("我要反映一下，滨海大道那个大厦的外墙什么时候能弄完。", "no matter words recognised"),
+        ("喂？", "request empty"),
+        ("我要反映，我朋友借钱不还，你们帮我要回来。", "out of scope: 民事纠纷与合同纠纷"),
+    ],
+)
+def test_a_call_placed_nowhere_says_why_and_goes_to_manual_review(resources, caller, reason):
+    ticket = extract_ticket(transcript_of((A, "请问有什么可以帮您？"), (C, caller)), META, resources)
+    assert ticket.department_suggestions == []
+    [warning] = [warning for warning in ticket.warnings if warning.code == "no_department"]
+    assert warning.message.startswith(reason)
+    assert ticket.review == "manual" and "no department suggestion" in ticket.review_reasons
