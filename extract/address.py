@@ -56,7 +56,7 @@ def extract_address(document: CallDocument, place: DeploymentPlace | None = None
     if candidate is None:
         return AddressFields(*(TicketField() for _ in range(6)))
     text, confidence, evidence = candidate
-    corrected = correct_districts(text, place)
+    corrected = _starting_at_the_district(correct_districts(text, place), place)
     parsed = parse_address(corrected, place)
     raw = text if corrected != text else None
     address = TicketField(corrected, confidence, evidence, raw=raw, source="spoken")
@@ -86,6 +86,14 @@ def extract_address(document: CallDocument, place: DeploymentPlace | None = None
         if parsed.get("detail")
         else TicketField(),
     )
+
+
+def _starting_at_the_district(text: str, place: DeploymentPlace) -> str:
+    """An address that names a district starts there: a character or two before it are the preposition heard
+    wrong (在 as 带/再), not part of the place."""
+    positions = [text.find(district) for district in _districts(place.province, place.city)]
+    first = min((position for position in positions if position >= 0), default=-1)
+    return text[first:] if 0 < first <= 2 and not text[:first].endswith(("市", "省")) else text
 
 
 def _district_mentioned(document: CallDocument, place: DeploymentPlace) -> TicketField:

@@ -39,6 +39,7 @@ __all__ = [
     "Lexicon",
     "LexiconEntry",
     "build_lexicon",
+    "known_place_entries",
     "load_lexicon",
     "mine_places",
     "place_suffix",
@@ -301,6 +302,15 @@ def division_entries(province: str, city: str) -> list[LexiconEntry]:
     return entries
 
 
+def known_place_entries(province: str, city: str) -> list[LexiconEntry]:
+    """The city's main roads and landmarks listed in extract/data/places.yaml (weight 0.9; kind by suffix)."""
+    table = read_yaml_file(DATA_DIR / "places.yaml") or {}
+    return [
+        LexiconEntry(term=name, kind=kind_of_place(name) or "place", weight=0.9)
+        for name in table.get(f"{province} {city}") or []
+    ]
+
+
 def surname_entries(province: str) -> list[LexiconEntry]:
     """The province's common surnames (extract/data/regional_surnames.yaml), weighted by rank: 1.0 down to 0.5."""
     table = read_yaml_file(DATA_DIR / "regional_surnames.yaml") or {}
@@ -387,7 +397,8 @@ def build_lexicon(
     min_count: int = 2,
     version: str = "",
 ) -> Lexicon:
-    """Divisions + catalogue + script, and the places mined from a ticket history (those named in at least
+    """Divisions + catalogue + script + the city's listed main places and surnames, and the places mined from a
+    ticket history (those named in at least
     `min_count` tickets). A mined place's weight grows with the tickets that name it: 0.6 at min_count, 1.0 at
     ~50."""
     entries: dict[str, LexiconEntry] = {}
@@ -398,7 +409,7 @@ def build_lexicon(
             entries.setdefault(entry.term, entry)
     for phrase in SCRIPT:
         entries.setdefault(phrase, LexiconEntry(term=phrase, kind="script", weight=1.0))
-    for entry in surname_entries(province):
+    for entry in (*known_place_entries(province, city), *surname_entries(province)):
         entries.setdefault(entry.term, entry)
     for name, count in mine_places(texts, known=entries).most_common():
         if count < min_count or name in entries:
