@@ -28,6 +28,18 @@ HALLUCINATION_PATTERNS: tuple[str, ...] = (
 )
 _HALLUCINATION_RE = re.compile("|".join(HALLUCINATION_PATTERNS), re.IGNORECASE)
 _LOOP_RE = re.compile(r"(.{1,12}?)\1{3,}")
+_DIGITS = frozenset("0123456789零〇一二三四五六七八九幺两")
+MAX_SAME_DIGITS = 7
+"""A digit said up to this many times in a row is a number (13900005286, 幺三九零零零零), not a loop."""
+
+
+def _is_loop(match: re.Match) -> bool:
+    unit = match.group(1)
+    return not (set(unit) <= _DIGITS and len(match.group()) // len(unit) <= MAX_SAME_DIGITS)
+
+
+def _find_loop(text: str) -> re.Match | None:
+    return next((match for match in _LOOP_RE.finditer(text) if _is_loop(match)), None)
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ def apply_guards(
         ):
             drop(segment, "hotword_echo", "only hot words, decoded with low confidence")
             continue
-        if segment.compression_ratio > options.max_compression_ratio or _LOOP_RE.search(compact):
+        if segment.compression_ratio > options.max_compression_ratio or _find_loop(compact):
             repaired = collapse_repetitions(segment)
             warnings.append(
                 PipelineWarning(
@@ -92,13 +104,13 @@ def apply_guards(
 
 
 def has_repetition_loop(text: str) -> bool:
-    """True when a phrase of up to 12 characters repeats four or more times in a row."""
-    return bool(_LOOP_RE.search(re.sub(r"\s+", "", text)))
+    """True when a phrase of up to 12 characters repeats four or more times in a row (a digit: eight)."""
+    return _find_loop(re.sub(r"\s+", "", text)) is not None
 
 
 def collapse_repetitions(segment: Segment) -> Segment:
     """Keep one copy of any phrase repeated four or more times in a row, in the text and the words."""
-    text = _LOOP_RE.sub(r"\1", segment.text)
+    text = _LOOP_RE.sub(lambda match: match.group(1) if _is_loop(match) else match.group(), segment.text)
     words = list(segment.words)
     # drop words whose text repeats the same run of words; runs of 1..6 words
     for run in range(1, 7):
@@ -108,7 +120,9 @@ def collapse_repetitions(segment: Segment) -> Segment:
             repeat_end = index + run
             while [w.text for w in words[repeat_end : repeat_end + run]] == pattern:
                 repeat_end += run
-            if repeat_end - index >= 4 * run:
+            repeats = (repeat_end - index) // run
+            digits_only = set("".join(pattern)) <= _DIGITS
+            if repeats >= 4 and not (digits_only and repeats <= MAX_SAME_DIGITS):
                 del words[index + run : repeat_end]
             index += 1
     end = words[-1].end if words else segment.end

@@ -4,11 +4,12 @@ Speech spans of one channel are packed into windows of up to `chunk_s` seconds (
 encoder always costs a full 30 s window, so packing keeps it busy) and transcribed in batches
 with word timestamps. Output text is converted to simplified characters.
 
-A batched window is decoded once, greedily in time: a window that loops is decoded again whole,
-and speech left without words (`asr.coverage`: an early end-of-text drops the rest of a window)
-is decoded again gap by gap, sequentially and with temperature fallback. Both re-decodes share a
-time budget per channel (`RedecodeOptions`), so a difficult call costs a bounded multiple of an
-easy one; what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
+A batched window is decoded once, without temperature fallback: it can loop, or end early and
+drop the rest of the window. A loop's repeated words are cut; then the speech left without words
+(`asr.coverage`) is decoded again gap by gap, each gap as its own window, sequentially with a short
+temperature fallback. Re-decodes share a time budget per channel (`RedecodeOptions`), so a
+difficult call costs a bounded multiple of an easy one; what is still uncovered becomes an
+`untranscribed` warning in `pipeline.run`.
 """
 
 import bisect
@@ -23,6 +24,7 @@ import numpy as np
 from asr.chinese import to_simplified
 from asr.coverage import CoverageOptions, fill_gaps
 from asr.guards import collapse_repetitions, has_repetition_loop
+from asr.numbers import NumberOptions, redecode_numbers
 from models import ModelLoadError, Segment, SpeechSpan, Word
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,9 @@ logger = logging.getLogger(__name__)
 class RedecodeOptions:
     """Second decodes of what the batched pass lost, and their bounds (docs/BENCHMARKS.md).
 
-    gaps: decode speech left without words (asr.coverage) again on its own. Off, a window that
-        stopped early is decoded again whole instead (the behaviour before gaps were repaired).
+    gaps: decode speech left without words (asr.coverage) again on its own, and cut a loop's
+        repeats so that what it hid is such a gap. Off, a window that loops or stops early is
+        decoded again whole instead (the behaviour before gaps were repaired).
     context_s: audio kept on each side of a gap when it is decoded again, so its first and last
         words are not cut; words recognised in the context are not taken (they exist already).
     temperature: fallback temperatures of a re-decode. Whisper's default tries six, and on a
@@ -67,6 +70,8 @@ class TranscribeOptions:
     condition_on_previous_text: off, because carrying text across windows feeds repetition loops.
     redecode: second decodes of looping windows and of speech left without words, and their bounds.
     coverage: what counts as speech left without words.
+    numbers: segments holding a misheard phone number are decoded again with a digits prompt
+        (asr.numbers); None switches it off.
     """
 
     language: str = "zh"
@@ -82,6 +87,7 @@ class TranscribeOptions:
     no_speech_threshold: float = 0.6
     redecode: RedecodeOptions = field(default_factory=RedecodeOptions)
     coverage: CoverageOptions = field(default_factory=CoverageOptions)
+    numbers: NumberOptions | None = field(default_factory=NumberOptions)
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,14 @@ class FasterWhisperTranscriber:
                 context_s=opts.redecode.context_s,
                 max_window_s=opts.chunk_s,
             )
+        if opts.numbers is not None:
+            segments, changed = redecode_numbers(
+                segments,
+                lambda start, end, prompt: self._decode_clip(model, samples, start, end, channel, prompt),
+                opts.numbers,
+            )
+            if changed:
+                logger.info("%d misheard numbers of channel %d decoded again with the digits prompt", changed, channel)
         return segments
 
     def _batched(self, model, speech, timeline, channel, common, started) -> tuple[list[Segment], "_Budget"]:
@@ -226,6 +240,23 @@ class FasterWhisperTranscriber:
             return []
         found, _ = self._sequential(model, piece, *timeline.windows[0], budget)
         return [_convert(segment, channel, timeline) for segment in found]
+
+    def _decode_clip(
+        self, model, samples: np.ndarray, start: float, end: float, channel: int, prompt: str
+    ) -> list[Segment]:
+        """One stretch decoded on its own with this prompt, greedy and without fallback (asr.numbers)."""
+        piece, timeline = pack_speech(samples, [SpeechSpan(start, end, channel)], self.options.chunk_s)
+        if not timeline.windows:
+            return []
+        start, end = timeline.windows[0]
+        max_new_tokens = int(self.options.redecode.tokens_per_s * (end - start)) + 16  # a loop stops there
+        raw, _ = model.transcribe(
+            piece,
+            clip_timestamps=[start, end],
+            **{**self._decode_options(), "initial_prompt": prompt, "temperature": [0.0]},
+            max_new_tokens=max_new_tokens,
+        )
+        return [_convert(segment, channel, timeline) for segment in raw if not _loops(segment, self.options)]
 
     def _sequential(self, model, audio: np.ndarray, start: float, end: float, budget: "_Budget") -> tuple[list, bool]:
         """faster-whisper's sequential decoding of audio[start:end] with the bounded fallback.
