@@ -17,7 +17,6 @@ ratio on this machine.
 
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import sys
@@ -128,7 +127,9 @@ def main() -> None:
         }
         for name, (errors, chars) in totals.items()
     ]
-    table = Table(title=f"Lexicon in recognition: repair vs biasing ({len(golds)} calls, {lexicon.version or 'lexicon'})")
+    table = Table(
+        title=f"Lexicon in recognition: repair vs biasing ({len(golds)} calls, {lexicon.version or 'lexicon'})"
+    )
     for column in ("variant", "CER", "extra decode s", "first pass s"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for row in rows:
