@@ -12,14 +12,16 @@ import re
 from dataclasses import dataclass
 
 from extract.document import CallDocument, TurnText
+from extract.lexicon import place_suffix
 from extract.nlp import jionlp, lac
-from extract.phonetic import HALF_COST, syllable_distance
+from extract.phonetic import HALF_COST, is_hanzi, reading_distance, syllable_distance, text_readings
 from models import Evidence, TicketField
 
 _READBACK = re.compile(
-    r"(?:位置|地址|地点|事发地|住址|在哪)(?:是|就是)?(?:在)?(?P<address>[^，。？！?!]{3,60}?)[，,。.]?(?:对吗|是吗|对吧|没错吧|是不是)"
+    r"(?:位置|地址|地点|事发地|住址|在哪)(?:是|就是)?(?:在)?(?P<address>[^，。？！?!]{3,60}?)了?[，,。.？?]?(?:对吗|是吗|对吧|没错吧|是不是)"
 )
-_ASKS_ADDRESS = re.compile(r"地址|位置|地点|在哪|哪里|什么地方|哪个小区|哪条路|具体.*在")
+# 地址 is often heard as 地质/地止 on the phone
+_ASKS_ADDRESS = re.compile(r"地址|地质|地止|位置|地点|在哪|哪里|什么地方|哪个小区|哪条路|具体.*在")
 _CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的)")
 _LEADING = re.compile(
     r"^(?:嗯|啊|就|我|我家|是|也|都|现在|住|住在|家在|在|位于|地址是|位置是|地点是|就是|那个|，|,|\s)+"
@@ -56,7 +58,7 @@ def extract_address(document: CallDocument, place: DeploymentPlace | None = None
     if candidate is None:
         return AddressFields(*(TicketField() for _ in range(6)))
     text, confidence, evidence = candidate
-    corrected = _starting_at_the_district(correct_districts(text, place), place)
+    corrected = _generic_suffix(_starting_at_the_district(correct_districts(text, place), place))
     parsed = parse_address(corrected, place)
     raw = text if corrected != text else None
     address = TicketField(corrected, confidence, evidence, raw=raw, source="spoken")
@@ -86,6 +88,25 @@ def extract_address(document: CallDocument, place: DeploymentPlace | None = None
         if parsed.get("detail")
         else TicketField(),
     )
+
+
+# What a place's name ends with, said after the name: heard wrong at the end of an address (银达大上, 金岭小七),
+# it is the generic word it sounds like.
+_GENERIC_SUFFIXES = ("小区", "大厦", "花园", "市场", "医院", "学校", "中心", "公园", "广场", "社区", "工地", "宿舍")
+
+
+def _generic_suffix(address: str) -> str:
+    """The address with its last two characters as the generic place word they sound like, where each of the
+    two keeps at least its initial or its final and one sounds the same (大上 → 大厦, 小七 → 小区)."""
+    tail = address[-2:]
+    if len(address) < 4 or place_suffix(address) or not all(is_hanzi(char) for char in tail):
+        return address  # 海垦花苑 ends in a suffix of its own: 苑 is no misheard 园
+    heard = text_readings(tail)
+    for suffix in _GENERIC_SUFFIXES:
+        distances = [reading_distance(a, b) for a, b in zip(heard, text_readings(suffix), strict=True)]
+        if max(distances) <= HALF_COST and min(distances) == 0.0:
+            return address[:-2] + suffix
+    return address
 
 
 def _starting_at_the_district(text: str, place: DeploymentPlace) -> str:
@@ -137,9 +158,32 @@ def correct_districts(text: str, place: DeploymentPlace) -> str:
                 continue
             if text[start + size : start + size + 1] in _ROAD_WORDS:
                 continue  # 龙华西路 is a road named after the district, not the district
+            if _NAMED_AFTER_DISTRICT.match(text, start + size - 1):
+                continue  # 秀阴小学 is 秀英小学, not 秀英区学
             in_address = bool(_PLACE_FOLLOWS.match(text, start + size))
             if _sounds_like(_sound(heard), sound, loosely=in_address):
                 text = text[:start] + district + text[start + size :]
+    return _correct_named_after_districts(text, districts)
+
+
+# Places named after a district (琼山医院, 秀英小学, 美兰机场): the district's name without 区 before these
+_NAMED_AFTER_DISTRICT = re.compile(r"医院|中学|小学|中心|市场|公园|广场|大道|镇|机场|港")
+
+
+def _correct_named_after_districts(text: str, districts: dict[str, tuple[str, ...]]) -> str:
+    """熊山医院 → 琼山医院: a district's short name heard as a sound-alike before a place word."""
+    for district, sound in districts.items():
+        short, short_sound = district[:-1], sound[:-1]
+        if len(short) < 2:
+            continue
+        for start in range(len(text) - len(short), -1, -1):
+            heard = text[start : start + len(short)]
+            if heard == short or not all(is_hanzi(char) for char in heard):
+                continue
+            if _NAMED_AFTER_DISTRICT.match(text, start + len(short)) and all(
+                _close(a, b) for a, b in zip(_sound(heard), short_sound, strict=True)
+            ):
+                text = text[:start] + short + text[start + len(short) :]
     return text
 
 

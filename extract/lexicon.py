@@ -416,7 +416,28 @@ def build_lexicon(
             continue
         weight = min(1.0, 0.6 + 0.1 * math.log2(count / min_count + 1) * 1.5)
         entries[name] = LexiconEntry(term=name, kind=kind_of_place(name) or "place", weight=round(weight, 3))
+    for stem in place_stems(entries.values()):
+        entries.setdefault(stem.term, stem)
     return Lexicon(tuple(entries.values()), version, province, city)
+
+
+STEM_WEIGHT = 0.8
+"""A stem's weight against its place's: a neighbourhood's name is said alone or with another suffix, but less
+surely a place than the full name."""
+
+
+def place_stems(entries: Iterable[LexiconEntry]) -> list[LexiconEntry]:
+    """The names of roads, communities and places without their suffix, where three characters or more are left:
+    龙舌坡路 gives 龙舌坡, which is also 龙舌坡社区 and 龙舌坡村; 龙昆南路 gives 龙昆南."""
+    stems: dict[str, LexiconEntry] = {}
+    for entry in entries:
+        if entry.kind not in {"road", "community", "village", "place"}:
+            continue
+        suffix = place_suffix(entry.term)
+        stem = entry.term[: -len(suffix)] if suffix else ""
+        if len(stem) >= 3 and _is_term(stem) and (stem not in stems or stems[stem].weight < entry.weight):
+            stems[stem] = LexiconEntry(term=stem, kind="place", weight=round(STEM_WEIGHT * entry.weight, 3))
+    return list(stems.values())
 
 
 def read_ticket_texts(path: Path, text_column: str, id_column: str | None = None, exclude_ids=()) -> list[str]:

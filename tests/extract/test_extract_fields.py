@@ -298,3 +298,16 @@ def test_a_house_number_whisper_split_is_joined_and_the_read_back_may_end_with_a
     address = extract_address(document, DeploymentPlace("海南省", "海口市"))
     assert address.address.value == "秀英区海交路182号"
     assert address.address.confidence == 0.9
+
+
+def test_places_named_after_a_district_and_generic_place_words_heard_wrong():
+    place = DeploymentPlace("海南省", "海口市")
+    assert correct_districts("琼山区建国路原熊山医院", place) == "琼山区建国路原琼山医院"
+    assert correct_districts("在秀阴小学门口", place) == "在秀英小学门口"  # not 秀英区学
+    document = doc((A, "您说的位置是在美兰区海秀东路银达大上了？对吗？"), (C, "对。"))
+    address = extract_address(document, place)
+    assert address.address.value == "美兰区海秀东路银达大厦"
+    assert address.address.raw == "美兰区海秀东路银达大上"
+    # a place that ends in a suffix of its own keeps it (苑 is no misheard 园)
+    kept = extract_address(doc((A, "您说的位置是在海垦花苑，对吗？"), (C, "对。")), place)
+    assert kept.address.value == "海垦花苑"
