@@ -52,6 +52,8 @@ class RepairOptions:
         covering all but one character: 登记了, 需要相关部门) is kept unless the entry sounds exactly the same.
     settled_bonus: a term already repaired elsewhere in the call needs this much less similarity, and neither
         word check applies to it: the call is about that place.
+    same_sound_kinds: terms of these kinds are repaired only towards the same sound: matter keywords are
+        everyday phrases, and a close sound is as often another phrase (政策措施 is not 政策落实).
     digits: repair sound-alike digits inside number strings (要 → 1 between digits).
     """
 
@@ -62,6 +64,7 @@ class RepairOptions:
     sure_probability: float = 0.85
     word_frequency: int = 30
     settled_bonus: float = 0.1
+    same_sound_kinds: frozenset[str] = frozenset({"matter"})
     digits: bool = True
 
     def threshold(self, length: int) -> float:
@@ -196,6 +199,8 @@ def _accept(
         or heard in lexicon
         or max(map(reading_distance, readings[alignment.start : alignment.end], entry_readings)) > HALF_COST
     ):
+        return None
+    if similarity < 1.0 and entry.kind in options.same_sound_kinds:
         return None
     if similarity < 1.0 and not is_settled:
         if probabilities and min(probabilities[alignment.start : alignment.end]) >= options.sure_probability:

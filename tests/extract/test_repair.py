@@ -92,3 +92,36 @@ def test_a_term_the_call_is_about_is_repaired_wherever_it_was_heard():
     alone = Turn("agent", "S0", 0, 2.0, 4.0, "位置是成绩路对吗", 0.99, [Word(2.0, 4.0, "位置是成绩路对吗", 0.99)])
     repair_turns([alone], LEXICON)
     assert alone.text == "位置是成绩路对吗"
+
+
+def _turn(text: str) -> Turn:
+    return Turn("caller", "S1", 1, 0.0, 5.0, text, 0.6, [Word(0.0, 5.0, text, 0.6)])
+
+
+def test_everyday_sentences_pass_the_bundled_lexicon_unchanged():
+    from extract.lexicon import load_lexicon
+
+    sentences = [
+        "我想咨询一下社保卡丢了怎么补办",
+        "今天下午三点左右我在公交车上把手机落下了",
+        "他们家的狗每天晚上叫个不停，邻居都睡不着",
+        "这个月的工资到现在还没有发，老板也联系不上",
+        "孩子明年上小学，想问一下需要准备哪些材料",
+    ]
+    turns = [_turn(text) for text in sentences]
+    assert repair_turns(turns, load_lexicon()) == []
+    assert [turn.text for turn in turns] == sentences
+
+
+def test_real_read_speech_references_pass_the_bundled_lexicon_unchanged(shared_data):
+    """speech_real's reference sentences (news and commands read aloud) hold no hotline term."""
+    import csv
+
+    from extract.lexicon import load_lexicon
+
+    with (shared_data / "speech_real" / "manifest.tsv").open(encoding="utf-8", newline="") as handle:
+        references = [row["transcript"] for row in csv.DictReader(handle, delimiter="\t") if row["transcript"]]
+    turns = [_turn(text) for text in references]
+    warnings = repair_turns(turns, load_lexicon())
+    assert [warning.message for warning in warnings] == []
+    assert [turn.text for turn in turns] == references
