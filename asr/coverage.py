@@ -10,6 +10,7 @@ second of speech ends up either in words or in a warning a QA auditor can listen
 """
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,43 +70,60 @@ def find_gaps(spans: list[SpeechSpan], words: list[Word], options: CoverageOptio
 def fill_gaps(
     segments: list[Segment],
     spans: list[SpeechSpan],
-    decode: Callable[[float, float], list[Segment]],
+    decode: Callable[[list[tuple[float, float]]], list[Segment]],
     allows: Callable[[], bool],
     options: CoverageOptions | None = None,
     context_s: float = 0.5,
     max_window_s: float = 30.0,
 ) -> list[Segment]:
-    """Decode each gap again on its own and merge in the words that fill it.
+    """Decode the gaps again, apart from the speech already recognised, and merge in their words.
 
-    `decode(start, end)` transcribes that stretch of the recording as its own window (times in
-    the recording); `allows()` says whether another decode may start. Gaps go longest first, so
-    a spent budget leaves the shortest ones to the `untranscribed` warnings.
+    `decode(pieces)` transcribes those stretches of the recording, joined, as one window of their
+    own (times in the recording); `allows()` says whether another decode may start. The gaps go
+    together first, packed into as few windows as fit (each window costs a full encoder pass);
+    a gap still uncovered then is decoded alone, where Whisper cannot end the window before it.
+    The window with the most uncovered speech goes first, so a spent budget leaves the least.
     """
-    gaps = find_gaps(spans, _words(segments), options)
-    windows = gap_windows(gaps, context_s, max_window_s)
-    redecoded: list[Segment] = []
-    for index, (start, end) in enumerate(windows):
-        if not allows():
-            logger.info("no time left to re-decode %d of %d gaps", len(windows) - index, len(windows))
-            break
-        redecoded.extend(decode(start, end))
-    return merge_gap_words(segments, redecoded, gaps)
+    tried: list[list[tuple[float, float]]] = []
+    for pack in (True, False):
+        gaps = find_gaps(spans, _words(segments), options)
+        windows = [window for window in gap_windows(gaps, context_s, max_window_s, pack) if window not in tried]
+        redecoded: list[Segment] = []
+        for index, window in enumerate(windows):
+            if not allows():
+                logger.info("no time left to re-decode %d of %d gap windows", len(windows) - index, len(windows))
+                return merge_gap_words(segments, redecoded, gaps)
+            redecoded.extend(decode(window))
+            tried.append(window)
+        segments = merge_gap_words(segments, redecoded, gaps)
+    return segments
 
 
-def gap_windows(gaps: list[Gap], context_s: float, max_window_s: float) -> list[tuple[float, float]]:
-    """Stretches to decode again: gaps widened by `context_s`, joined where they overlap, split to
-    at most `max_window_s` (Whisper's window), the most uncovered speech first."""
-    widened = _union([(max(0.0, gap.start - context_s), gap.end + context_s) for gap in gaps])
-    windows = []
-    for start, end in widened:
-        pieces = max(1, int(-(-(end - start) // max_window_s)))
-        step = (end - start) / pieces
-        windows.extend((round(start + i * step, 3), round(start + (i + 1) * step, 3)) for i in range(pieces))
+def gap_windows(
+    gaps: list[Gap], context_s: float, max_window_s: float, pack: bool = True
+) -> list[list[tuple[float, float]]]:
+    """Windows to decode again, each a list of (start, end) pieces of the recording.
 
-    def uncovered(window: tuple[float, float]) -> float:
-        return sum(max(0.0, min(window[1], gap.end) - max(window[0], gap.start)) for gap in gaps)
+    Gaps are widened by `context_s` (so their first and last words are not cut), joined where
+    they overlap and split to at most `max_window_s`; with `pack` the pieces are packed in time
+    order into windows of at most `max_window_s`, else each is a window. Most uncovered speech first.
+    """
+    pieces = []
+    for start, end in _union([(max(0.0, gap.start - context_s), gap.end + context_s) for gap in gaps]):
+        count = max(1, math.ceil((end - start) / max_window_s))
+        step = (end - start) / count
+        pieces.extend((round(start + i * step, 3), round(start + (i + 1) * step, 3)) for i in range(count))
+    windows: list[list[tuple[float, float]]] = []
+    for piece in pieces:
+        if pack and windows and sum(e - s for s, e in windows[-1]) + piece[1] - piece[0] <= max_window_s:
+            windows[-1].append(piece)
+        else:
+            windows.append([piece])
 
-    return sorted(windows, key=lambda window: (-uncovered(window), window[0]))
+    def uncovered(window: list[tuple[float, float]]) -> float:
+        return sum(max(0.0, min(end, gap.end) - max(start, gap.start)) for start, end in window for gap in gaps)
+
+    return sorted(windows, key=lambda window: (-uncovered(window), window[0][0]))
 
 
 def merge_gap_words(segments: list[Segment], redecoded: list[Segment], gaps: list[Gap]) -> list[Segment]:

@@ -6,10 +6,10 @@ with word timestamps. Output text is converted to simplified characters.
 
 A batched window is decoded once, without temperature fallback: it can loop, or end early and
 drop the rest of the window. A loop's repeated words are cut; then the speech left without words
-(`asr.coverage`) is decoded again gap by gap, each gap as its own window, sequentially with a short
-temperature fallback. Re-decodes share a time budget per channel (`RedecodeOptions`), so a
-difficult call costs a bounded multiple of an easy one; what is still uncovered becomes an
-`untranscribed` warning in `pipeline.run`.
+(`asr.coverage`) is decoded again apart from what was recognised (the gaps packed together, then
+one still uncovered alone), sequentially with a short temperature fallback. Re-decodes share a
+time budget per channel (`RedecodeOptions`), so a difficult call costs a bounded multiple of an
+easy one; what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
 """
 
 import bisect
@@ -45,8 +45,9 @@ class RedecodeOptions:
         Mandarin at five to seven characters a second needs about ten with timestamps; a loop
         stops here instead of at Whisper's 448 tokens.
     budget: re-decodes of a channel start only while they have taken less than this share of
-        the wall time of its batched pass, and a re-decode in progress stops at twice that, so
-        a call that needs repairs costs at most about 1 + 2 x budget times its batched pass.
+        the wall time of its batched pass; one that has started runs to its end (its cost bounded
+        by `tokens_per_s` and `temperature`), so a call that needs repairs costs at most its
+        batched pass x (1 + budget) plus one re-decode.
     """
 
     gaps: bool = True
@@ -160,7 +161,7 @@ class FasterWhisperTranscriber:
             segments = fill_gaps(
                 segments,
                 spans,
-                lambda start, end: self._decode_alone(model, samples, start, end, channel, budget),
+                lambda pieces: self._decode_apart(model, samples, pieces, channel),
                 budget.allows,
                 opts.coverage,
                 context_s=opts.redecode.context_s,
@@ -227,19 +228,26 @@ class FasterWhisperTranscriber:
             logger.info("no time left to re-decode window %.1f-%.1f s of channel %d", start, end, channel)
             return found
         logger.info("re-decoding window %.1f-%.1f s of channel %d", start, end, channel, extra={"redecode": "window"})
-        redecoded, complete = self._sequential(model, speech, start, end, budget)
-        return [_convert(segment, channel, timeline) for segment in redecoded] if complete else found
+        return [_convert(segment, channel, timeline) for segment in self._sequential(model, speech, start, end)]
 
-    def _decode_alone(
-        self, model, samples: np.ndarray, start: float, end: float, channel: int, budget: "_Budget"
+    def _decode_apart(
+        self, model, samples: np.ndarray, pieces: list[tuple[float, float]], channel: int
     ) -> list[Segment]:
-        """One stretch of the recording decoded as its own window; times in the recording."""
-        logger.info("re-decoding %.1f-%.1f s of channel %d on its own", start, end, channel, extra={"redecode": "gap"})
-        piece, timeline = pack_speech(samples, [SpeechSpan(start, end, channel)], self.options.chunk_s)
+        """Stretches of the recording joined and decoded as one window of their own; times in the recording."""
+        logger.info(
+            "re-decoding %s of channel %d",
+            ", ".join(f"{start:.1f}-{end:.1f} s" for start, end in pieces),
+            channel,
+            extra={"redecode": "gap"},
+        )
+        # one window: asr.coverage.gap_windows packs no more than a Whisper window into it
+        spans = [SpeechSpan(start, end, channel) for start, end in pieces]
+        speech, timeline = pack_speech(samples, spans, chunk_s=float("inf"))
         if not timeline.windows:
             return []
-        found, _ = self._sequential(model, piece, *timeline.windows[0], budget)
-        return [_convert(segment, channel, timeline) for segment in found]
+        return [
+            _convert(segment, channel, timeline) for segment in self._sequential(model, speech, *timeline.windows[0])
+        ]
 
     def _decode_clip(
         self, model, samples: np.ndarray, start: float, end: float, channel: int, prompt: str
@@ -258,11 +266,8 @@ class FasterWhisperTranscriber:
         )
         return [_convert(segment, channel, timeline) for segment in raw if not _loops(segment, self.options)]
 
-    def _sequential(self, model, audio: np.ndarray, start: float, end: float, budget: "_Budget") -> tuple[list, bool]:
-        """faster-whisper's sequential decoding of audio[start:end] with the bounded fallback.
-
-        Returns the segments and whether the decode finished before the budget's hard stop.
-        """
+    def _sequential(self, model, audio: np.ndarray, start: float, end: float) -> list:
+        """faster-whisper's sequential decoding of audio[start:end] with the bounded fallback."""
         redecode = self.options.redecode
         max_new_tokens = min(
             int(redecode.tokens_per_s * (end - start)) + 16, model.max_length - _prompt_length(model, self.options)
@@ -273,13 +278,7 @@ class FasterWhisperTranscriber:
             **{**self._decode_options(), "temperature": list(redecode.temperature)},
             max_new_tokens=max_new_tokens,
         )
-        found = []
-        for segment in raw:  # a generator: each step decodes, so the budget is checked between steps
-            found.append(segment)
-            if budget.overrun():
-                logger.info("re-decode of %.1f-%.1f s stopped: out of time", start, end)
-                return found, False
-        return found, True
+        return list(raw)
 
     def _decode_options(self) -> dict:
         opts = self.options
@@ -307,10 +306,6 @@ class _Budget:
     def allows(self) -> bool:
         """Whether another re-decode may start."""
         return self.clock() - self.started < self.seconds
-
-    def overrun(self) -> bool:
-        """Whether a re-decode in progress must stop."""
-        return self.clock() - self.started >= 2 * self.seconds
 
 
 def _prompt_length(model, options: TranscribeOptions) -> int:

@@ -71,11 +71,14 @@ def test_the_options_set_gap_length_and_slack():
 # ---------------------------------------------------------------- decoding gaps again and merging
 
 
-def test_gap_windows_take_context_join_overlaps_split_long_ones_and_put_the_longest_first():
+def test_gap_windows_take_context_join_overlaps_split_long_ones_and_pack_the_rest():
     gaps = [Gap(2.0, 3.5), Gap(4.0, 5.2), Gap(10.0, 16.0), Gap(30.0, 75.0)]
-    windows = gap_windows(gaps, context_s=0.5, max_window_s=30.0)
-    assert windows == [(29.5, 52.5), (52.5, 75.5), (9.5, 16.5), (1.5, 5.7)]
-    assert gap_windows([Gap(0.2, 2.0)], 0.5, 30.0) == [(0.0, 2.5)]
+    # 1.5-5.7 (two gaps and their context joined), 9.5-16.5, and 29.5-75.5 in two halves
+    packed = gap_windows(gaps, context_s=0.5, max_window_s=30.0)
+    assert packed == [[(29.5, 52.5)], [(52.5, 75.5)], [(1.5, 5.7), (9.5, 16.5)]]  # most uncovered speech first
+    alone = gap_windows(gaps, context_s=0.5, max_window_s=30.0, pack=False)
+    assert alone == [[(29.5, 52.5)], [(52.5, 75.5)], [(9.5, 16.5)], [(1.5, 5.7)]]
+    assert gap_windows([Gap(0.2, 2.0)], 0.5, 30.0) == [[(0.0, 2.5)]]
 
 
 def test_only_words_inside_a_gap_are_merged_in_time_order():
@@ -96,30 +99,35 @@ def test_a_redecoded_segment_inside_the_gap_keeps_its_text_and_scores():
     assert merged == [found]
 
 
-def test_fill_gaps_decodes_each_gap_with_context_while_allowed():
+def test_fill_gaps_decodes_the_gaps_together_then_what_is_left_alone_while_allowed():
     spans = [SpeechSpan(0.0, 4.0), SpeechSpan(10.0, 20.0)]
     segments = [segment(0.2, "您好请讲")]  # 0.2-1.4 s: gaps 1.65-4.0 and 10-20
     asked = []
 
-    def decode(start, end):
-        asked.append((start, end))
-        return [segment(10.2, "我要反映噪音", step=1.6)] if start < 11 < end else []
+    def decode(pieces):
+        asked.append(pieces)
+        together, alone = [segment(10.2, "我要反映噪音", step=1.6)], [segment(2.0, "我家停水了")]
+        return together if len(pieces) == 2 else alone
 
     filled = fill_gaps(segments, spans, decode, lambda: True, context_s=0.5)
-    assert asked == [(9.5, 20.5), (1.15, 4.5)]  # the longest gap first
-    assert "".join(s.text for s in filled) == "您好请讲我要反映噪音"
+    assert asked == [[(1.15, 4.5), (9.5, 20.5)], [(1.15, 4.5)]]
+    assert "".join(s.text for s in filled) == "您好请讲我家停水了我要反映噪音"
+    assert find_gaps(spans, [w for s in filled for w in s.words]) == []
 
     asked.clear()
     allowed = iter([True, False])
     filled = fill_gaps(segments, spans, decode, lambda: next(allowed), context_s=0.5)
-    assert asked == [(9.5, 20.5)]  # out of budget: the shorter gap stays a gap
+    assert asked == [[(1.15, 4.5), (9.5, 20.5)]]  # out of budget: the gap left stays a gap
     assert find_gaps(spans, [w for s in filled for w in s.words]) == [Gap(1.65, 4.0)]
 
 
-def test_nothing_is_decoded_when_all_speech_has_words():
-    spans = [SpeechSpan(0.0, 2.0)]
-    segments = [segment(0.2, "您好请讲")]
-    assert fill_gaps(segments, spans, lambda s, e: pytest.fail("decoded"), lambda: True) == segments
+def test_a_window_is_not_decoded_twice_and_covered_speech_not_at_all():
+    spans = [SpeechSpan(0.0, 4.0)]
+    asked = []
+    fill_gaps([segment(0.2, "您好")], spans, lambda pieces: asked.append(pieces) or [], lambda: True)
+    assert asked == [[(0.55, 4.5)]]  # alone it is the same window: not decoded again
+    segments = [segment(0.2, "您好请讲我家停水了")]
+    assert fill_gaps(segments, spans, lambda pieces: pytest.fail("decoded"), lambda: True) == segments
 
 
 # ---------------------------------------------------------------- warnings
@@ -227,14 +235,15 @@ def test_without_gap_repair_the_gap_stays(fake_whisper):
 
 
 def test_re_decodes_stop_when_the_budget_is_spent(fake_whisper):
-    # the first pass takes 1 s, so re-decodes get 0.5 s: the first runs, the second never starts
-    transcriber, model = fake_whisper(["您好请讲", "", ""])
+    # each decode takes 1 s: after the first pass (7 s of packed speech) re-decodes get 0.5 s, so
+    # only the gaps packed together (0.95-4.5 and 5.5-9.5 s) are decoded again, none alone
+    transcriber, model = fake_whisper(["您好请讲", "", "", ""])
     spans = [SpeechSpan(0.0, 4.0), SpeechSpan(6.0, 9.0)]
     segments = transcriber.transcribe(np.zeros(16000 * 10, dtype=np.float32), spans)
-    assert len(model.calls) == 2
-    assert model.calls[1]["seconds"] == pytest.approx(4.0)  # the longer gap, 5.5-9.5 s, went first
+    assert [call["seconds"] for call in model.calls] == [7.0, pytest.approx(7.55)]
     assert len(find_gaps(spans, [w for s in segments for w in s.words])) == 2
 
-    transcriber, model = fake_whisper(["您好请讲", "", ""], redecode=RedecodeOptions(budget=2.0))
+    transcriber, model = fake_whisper(["您好请讲", "", "", ""], redecode=RedecodeOptions(budget=2.0))
     transcriber.transcribe(np.zeros(16000 * 10, dtype=np.float32), spans)
-    assert len(model.calls) == 3
+    # and with 2 s the longer gap alone too
+    assert [call["seconds"] for call in model.calls] == [7.0, pytest.approx(7.55), pytest.approx(4.0)]
