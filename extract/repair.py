@@ -202,13 +202,49 @@ def _accept(
         return None
     if similarity < 1.0 and entry.kind in options.same_sound_kinds:
         return None
+    if entry.kind == "unit" and readings[alignment.end - 1] != entry_readings[-1]:
+        return None  # a unit's last character says what it is (部, 局, 委, 办): 人力资源社会保障部 is no 局
+    reads_as_words = _reads_as_words(heard, options.word_frequency)
+    if not _is_a_name(entry) and (
+        _splits_a_word(text, alignment.start, alignment.end)
+        or (similarity == 1.0 and _reads_as_words(heard, options.word_frequency, whole=True))
+    ):
+        # everyday phrases (units, matters, the script, 菜市场) only where what was heard is no phrase itself:
+        # 工地超|时施工 and 建|材市场 cut through words, 有证据 sounds exactly like 邮政局. Place names are
+        # spared: Whisper's garble of a name makes accidental words across it (吉|林山镇, 道可村|村口).
+        return None
     if similarity < 1.0 and not is_settled:
         if probabilities and min(probabilities[alignment.start : alignment.end]) >= options.sure_probability:
             return None
         # 成绩路 is two ordinary words, but a name before the road's own suffix is a road's name
-        if _reads_as_words(heard, options.word_frequency) and not _same_place_suffix(heard, entry):
+        if reads_as_words and not _same_place_suffix(heard, entry):
             return None
     return Repair(alignment.start, alignment.end, heard, term, entry.kind, round(similarity, 3))
+
+
+def _is_a_name(entry: LexiconEntry) -> bool:
+    """A place's own name (龙昆南路, 秀英区, 金科嘉园), not a generic place word (菜市场: 菜 + 市场)."""
+    if entry.kind not in PLACE_KINDS:
+        return False
+    suffix = place_suffix(entry.term)
+    return suffix is None or len(entry.term) - len(suffix) >= 2
+
+
+def _splits_a_word(text: str, start: int, end: int) -> bool:
+    """Whether a dictionary word of the text (jieba, whole-text segmentation) starts before the span and ends
+    inside it, or starts inside it and ends after it."""
+    position = 0
+    for word in _segment(text):  # jieba without HMM: a token of two characters or more is a dictionary word
+        word_end = position + len(word)
+        if len(word) >= 2 and (position < start < word_end or position < end < word_end):
+            return True
+        position = word_end
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _segment(text: str) -> tuple[str, ...]:
+    return tuple(_jieba().lcut(text, HMM=False))
 
 
 def _same_place_suffix(heard: str, entry: LexiconEntry) -> bool:
@@ -216,13 +252,21 @@ def _same_place_suffix(heard: str, entry: LexiconEntry) -> bool:
     return suffix is not None and heard.endswith(suffix)
 
 
-def _reads_as_words(text: str, min_frequency: int) -> bool:
-    """Whether the text is ordinary words: frequent dictionary words cover all its characters but one."""
+# Single characters that are words of their own in a sentence (有证据, 是政府, 向燃气公司)
+_FUNCTION_CHARS = frozenset("有是在我你他她的了和就也都还要会能向给对把被从这那很")
+
+
+def _reads_as_words(text: str, min_frequency: int, whole: bool = False) -> bool:
+    """Whether the text is ordinary words: frequent dictionary words cover all its characters but one (`whole`:
+    dictionary words cover all of them, a function word such as 有 or 是 counting as a word)."""
     jieba = _jieba()
     covered = sum(
-        len(word) for word in jieba.lcut(text, HMM=False) if len(word) >= 2 and jieba.get_FREQ(word, 0) >= min_frequency
+        len(word)
+        for word in jieba.lcut(text, HMM=False)
+        if (len(word) >= 2 and jieba.get_FREQ(word, 0) >= (1 if whole or len(word) >= 3 else min_frequency))
+        or (whole and word in _FUNCTION_CHARS)
     )
-    return covered >= len(text) - 1
+    return covered >= len(text) - (0 if whole else 1)
 
 
 @functools.lru_cache(maxsize=1)

@@ -125,3 +125,15 @@ def test_real_read_speech_references_pass_the_bundled_lexicon_unchanged(shared_d
     warnings = repair_turns(turns, load_lexicon())
     assert [warning.message for warning in warnings] == []
     assert [turn.text for turn in turns] == references
+
+
+def test_everyday_phrases_that_only_sound_like_a_unit_or_a_matter_stand():
+    lexicon = Lexicon(
+        (
+            LexiconEntry(term="邮政局", kind="unit", weight=1.0),
+            LexiconEntry(term="菜市场", kind="matter", weight=1.0),
+            LexiconEntry(term="人力资源局", kind="unit", weight=1.0),
+        )
+    )
+    for text in ("我有证据证明", "在建材市场门口", "人力资源部的通知"):
+        assert repair_text(text, lexicon) == []
