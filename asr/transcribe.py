@@ -5,9 +5,9 @@ encoder always costs a full 30 s window, so packing keeps it busy) and transcrib
 with word timestamps. Output text is converted to simplified characters.
 
 A batched window is decoded once, without temperature fallback: it can loop, or end early and
-drop the rest of the window. A loop's repeated words are cut; then the speech left without words
-(`asr.coverage`) is decoded again apart from what was recognised (the gaps packed together, then
-one still uncovered alone), sequentially with a short temperature fallback. Re-decodes share a
+drop the rest of the window. A window that loops is decoded again whole; then the speech left
+without words (`asr.coverage`) is decoded again apart from what was recognised (the gaps packed
+together, then one still uncovered alone), both sequentially with a short temperature fallback. Re-decodes share a
 time budget per channel (`RedecodeOptions`), so a difficult call costs a bounded multiple of an
 easy one; what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
 """
@@ -17,13 +17,13 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from asr.chinese import to_simplified
 from asr.coverage import CoverageOptions, fill_gaps
-from asr.guards import collapse_repetitions, has_repetition_loop
+from asr.guards import has_repetition_loop
 from asr.numbers import NumberOptions, redecode_numbers
 from models import ModelLoadError, Segment, SpeechSpan, Word
 
@@ -34,9 +34,9 @@ logger = logging.getLogger(__name__)
 class RedecodeOptions:
     """Second decodes of what the batched pass lost, and their bounds (docs/BENCHMARKS.md).
 
-    gaps: decode speech left without words (asr.coverage) again on its own, and cut a loop's
-        repeats so that what it hid is such a gap. Off, a window that loops or stops early is
-        decoded again whole instead (the behaviour before gaps were repaired).
+    gaps: decode speech left without words (asr.coverage) again apart from the recognised
+        speech. Off, a window that stops early is decoded again whole instead, as one that loops
+        always is (the behaviour before gaps were repaired).
     context_s: audio kept on each side of a gap when it is decoded again, so its first and last
         words are not cut; words recognised in the context are not taken (they exist already).
     temperature: fallback temperatures of a re-decode. Whisper's default tries six, and on a
@@ -206,24 +206,13 @@ class FasterWhisperTranscriber:
     def _repair_window(
         self, model, speech, timeline, window: tuple[float, float], channel: int, found: list[Segment], budget
     ) -> list[Segment]:
-        """A window that looped (or, without gap repair, stopped early), repaired within the budget.
+        """A window that looped (or, without gap repair, stopped early) decoded again whole, sequentially.
 
         A batched window is decoded once, without Whisper's temperature fallback: a repetition
-        loop eats its token budget and the rest of the window is lost. With gap repair the loop's
-        words are cut, so what the loop hid is decoded again as a gap; otherwise (or when the loop
-        is only a high compression ratio) the window is decoded again whole, sequentially.
+        loop eats its token budget and the rest of the window is lost. A window that merely
+        stopped early is left to the gap repair, which decodes only what is missing.
         """
         start, end = window
-        if self.options.redecode.gaps:
-            loops = [_loops(segment, self.options) for segment in found]
-            # the words only: the guards collapse the text and say so in a `repetition` warning
-            cut = [
-                replace(segment, words=collapse_repetitions(segment).words) if loop else segment
-                for segment, loop in zip(found, loops, strict=True)
-            ]
-            if sum(len(segment.words) for segment in cut) < sum(len(segment.words) for segment in found):
-                logger.info("cut a repetition loop in window %.1f-%.1f s of channel %d", start, end, channel)
-                return cut
         if not budget.allows():
             logger.info("no time left to re-decode window %.1f-%.1f s of channel %d", start, end, channel)
             return found
