@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extract.phonetic import HALF_COST, align, char_readings, is_hanzi, reading_distance, sound_key, text_readings
+from extract.phonetic import HALF_COST, align, char_readings, is_hanzi, pair_keys, reading_distance, text_readings
 from extract.resource_files import DATA_DIR, read_yaml_file
 from extract.resource_files import text as _text
 from extract.resource_files import texts as _texts
@@ -430,7 +430,7 @@ class _SoundIndex:
         self._pairs: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
         for number, word in enumerate(self.words):
             for offset in range(len(word) - 1):
-                for key in _pair_keys(word[offset], word[offset + 1]):
+                for key in pair_keys(word[offset], word[offset + 1]):
                     self._pairs[key].append((number, offset))
 
     def find(self, text: str, options: SoundOptions, taken: list[bool]) -> list[tuple[str, int, int, float]]:
@@ -438,7 +438,7 @@ class _SoundIndex:
         syllable keeping its initial or its final, at `options.min_similarity` or closer, nowhere `taken`."""
         votes: dict[tuple[int, int], set[int]] = defaultdict(set)
         for position in range(len(text) - 1):
-            for key in _pair_keys(text[position], text[position + 1]):
+            for key in pair_keys(text[position], text[position + 1]):
                 for number, offset in self._pairs.get(key, ()):
                     votes[(number, position - offset)].add(offset)
         # close sounds share a folded key; a syllable heard otherwise costs HALF_COST or more and breaks at
@@ -481,11 +481,6 @@ class _SoundIndex:
                 continue
             found[(word, begin)] = (word, begin, begin + length, similarity)
         return list(found.values())
-
-
-@functools.lru_cache(maxsize=65536)
-def _pair_keys(first: str, second: str) -> tuple[tuple[str, str], ...]:
-    return tuple((a, b) for a in sound_key(first) for b in sound_key(second))
 
 
 @functools.lru_cache(maxsize=1)

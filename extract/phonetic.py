@@ -17,6 +17,7 @@ __all__ = [
     "align",
     "char_readings",
     "is_hanzi",
+    "pair_keys",
     "sound_key",
     "syllable_distance",
     "text_readings",
@@ -138,6 +139,12 @@ def _fold(syllable: str) -> str:
 def sound_key(char: str) -> tuple[str, ...]:
     """Folded readings of a character: characters that share a key sound alike on the phone (for retrieval)."""
     return tuple(dict.fromkeys(_fold(reading) for reading in char_readings(char)))
+
+
+@functools.lru_cache(maxsize=65536)
+def pair_keys(first: str, second: str) -> tuple[tuple[str, str], ...]:
+    """The folded sounds of a pair of characters (retrieval keys: texts sharing pairs sound alike)."""
+    return tuple((a, b) for a in sound_key(first) for b in sound_key(second))
 
 
 @dataclass(frozen=True)

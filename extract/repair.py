@@ -26,8 +26,8 @@ from extract.phonetic import (
     align,
     char_readings,
     is_hanzi,
+    pair_keys,
     reading_distance,
-    sound_key,
     text_readings,
 )
 from models import PipelineWarning, Turn, Word
@@ -122,12 +122,7 @@ def _cached_index(lexicon: Lexicon, min_chars: int) -> LexiconIndex:
 
 
 def _bigram_keys(text: str) -> set[tuple[str, str]]:
-    keys = set()
-    for first, second in itertools.pairwise(text):
-        for a in sound_key(first):
-            for b in sound_key(second):
-                keys.add((a, b))
-    return keys
+    return {key for first, second in itertools.pairwise(text) for key in pair_keys(first, second)}
 
 
 def repair_text(
