@@ -85,12 +85,29 @@ def redecode_numbers(
                 if start - options.padding_s / 2 <= (word.start + word.end) / 2 <= end + options.padding_s / 2
             ]
             if new_words and number_quality("".join(word.text for word in new_words))[0]:
-                words[first : last + 1] = new_words
+                words[first : last + 1] = _joined_digits(new_words)
                 changed += 1
         if words != segment.words:
             segment = replace(segment, words=words, text="".join(word.text for word in words))
         result.append(segment)
     return result, changed
+
+
+def _joined_digits(words: list[Word]) -> list[Word]:
+    """A word that starts with a digit joined to one that ends with a digit: Whisper wrote the number as one
+    string (3900005286：), its word tokens (39, 00 … 6：) would read with spaces between them."""
+    joined: list[Word] = []
+    for word in words:
+        if joined and _is_ascii_digit(joined[-1].text[-1:]) and _is_ascii_digit(word.text[:1]):
+            last = joined[-1]
+            joined[-1] = Word(last.start, word.end, last.text + word.text, min(last.probability, word.probability))
+        else:
+            joined.append(word)
+    return joined
+
+
+def _is_ascii_digit(char: str) -> bool:
+    return char.isascii() and char.isdigit()
 
 
 def _number_stretches(words: list[Word]) -> list[tuple[int, int]]:

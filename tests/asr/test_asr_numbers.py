@@ -72,3 +72,17 @@ def test_a_number_with_a_repeated_digit_is_not_a_repetition_loop():
     number = Segment(0.0, 3.3, "幺三九零零零零五二八六", chars(0.0, "幺三九零零零零五二八六"))
     assert "".join(word.text for word in collapse_repetitions(number).words) == "幺三九零零零零五二八六"
     assert collapse_repetitions(number).text == "幺三九零零零零五二八六"
+
+
+def test_digit_tokens_of_a_decoded_number_become_one_word():
+    heard = segment(10.0, "好的，要三九零五二八六，对吗")
+
+    def decode(start, end, prompt):
+        tokens = ["要", "39", "0000", "52", "86，"]
+        words = [Word(start + 0.5 + i * 0.4, start + 0.9 + i * 0.4, text, 0.7) for i, text in enumerate(tokens)]
+        return [Segment(start, end, "要3900005286，", words)]
+
+    result, changed = redecode_numbers([heard], decode)
+    assert changed == 1
+    assert "要" in [word.text for word in result[0].words]
+    assert "3900005286，" in [word.text for word in result[0].words]
