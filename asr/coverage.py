@@ -12,7 +12,7 @@ second of speech ends up either in words or in a warning a QA auditor can listen
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from models import PipelineWarning, Segment, SpeechSpan, Word
 
@@ -36,17 +36,8 @@ class CoverageOptions:
     word_slack_s: float = 0.25
 
 
-@dataclass(frozen=True)
-class Gap:
-    """A stretch of one channel's VAD speech with no recognised word, in seconds from the file start."""
-
-    start: float
-    end: float
-    channel: int = 0
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
+Gap = SpeechSpan
+"""A stretch of one channel's VAD speech with no recognised word: a speech span, seconds from the file start."""
 
 
 def find_gaps(spans: list[SpeechSpan], words: list[Word], options: CoverageOptions | None = None) -> list[Gap]:
@@ -139,18 +130,7 @@ def merge_gap_words(segments: list[Segment], redecoded: list[Segment], gaps: lis
         if not kept:
             continue
         text = segment.text if len(kept) == len(segment.words) else "".join(word.text for word in kept)
-        merged.append(
-            Segment(
-                start=kept[0].start,
-                end=kept[-1].end,
-                text=text,
-                words=kept,
-                channel=segment.channel,
-                avg_logprob=segment.avg_logprob,
-                no_speech_prob=segment.no_speech_prob,
-                compression_ratio=segment.compression_ratio,
-            )
-        )
+        merged.append(replace(segment, start=kept[0].start, end=kept[-1].end, text=text, words=kept))
     return sorted(merged, key=lambda segment: (segment.start, segment.end))
 
 

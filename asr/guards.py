@@ -6,8 +6,9 @@ the hot-word prompt. Each guard drops or repairs the segment and says why in a w
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from asr.numbers import DIGIT_CHARS
 from models import PipelineWarning, Segment
 
 # Phrases Whisper emits on non-speech; matched on simplified text with spaces removed.
@@ -28,7 +29,7 @@ HALLUCINATION_PATTERNS: tuple[str, ...] = (
 )
 _HALLUCINATION_RE = re.compile("|".join(HALLUCINATION_PATTERNS), re.IGNORECASE)
 _LOOP_RE = re.compile(r"(.{1,12}?)\1{3,}")
-_DIGITS = frozenset("0123456789零〇一二三四五六七八九幺两")
+_DIGITS = frozenset(DIGIT_CHARS)
 MAX_SAME_DIGITS = 7
 """A digit said up to this many times in a row is a number (13900005286, 幺三九零零零零), not a loop."""
 
@@ -126,16 +127,7 @@ def collapse_repetitions(segment: Segment) -> Segment:
                 del words[index + run : repeat_end]
             index += 1
     end = words[-1].end if words else segment.end
-    return Segment(
-        start=segment.start,
-        end=end,
-        text=text,
-        words=words,
-        channel=segment.channel,
-        avg_logprob=segment.avg_logprob,
-        no_speech_prob=segment.no_speech_prob,
-        compression_ratio=segment.compression_ratio,
-    )
+    return replace(segment, end=end, text=text, words=words)
 
 
 def _only_hotwords(compact: str, hotwords: tuple[str, ...]) -> bool:

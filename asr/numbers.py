@@ -13,13 +13,14 @@ from dataclasses import dataclass, replace
 
 from models import Segment, Word
 
-__all__ = ["NumberOptions", "number_quality", "redecode_numbers"]
+__all__ = ["DIGIT_CHARS", "NumberOptions", "number_quality", "redecode_numbers"]
 
 ClipDecoder = Callable[[float, float, str], list[Segment]]
 """decode(start_s, end_s, prompt) → segments of that stretch, with times in the recording."""
 
 SERVICE_NUMBER = "12345"
-_DIGIT_CHARS = "0123456789零〇一二三四五六七八九幺两"
+DIGIT_CHARS = "0123456789零〇一二三四五六七八九幺两"
+"""Digits as Whisper writes them in Chinese speech: Arabic, or the digit words (幺 the spoken 1, 两 the 2)."""
 _DIGIT_OF = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
 # characters Whisper writes for a spoken digit in a number (幺 → 要/腰/邀, 零 → 洞): part of a number's stretch
 _DIGIT_LIKE = {**dict.fromkeys("要腰邀妖吆", "1"), "洞": "0"}
@@ -47,9 +48,9 @@ def _digits(text: str) -> str:
     """The digits of a text, with a digit's sound-alike read as that digit where a digit follows it."""
     found = []
     for char, following in zip(text, text[1:] + " ", strict=True):
-        if char in _DIGIT_CHARS:
+        if char in DIGIT_CHARS:
             found.append(char)
-        elif char in _DIGIT_LIKE and following in _DIGIT_CHARS:
+        elif char in _DIGIT_LIKE and following in DIGIT_CHARS:
             found.append(_DIGIT_LIKE[char])
     return "".join(found).translate(_DIGIT_OF)
 
@@ -114,7 +115,7 @@ def _number_stretches(words: list[Word]) -> list[tuple[int, int]]:
     """(first, last) word indexes of runs of words that hold digits, bridging one word without any."""
     stretches, first, last, gap = [], None, None, 0
     for index, word in enumerate(words):
-        if any(char in _DIGIT_CHARS or char in _DIGIT_LIKE for char in word.text):
+        if any(char in DIGIT_CHARS or char in _DIGIT_LIKE for char in word.text):
             first = index if first is None else first
             last, gap = index, 0
         elif first is not None:
