@@ -14,6 +14,10 @@ second run only re-scores); then each variant repairs a copy of the same turns:
 
 CER is pooled over the files of a set (pipeline.evaluation.char_errors); "repairs" counts rewrites; "ms/file"
 is the repair's own time. speech_real is read speech with no hotline words: the no-damage check.
+
+With --written N, the bundled lexicon also repairs the first N written Haikou tickets and the first N/2 citizen
+messages of another city (teddy2020c, text cut at 300 characters): correct text, where every repair is a typo
+fixed or damage; it prints repairs per 1,000 characters and examples.
 """
 
 import argparse
@@ -85,13 +89,38 @@ def history_lexicon(data: Path):
     return default.merged(mined)
 
 
+def written(data: Path, count: int) -> None:
+    """Repairs the bundled lexicon makes in correct written text."""
+    import csv
+
+    from extract.repair import repair_text
+
+    lexicon = load_lexicon()
+    with (data / "haikou12345" / "tickets.csv").open(encoding="utf-8-sig", newline="") as handle:
+        tickets = [row["诉求内容"] for row in csv.DictReader(handle)][:count]
+    with (data / "teddy2020c" / "messages.csv").open(encoding="utf-8-sig", newline="") as handle:
+        messages = [row["text"][:300] for row in csv.DictReader(handle)][: count // 2]
+    for name, texts in (("haikou12345 tickets", tickets), ("teddy2020c messages", messages)):
+        repairs = [repair for text in texts for repair in repair_text(text, lexicon)]
+        chars = sum(map(len, texts))
+        examples = "、".join(f"{repair.heard}→{repair.written}" for repair in repairs[:12])
+        out.print(
+            f"{name}: {len(texts)} texts, {chars} characters, {len(repairs)} repairs "
+            f"({1000 * len(repairs) / max(chars, 1):.2f} per 1,000 characters): {examples}",
+            highlight=False,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sets", default="calls,speech_real")
     parser.add_argument("--transcripts", type=Path, default=ROOT / "bench" / "results" / "repair-asr")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "repair.json")
+    parser.add_argument("--written", type=int, default=0, help="also repair N written tickets (see above)")
     args = parser.parse_args()
+    if args.written:
+        written(args.data, args.written)
 
     variants = {
         "none": (None, RepairOptions(digits=False)),
