@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from log_guard import pytest_configure, pytest_runtest_logstart, pytest_sessionfinish  # noqa: F401 (hooks)
 
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 
