@@ -82,7 +82,7 @@ def fill_gaps(
         redecoded: list[Segment] = []
         for index, window in enumerate(windows):
             if not allows():
-                logger.info("no time left to re-decode %d of %d gap windows", len(windows) - index, len(windows))
+                logger.info("no re-decode budget left for %d of %d gap windows", len(windows) - index, len(windows))
                 return merge_gap_words(segments, redecoded, gaps)
             redecoded.extend(decode(window))
             tried.append(window)

@@ -8,15 +8,14 @@ A batched window is decoded once, without temperature fallback: it can loop, or 
 drop the rest of the window. A window that loops is decoded again whole; then the speech left
 without words (`asr.coverage`) is decoded again apart from what was recognised (the gaps packed
 together, then one still uncovered alone), both sequentially with a short temperature fallback. Re-decodes share a
-time budget per channel (`RedecodeOptions`), so a difficult call costs a bounded multiple of an
-easy one; what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
+budget per channel counted in seconds of audio (`RedecodeOptions`), so a difficult call costs a bounded
+multiple of an easy one, and the same recording gets the same transcript however busy the machine is;
+what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
 """
 
 import bisect
 import functools
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,10 +43,14 @@ class RedecodeOptions:
     tokens_per_s: a re-decode writes at most this many tokens per second of its audio (plus 16).
         Mandarin at five to seven characters a second needs about ten with timestamps; a loop
         stops here instead of at Whisper's 448 tokens.
-    budget: re-decodes of a channel start only while they have taken less than this share of
-        the wall time of its batched pass; one that has started runs to its end (its cost bounded
-        by `tokens_per_s` and `temperature`), so a call that needs repairs costs at most its
-        batched pass x (1 + budget) plus one re-decode.
+    budget: re-decodes of a channel start only while the audio they have decoded again is less
+        than this share of the channel's speech; one that has started runs to its end (its cost
+        bounded by `tokens_per_s` and `temperature`), so a call that needs repairs costs at most
+        its batched pass x about (1 + budget) plus one re-decode. Counted in audio, not in wall
+        time: on a busy machine a wall-clock budget ran out sooner and left more of the same call
+        untranscribed.
+    encoder_charge_s: what each re-decode costs on top of its audio: Whisper's encoder always
+        runs a full 30 s window, so a short clip costs more than its length.
     """
 
     gaps: bool = True
@@ -55,6 +58,7 @@ class RedecodeOptions:
     temperature: tuple[float, ...] = (0.0, 0.4, 0.8)
     tokens_per_s: float = 10.0
     budget: float = 0.5
+    encoder_charge_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -125,17 +129,11 @@ def load_whisper(config: WhisperConfig):
 
 
 class FasterWhisperTranscriber:
-    """`Transcriber` backed by faster-whisper; `clock` times the re-decode budget."""
+    """`Transcriber` backed by faster-whisper."""
 
-    def __init__(
-        self,
-        config: WhisperConfig,
-        options: TranscribeOptions | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ):
+    def __init__(self, config: WhisperConfig, options: TranscribeOptions | None = None):
         self.config = config
         self.options = options or TranscribeOptions()
-        self.clock = clock
 
     @property
     def model_name(self) -> str:
@@ -150,18 +148,17 @@ class FasterWhisperTranscriber:
         speech, timeline = pack_speech(samples, spans, opts.chunk_s)
         common = self._decode_options()
         windows = timeline.windows
-        started = self.clock()
+        budget = _Budget(opts.redecode.budget * sum(span.duration for span in spans), opts.redecode.encoder_charge_s)
         if opts.batch_size == 1:
             raw, _ = model.transcribe(speech, clip_timestamps=[t for window in windows for t in window], **common)
             segments = [_convert(segment, channel, timeline) for segment in raw]
-            budget = _Budget(opts.redecode.budget * (self.clock() - started), self.clock)
         else:
-            segments, budget = self._batched(model, speech, timeline, channel, common, started)
+            segments = self._batched(model, speech, timeline, channel, common, budget)
         if opts.redecode.gaps:
             segments = fill_gaps(
                 segments,
                 spans,
-                lambda pieces: self._decode_apart(model, samples, pieces, channel),
+                lambda pieces: self._decode_apart(model, samples, pieces, channel, budget),
                 budget.allows,
                 opts.coverage,
                 context_s=opts.redecode.context_s,
@@ -177,7 +174,7 @@ class FasterWhisperTranscriber:
                 logger.info("%d misheard numbers of channel %d decoded again with the digits prompt", changed, channel)
         return segments
 
-    def _batched(self, model, speech, timeline, channel, common, started) -> tuple[list[Segment], "_Budget"]:
+    def _batched(self, model, speech, timeline, channel, common, budget: "_Budget") -> list[Segment]:
         from faster_whisper import BatchedInferencePipeline
 
         opts = self.options
@@ -193,7 +190,6 @@ class FasterWhisperTranscriber:
             # by the midpoint: a segment's start is rounded to Whisper's 20 ms timestamp grid and
             # can fall just before its own window
             by_window[_window_index(windows, (segment.start + segment.end) / 2)].append(segment)
-        budget = _Budget(opts.redecode.budget * (self.clock() - started), self.clock)
         segments = []
         for index, (start, end) in enumerate(windows):
             found = by_window[index]
@@ -201,7 +197,7 @@ class FasterWhisperTranscriber:
             if _window_failed(found, start, end, opts.compression_ratio_threshold, not opts.redecode.gaps):
                 converted = self._repair_window(model, speech, timeline, (start, end), channel, converted, budget)
             segments.extend(converted)
-        return segments, budget
+        return segments
 
     def _repair_window(
         self, model, speech, timeline, window: tuple[float, float], channel: int, found: list[Segment], budget
@@ -214,13 +210,14 @@ class FasterWhisperTranscriber:
         """
         start, end = window
         if not budget.allows():
-            logger.info("no time left to re-decode window %.1f-%.1f s of channel %d", start, end, channel)
+            logger.info("no re-decode budget left for window %.1f-%.1f s of channel %d", start, end, channel)
             return found
         logger.info("re-decoding window %.1f-%.1f s of channel %d", start, end, channel, extra={"redecode": "window"})
+        budget.charge(end - start)
         return [_convert(segment, channel, timeline) for segment in self._sequential(model, speech, start, end)]
 
     def _decode_apart(
-        self, model, samples: np.ndarray, pieces: list[tuple[float, float]], channel: int
+        self, model, samples: np.ndarray, pieces: list[tuple[float, float]], channel: int, budget: "_Budget"
     ) -> list[Segment]:
         """Stretches of the recording joined and decoded as one window of their own; times in the recording."""
         logger.info(
@@ -229,6 +226,7 @@ class FasterWhisperTranscriber:
             channel,
             extra={"redecode": "gap"},
         )
+        budget.charge(sum(end - start for start, end in pieces))
         # one window: asr.coverage.gap_windows packs no more than a Whisper window into it
         spans = [SpeechSpan(start, end, channel) for start, end in pieces]
         speech, timeline = pack_speech(samples, spans, chunk_s=float("inf"))
@@ -287,14 +285,17 @@ class FasterWhisperTranscriber:
 
 
 class _Budget:
-    """Wall time left for one channel's re-decodes (RedecodeOptions.budget)."""
+    """Seconds of audio one channel's re-decodes may still decode again (RedecodeOptions.budget)."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float]):
-        self.seconds, self.clock, self.started = seconds, clock, clock()
+    def __init__(self, seconds: float, encoder_charge_s: float):
+        self.seconds, self.encoder_charge_s, self.spent = seconds, encoder_charge_s, 0.0
+
+    def charge(self, audio_s: float) -> None:
+        self.spent += audio_s + self.encoder_charge_s
 
     def allows(self) -> bool:
         """Whether another re-decode may start."""
-        return self.clock() - self.started < self.seconds
+        return self.spent < self.seconds
 
 
 def _prompt_length(model, options: TranscribeOptions) -> int:

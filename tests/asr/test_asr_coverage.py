@@ -150,16 +150,8 @@ def test_each_remaining_gap_becomes_an_untranscribed_warning():
 # ---------------------------------------------------------------- FasterWhisperTranscriber with a fake model
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FakeWhisper:
-    """Stands in for faster_whisper.WhisperModel: canned text per call, each call advancing the clock.
+    """Stands in for faster_whisper.WhisperModel: canned text per call.
 
     Segments are built from `texts[i]` for the i-th call, one 0.3 s word per character from the
     start of the audio it was given (like Whisper, times relative to that audio).
@@ -167,15 +159,14 @@ class FakeWhisper:
 
     max_length = 448
 
-    def __init__(self, texts: list[str], clock: FakeClock, cost_s: float):
-        self.texts, self.clock, self.cost_s = texts, clock, cost_s
+    def __init__(self, texts: list[str]):
+        self.texts = texts
         self.calls: list[dict] = []
         self.hf_tokenizer = SimpleNamespace(encode=lambda text, add_special_tokens: SimpleNamespace(ids=list(text)))
 
     def transcribe(self, audio, clip_timestamps, **options):
         self.calls.append({"seconds": len(audio) / 16000, "clip": clip_timestamps, **options})
         text = self.texts[len(self.calls) - 1]
-        self.clock.now += self.cost_s
         start = clip_timestamps[0]
         if not text:
             return iter([]), None
@@ -197,13 +188,10 @@ class FakeWhisper:
 
 @pytest.fixture
 def fake_whisper(monkeypatch):
-    def install(texts: list[str], cost_s: float = 1.0, **options):
-        clock = FakeClock()
-        model = FakeWhisper(texts, clock, cost_s)
+    def install(texts: list[str], **options):
+        model = FakeWhisper(texts)
         monkeypatch.setattr("asr.transcribe.load_whisper", lambda config: model)
-        transcriber = FasterWhisperTranscriber(
-            WhisperConfig("fake"), TranscribeOptions(batch_size=1, **options), clock=clock
-        )
+        transcriber = FasterWhisperTranscriber(WhisperConfig("fake"), TranscribeOptions(batch_size=1, **options))
         return transcriber, model
 
     return install
@@ -235,8 +223,8 @@ def test_without_gap_repair_the_gap_stays(fake_whisper):
 
 
 def test_re_decodes_stop_when_the_budget_is_spent(fake_whisper):
-    # each decode takes 1 s: after the first pass (7 s of packed speech) re-decodes get 0.5 s, so
-    # only the gaps packed together (0.95-4.5 and 5.5-9.5 s) are decoded again, none alone
+    # 7 s of speech: re-decodes may take 3.5 s of audio; the gaps packed together (0.95-4.5 and
+    # 5.5-9.5 s: 7.55 s + 5 s for the encoder) start within it and spend it, so none goes alone
     transcriber, model = fake_whisper(["您好请讲", "", "", ""])
     spans = [SpeechSpan(0.0, 4.0), SpeechSpan(6.0, 9.0)]
     segments = transcriber.transcribe(np.zeros(16000 * 10, dtype=np.float32), spans)
@@ -245,5 +233,5 @@ def test_re_decodes_stop_when_the_budget_is_spent(fake_whisper):
 
     transcriber, model = fake_whisper(["您好请讲", "", "", ""], redecode=RedecodeOptions(budget=2.0))
     transcriber.transcribe(np.zeros(16000 * 10, dtype=np.float32), spans)
-    # and with 2 s the longer gap alone too
+    # and with twice the speech (14 s) the longer gap alone too
     assert [call["seconds"] for call in model.calls] == [7.0, pytest.approx(7.55), pytest.approx(4.0)]
