@@ -144,7 +144,7 @@ def test_worker_processes_a_call_and_a_killed_worker_does_it_exactly_once(tmp_pa
         with worker_process(env, log):
             done = wait_for(client, "live-1", key, timeout=600)
         assert done["status"] == "done", log.read_text(errors="replace")[-3000:]
-        assert client.get("/v1/calls/live-1/ticket", headers=auth(new_key(services, "operator"))).status_code == 200
+        assert client.get("/v1/calls/live-1/ticket", headers=auth(new_key(services, "qa"))).status_code == 200
 
         # kill -9 while it transcribes, then start a new worker
         assert push(client, key, DEMO, "killed-1").status_code == 202
