@@ -14,6 +14,9 @@ from pipeline.keys import close_session, open_session
 router = APIRouter(prefix="/v1/session", tags=["session"])
 
 PAGE_ROLES = ("operator", "qa", "admin")
+LEGACY_KEY_COOKIE = "hotline_key"
+"""Before server-side sessions the cookie held the key itself: removed at every login and logout, so no
+browser keeps a key it was given then."""
 
 
 class LoginIn(BaseModel):
@@ -48,6 +51,7 @@ def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
         secure=request.url.scheme == "https",
         path="/",
     )
+    response.delete_cookie(LEGACY_KEY_COOKIE, path="/", httponly=True, samesite="strict")
     return SessionOut(name=principal.name, role=principal.role, agent_id=principal.agent_id)
 
 
@@ -63,6 +67,7 @@ def whoami(request: Request) -> SessionOut:
 def logout(request: Request, response: Response) -> Response:
     with request.app.state.services.repository.sessions.begin() as session:
         close_session(session, request.cookies.get(SESSION_COOKIE))
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    for name in (SESSION_COOKIE, LEGACY_KEY_COOKIE):
+        response.delete_cookie(name, path="/", httponly=True, samesite="strict")
     response.status_code = 204
     return response

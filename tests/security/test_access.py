@@ -354,8 +354,10 @@ def test_the_cookie_is_httponly_strict_secure_and_only_its_hash_is_stored(world)
     with TestClient(world["app"], base_url="https://hotline.test") as secure:
         response = secure.post("/v1/session", json={"key": world["keys"]["qa"]})
     token = response.cookies[SESSION_COOKIE]
-    attributes = [part.strip().lower() for part in response.headers["set-cookie"].split(";")]
+    cookies = {line.split("=", 1)[0]: line for line in response.headers.get_list("set-cookie")}
+    attributes = [part.strip().lower() for part in cookies[SESSION_COOKIE].split(";")]
     assert {"httponly", "samesite=strict", "secure", "path=/", f"max-age={12 * 3600}"} <= set(attributes)
+    assert "max-age=0" in cookies["hotline_key"].lower(), "a cookie holding a key from before is removed"
     assert token.startswith("hs_") and len(token) == 46
     with services.repository.sessions() as session:
         row = session.scalars(select(LoginSession).order_by(LoginSession.id.desc())).first()
