@@ -23,7 +23,7 @@ from models import (
 logger = logging.getLogger(__name__)
 
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 410, 413, 415, 416, 422)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 410, 413, 415, 416, 422, 429)}
 """The error responses the routes document in OpenAPI (all in the one JSON shape below)."""
 
 

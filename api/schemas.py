@@ -159,6 +159,9 @@ class KeyIn(BaseModel):
     role: Literal["telephony", "operator", "qa", "admin"]
     webhook_url: str | None = Field(None, max_length=2048)
     agent_id: str | None = Field(None, min_length=1, max_length=64, description="an operator's agent id (工号)")
+    team: str | None = Field(
+        None, min_length=1, max_length=64, description="an operator's team (班组): they work on its calls too"
+    )
 
 
 class KeyOut(BaseModel):
@@ -170,6 +173,7 @@ class KeyOut(BaseModel):
     revoked_at: datetime | None
     webhook_url: str | None
     agent_id: str | None = None
+    team: str | None = None
 
 
 class KeyCreated(KeyOut):

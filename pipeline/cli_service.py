@@ -106,7 +106,10 @@ def register(app: typer.Typer, load_settings) -> None:
         name: Annotated[str | None, typer.Option(help="who holds it (default: the role)")] = None,
         webhook_url: Annotated[str | None, typer.Option(help="telephony: where call results are POSTed")] = None,
         agent_id: Annotated[
-            str | None, typer.Option(help="operator: their agent id (工号); their page opens on their calls")
+            str | None, typer.Option(help="operator: their agent id (工号); they work on the calls taken under it")
+        ] = None,
+        team: Annotated[
+            str | None, typer.Option(help="operator: their team (班组); they work on the team's calls too")
         ] = None,
     ) -> None:
         """Create a key. The key is printed alone on the last line (shown once; only its hash is stored)."""
@@ -127,9 +130,11 @@ def register(app: typer.Typer, load_settings) -> None:
         engine, repository = open_repository(settings)
         try:
             with repository.sessions.begin() as session:
-                row, key = create_key(session, role, name or role, webhook_url=webhook_url, agent_id=agent_id)
+                row, key = create_key(
+                    session, role, name or role, webhook_url=webhook_url, agent_id=agent_id, team=team
+                )
                 key_id, secret = row.id, row.webhook_secret
-        except ValueError as error:  # a name or agent id of the wrong length
+        except ValueError as error:  # a name, agent id or team of the wrong length; a team on a non-operator key
             sys.stderr.write(f"error: {error}\n")
             raise typer.Exit(2) from None
         finally:
@@ -154,6 +159,8 @@ def register(app: typer.Typer, load_settings) -> None:
                 line = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "state": state}
                 if row.agent_id:
                     line["agent_id"] = row.agent_id
+                if row.team:
+                    line["team"] = row.team
                 print(json.dumps(line, ensure_ascii=False))
         engine.dispose()
 

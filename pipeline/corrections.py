@@ -34,10 +34,13 @@ CORRECTION_COLUMNS = (
 
 
 def correction_rows(
-    repository: CallRepository, since: datetime | None = None, until: datetime | None = None
+    repository: CallRepository,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
 ) -> Iterator[dict]:
-    """One row per accepted ticket with a department, oldest acceptance first."""
-    for call in repository.accepted_calls(since, until):
+    """One row per accepted ticket with a department, oldest acceptance first, of at most `limit` tickets."""
+    for call in repository.accepted_calls(since, until, limit):
         row = correction_row(call)
         if row["text"] and row["department"]:
             yield row

@@ -78,6 +78,8 @@ class Call(Base):
     priority: Mapped[str] = mapped_column(String(16))  # live | backlog
     caller_number: Mapped[str | None] = mapped_column(String(32))
     agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # the operator team (班组) of the agent when the call was registered, kept so later key changes move no call
+    team: Mapped[str | None] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime | None] = mapped_column(index=True)
     channel_map: Mapped[dict] = mapped_column(default=dict)
     pushed_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
@@ -172,6 +174,24 @@ class ApiKey(Base):
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
     # operators: their agent id (工号) in the telephony system, so their pages show their own calls first
     agent_id: Mapped[str | None] = mapped_column(String(64))
+    # operators: their team (班组); an operator works on the calls of their agent id and of their team
+    team: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginSession(Base):
+    """A web page login (POST /v1/session): the cookie holds a random token, only its SHA-256 is kept here.
+    It ends at `expires_at` (one shift), after the idle time since `last_seen_at`, when logged out
+    (`revoked_at`), or when its key is revoked."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
 
 
 class WebhookDelivery(Base):

@@ -11,6 +11,10 @@ A claim is a conditional UPDATE that also takes a lease (`lease_until`); a secon
 the lease held, or the phase already done, and does nothing. A worker that dies leaves an expired lease:
 the redelivered task (or the sweeper's re-enqueue) claims again. `finish` and `fail` only move a call
 out of `processing`, so a result is written once whatever the number of deliveries.
+
+Every read the API makes for a caller goes through a `CallScope` (`visible`, `search`, `agent_summary`):
+a call outside it is not found, exactly like a call that does not exist. The scope of each role is decided
+in `pipeline.keys.Principal.scope`; a call's `team` is fixed when it is registered (`register`).
 """
 
 import copy
@@ -20,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
@@ -73,6 +77,31 @@ class CallQuery:
     offset: int = 0
 
 
+@dataclass(frozen=True)
+class CallScope:
+    """The calls one caller may see: every call, or those pushed by `pushed_by`, taken under `agent_id` or of
+    `team` (any of these). With none of them, no call at all: a scope never widens by omission."""
+
+    everything: bool = False
+    pushed_by: int | None = None
+    agent_id: str | None = None
+    team: str | None = None
+
+    def clause(self) -> ColumnElement[bool]:
+        if self.everything:
+            return true()
+        owners = [
+            column == value
+            for column, value in (
+                (Call.pushed_by, self.pushed_by),
+                (Call.agent_id, self.agent_id),
+                (Call.team, self.team),
+            )
+            if value is not None
+        ]
+        return or_(*owners) if owners else false()
+
+
 class CallRepository:
     """All database access of the service, one short transaction per method."""
 
@@ -82,19 +111,38 @@ class CallRepository:
     # --- intake ------------------------------------------------------------------------------------
 
     def register(self, new: NewCall, recording: StoredRecording, pushed_by: int | None) -> tuple[Call, bool]:
-        """Insert a queued call; (call, True). The same id with the same recording: (existing, False).
-        The same id with another recording: CallConflictError."""
+        """Insert a queued call; (call, True). The same id with the same recording from the same key: (existing,
+        False). The same id with another recording, or pushed by another key: CallConflictError, which says
+        nothing of the other call (whether its recording is the same, its status): a client never attaches to
+        or learns about another client's call. The call's team is the team of the active operator key with
+        its agent id (the newest such key), fixed from now on."""
         try:
             with self.sessions.begin() as session:
                 existing = session.get(Call, new.call_id)
                 if existing is None:
                     now = utcnow()
+                    team = (
+                        session.scalar(
+                            select(ApiKey.team)
+                            .where(
+                                ApiKey.role == "operator",
+                                ApiKey.agent_id == new.agent_id,
+                                ApiKey.team.is_not(None),
+                                ApiKey.revoked_at.is_(None),
+                            )
+                            .order_by(ApiKey.id.desc())
+                            .limit(1)
+                        )
+                        if new.agent_id
+                        else None
+                    )
                     call = Call(
                         id=new.call_id,
                         status="queued",
                         priority=new.priority,
                         caller_number=new.caller_number,
                         agent_id=new.agent_id,
+                        team=team,
                         started_at=new.started_at,
                         channel_map=new.channel_map,
                         pushed_by=pushed_by,
@@ -118,6 +166,8 @@ class CallRepository:
             existing = session.get(Call, new.call_id)
             if existing is None:
                 raise CallConflictError("the call could not be registered; retry")
+            if existing.pushed_by is None or existing.pushed_by != pushed_by:
+                raise CallConflictError(f"call id {new.call_id} is already in use")
             if existing.recording_key != recording.key:
                 raise CallConflictError(f"call {new.call_id} was already pushed with a different recording")
             return existing, False
@@ -125,6 +175,16 @@ class CallRepository:
     def get(self, call_id: str) -> Call:
         with self.sessions() as session:
             call = session.get(Call, call_id)
+            if call is None:
+                raise CallNotFoundError(f"no call {call_id}")
+            return call
+
+    def visible(self, call_id: str, scope: CallScope) -> Call:
+        """The call, for a caller whose `scope` covers it; CallNotFoundError otherwise, the same error as for a
+        call that does not exist, so a caller cannot tell another's call from none. Every API route that takes
+        a call id loads the call here."""
+        with self.sessions() as session:
+            call = session.scalars(select(Call).where(Call.id == call_id, scope.clause())).first()
             if call is None:
                 raise CallNotFoundError(f"no call {call_id}")
             return call
@@ -322,9 +382,11 @@ class CallRepository:
                 query = query.where(TicketChange.at >= since)
             return list(session.scalars(query))
 
-    def accepted_calls(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[Call]:
-        """Calls whose ticket an operator accepted (in [since, until) by acceptance time), oldest first,
-        read in batches without their transcripts: an export of a year of tickets stays small in memory."""
+    def accepted_calls(
+        self, since: datetime | None = None, until: datetime | None = None, limit: int | None = None
+    ) -> Iterator[Call]:
+        """Calls whose ticket an operator accepted (in [since, until) by acceptance time), oldest first, at most
+        `limit`, read in batches without their transcripts: an export of a year of tickets stays small in memory."""
         statement = (
             select(Call)
             .options(defer(Call.transcript), defer(Call.search_text))
@@ -336,6 +398,8 @@ class CallRepository:
             statement = statement.where(Call.accepted_at >= since)
         if until is not None:
             statement = statement.where(Call.accepted_at < until)
+        if limit is not None:  # in the query: a stream cut short would leave PostgreSQL's cursor open
+            statement = statement.limit(limit)
         with self.sessions() as session:
             yield from session.scalars(statement)
 
@@ -360,11 +424,13 @@ class CallRepository:
         with self.sessions() as session:
             return list(session.scalars(select(Audit).where(Audit.call_id == call_id).order_by(Audit.id)))
 
-    def agent_summary(self, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
-        """Per operator (agent id), over calls finished in [since, until): how many, how many audited, the
-        scores of their latest audits (kept on the call) and those audits' turn marks by kind. For the QA
-        page's table."""
-        window = [Call.status == "done", Call.agent_id.is_not(None)]
+    def agent_summary(
+        self, scope: CallScope, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict]:
+        """Per operator (agent id), over the calls in `scope` finished in [since, until): how many, how many
+        audited, the scores of their latest audits (kept on the call) and those audits' turn marks by kind.
+        For the QA page's table."""
+        window = [Call.status == "done", Call.agent_id.is_not(None), scope.clause()]
         if since is not None:
             window.append(Call.created_at >= since)
         if until is not None:
@@ -399,12 +465,12 @@ class CallRepository:
                     counts[kind] = counts.get(kind, 0) + 1
         return list(summary.values())
 
-    def search(self, query: CallQuery) -> tuple[list[Call], int]:
-        """Calls matching every given filter, newest first, and the total count. Text matches any substring of
-        the transcript, summary and department (Chinese has no word boundaries to index on)."""
-        statement = _filtered(select(Call), query)
+    def search(self, query: CallQuery, scope: CallScope) -> tuple[list[Call], int]:
+        """Calls in `scope` matching every given filter, newest first, and the total count. Text matches any
+        substring of the transcript, summary and department (Chinese has no word boundaries to index on)."""
+        statement = _filtered(select(Call), query).where(scope.clause())
         with self.sessions() as session:
-            total = session.scalar(_filtered(select(func.count(Call.id)), query)) or 0
+            total = session.scalar(_filtered(select(func.count(Call.id)), query).where(scope.clause())) or 0
             rows = session.scalars(
                 statement.order_by(Call.created_at.desc(), Call.id).limit(query.limit).offset(query.offset)
             ).all()

@@ -62,6 +62,17 @@ class WebhookSettings(BaseModel):
     allow_private: bool = Field(False, description="allow webhook URLs on loopback/private networks")
 
 
+class AuthSettings(BaseModel):
+    """The web pages' logins and the guard against guessing keys."""
+
+    session_max_age_s: float = Field(12 * 3600, gt=0, description="a login ends this long after it began (a shift)")
+    session_idle_s: float = Field(2 * 3600, gt=0, description="a login unused this long ends")
+    max_failures: int = Field(
+        30, ge=1, description="invalid keys and failed logins from one client address before it is answered 429"
+    )
+    failure_window_s: float = Field(300, gt=0, description="how long a failure counts against its address")
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures. Defaults run on one machine with no services."""
 
@@ -102,6 +113,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @property
     def resolved_model_cache(self) -> Path:

@@ -3,13 +3,14 @@
 When a call reaches ``done`` or ``failed`` the service POSTs a small JSON summary (see `call_summary`)
 to the client's webhook URL. The summary carries ids, status, review level, suggested department,
 request type, timings and links back to the service: never the transcript or ticket fields, so no
-phone numbers or ID numbers leave through this channel.
+phone numbers or ID numbers leave through this channel. The body also carries ``event`` and
+``delivery_id``: everything a receiver acts on is inside the signed bytes.
 
 Each request carries these headers::
 
     Content-Type: application/json
-    X-Hotline-Event: call.done | call.failed
-    X-Hotline-Delivery: <delivery id>      same id on every retry of one delivery: de-duplicate on it
+    X-Hotline-Event: call.done | call.failed      the same as the body's "event"
+    X-Hotline-Delivery: <delivery id>      the same as the body's "delivery_id" (same on every retry)
     X-Hotline-Timestamp: <unix seconds>    when this attempt was signed
     X-Hotline-Signature: v1=<hex>[,v1=<hex>...]
 
@@ -21,6 +22,16 @@ Verifying a request (a receiver needs nothing from this project):
    constant time). During a secret rotation the header carries one entry per active secret.
 4. Reject when the timestamp is more than 5 minutes from the receiver's clock, so a captured request
    cannot be replayed later.
+5. Parse the body and de-duplicate on its ``delivery_id``, never on the header alone: the headers are
+   not signed, so a request captured in transit could be sent again within the 5 minutes under another
+   ``X-Hotline-Delivery``; the signed id stays the same. Remembering the ids of the last 10 minutes is
+   enough (older requests fail step 4). A receiver that keys on the header must check that it equals the
+   body's ``delivery_id`` (``verify(..., delivery_id=header)`` checks that with steps 2-4), and act on
+   the body's ``event``.
+
+The signed id is how a receiver tells a retry (same id, new timestamp) from a new announcement; the
+``v1`` scheme is unchanged from earlier versions, so existing receivers keep verifying, and only their
+de-duplication key moves into the body.
 
 A receiver answers 2xx to acknowledge. Network errors, timeouts, 5xx and 429 are retried with
 exponential backoff (`WebhookOptions`); other answers, redirects included (they are never followed),
@@ -56,6 +67,7 @@ __all__ = [
     "encode_payload",
     "retry_delay",
     "sign",
+    "signed_delivery_id",
     "validate_webhook_url",
     "verify",
 ]
@@ -134,13 +146,15 @@ def verify(
     signature_header: str,
     body: bytes,
     *,
+    delivery_id: str | None = None,
     now: float | None = None,
     tolerance_s: int = 300,
 ) -> bool:
-    """Whether a request was signed with `secret` within `tolerance_s` of `now` (default: the clock).
+    """Whether a request was signed with `secret` within `tolerance_s` of `now` (default: the clock), and,
+    when `delivery_id` is given (the X-Hotline-Delivery header), whether the signed body names that delivery.
 
     `signature_header` may list several comma-separated ``v1=`` entries (secret rotation); one
-    match is enough. Malformed headers give False, never an exception.
+    match is enough. Malformed headers or bodies give False, never an exception.
     """
     timestamp_header = timestamp_header.strip()
     if not timestamp_header.isascii() or not timestamp_header.isdigit():
@@ -157,7 +171,20 @@ def verify(
             # compare_digest on str refuses non-ASCII; bytes keep a hostile header from raising.
             candidate = entry[len(prefix) :].encode("utf-8", "replace")
             matched |= hmac.compare_digest(candidate, expected)
-    return matched
+    if not matched or delivery_id is None:
+        return matched
+    return signed_delivery_id(body) == delivery_id
+
+
+def signed_delivery_id(body: bytes) -> str | None:
+    """The ``delivery_id`` inside a webhook body (the key to de-duplicate on once the body is verified);
+    None when the body has none."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    value = data.get("delivery_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def backoff_delay(
@@ -231,7 +258,8 @@ def deliver(
 ) -> DeliveryAttempt:
     """POST `payload` once to `url`, signed with `secret`, and report how it went.
 
-    `secret` may be several secrets during a rotation (new first); the signature header then carries
+    The body sent is `payload` with ``event`` and ``delivery_id`` set, so both are signed. `secret` may be
+    several secrets during a rotation (new first); the signature header then carries
     one entry per secret. Network and HTTP failures are returned, not raised; redirects are not
     followed. Call `validate_webhook_url` before each delivery, not only when the URL is registered:
     a host name can start resolving to a private address later.
@@ -241,7 +269,9 @@ def deliver(
     secrets = [secret] if isinstance(secret, str) else list(secret)
     if not secrets:
         raise ValueError("at least one webhook secret is needed")
-    body = encode_payload(payload)
+    if payload.get("event", event) != event:
+        raise ValueError(f"the payload is for {payload['event']!r}, not {event!r}")
+    body = encode_payload({**payload, "event": event, "delivery_id": delivery_id})
     timestamp = int(now())
     headers = {
         "Content-Type": "application/json",

@@ -73,9 +73,13 @@ def new_key(
     name: str | None = None,
     webhook_url: str | None = None,
     agent_id: str | None = None,
+    team: str | None = None,
 ) -> str:
+    """A new key. An operator's key sees only the calls of its agent id and team: give it one of them."""
     with services.repository.sessions.begin() as session:
-        _, key = create_key(session, role, name or f"{role}-test", webhook_url=webhook_url, agent_id=agent_id)
+        _, key = create_key(
+            session, role, name or f"{role}-test", webhook_url=webhook_url, agent_id=agent_id, team=team
+        )
     return key
 
 

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/audits", tags=["qa"])
 
 @router.get("/summary", response_model=list[AgentSummary], responses=ERRORS, summary="Per-operator QA summary")
 def agent_summary(
-    request: Request, _principal: AuditKey, since: datetime | None = None, until: datetime | None = None
+    request: Request, principal: AuditKey, since: datetime | None = None, until: datetime | None = None
 ) -> list[AgentSummary]:
-    rows = request.app.state.services.repository.agent_summary(aware(since), aware(until))
+    rows = request.app.state.services.repository.agent_summary(principal.scope, aware(since), aware(until))
     return [AgentSummary(**row) for row in rows]

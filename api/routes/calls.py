@@ -33,6 +33,7 @@ from api.schemas import (
 from asr.audio import DecodeOptions, probe_audio
 from models import TICKET_FIELDS, CallTranscript
 from pipeline.database import Call
+from pipeline.keys import Principal
 from pipeline.meta import CALL_ID_PATTERN, aware, parse_meta
 from pipeline.recordings import CHUNK_SIZE
 from pipeline.repository import CallQuery, NewCall
@@ -165,7 +166,7 @@ def _parse_fields(form) -> tuple:
 @router.get("", response_model=CallPage, responses=ERRORS, summary="Search calls")
 def search_calls(
     request: Request,
-    _principal: ReadKey,
+    principal: ReadKey,
     q: Annotated[str | None, Query(max_length=200, description="text in the transcript, summary or department")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -191,13 +192,13 @@ def search_calls(
         limit=limit,
         offset=offset,
     )
-    rows, total = _services(request).repository.search(query)
+    rows, total = _services(request).repository.search(query, principal.scope)
     return CallPage(total=total, limit=limit, offset=offset, items=[call_status(request, row) for row in rows])
 
 
 @router.get("/{call_id}", response_model=CallStatus, responses=ERRORS, summary="Status of a call")
-def get_call(request: Request, call_id: str, _principal: StatusKey) -> CallStatus:
-    return call_status(request, _services(request).repository.get(call_id))
+def get_call(request: Request, call_id: str, principal: StatusKey) -> CallStatus:
+    return call_status(request, _services(request).repository.visible(call_id, principal.scope))
 
 
 @router.get(
@@ -208,12 +209,12 @@ def get_call(request: Request, call_id: str, _principal: StatusKey) -> CallStatu
 def get_transcript(
     request: Request,
     call_id: str,
-    _principal: ReadKey,
+    principal: ReadKey,
     format: Literal["json", "txt", "srt", "vtt", "rttm"] = "json",
 ) -> Response:
     from pipeline.formats import render
 
-    call = _services(request).repository.get(call_id)
+    call = _services(request).repository.visible(call_id, principal.scope)
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     if format == "json":
@@ -229,9 +230,9 @@ def get_transcript(
     responses={**ERRORS, 200: {"content": {"audio/*": {}}}, 206: {"content": {"audio/*": {}}}},
     summary="The recording, with HTTP Range for playback",
 )
-def get_audio(request: Request, call_id: str, _principal: ReadKey) -> Response:
+def get_audio(request: Request, call_id: str, principal: ReadKey) -> Response:
     services = _services(request)
-    call = services.repository.get(call_id)
+    call = services.repository.visible(call_id, principal.scope)
     if call.audio_deleted_at is not None:
         raise ApiError(410, "audio_deleted", "the recording was deleted by the retention policy")
     size = services.store.size(call.recording_key)
@@ -256,8 +257,8 @@ def get_audio(request: Request, call_id: str, _principal: ReadKey) -> Response:
 
 
 @router.get("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="The pre-filled ticket")
-def get_ticket(request: Request, call_id: str, _principal: ReadKey) -> TicketOut:
-    return _ticket_out(request, call_id)
+def get_ticket(request: Request, call_id: str, principal: ReadKey) -> TicketOut:
+    return _ticket_out(request, call_id, principal)
 
 
 @router.patch("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="Correct and/or accept")
@@ -268,14 +269,15 @@ def patch_ticket(request: Request, call_id: str, patch: TicketPatch, principal: 
     changes = dict(patch.fields)
     if patch.department is not None:
         changes["department"] = patch.department
+    _services(request).repository.visible(call_id, principal.scope)
     _services(request).repository.update_ticket(call_id, principal.name, changes, patch.accept)
-    return _ticket_out(request, call_id)
+    return _ticket_out(request, call_id, principal)
 
 
 @router.post("/{call_id}/audit", response_model=AuditOut, status_code=201, responses=ERRORS, summary="QA audit")
 def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditKey) -> AuditOut:
     repository = _services(request).repository
-    call = repository.get(call_id)
+    call = repository.visible(call_id, principal.scope)
     turns = len((call.transcript or {}).get("turns", []))
     for mark in audit.marks:
         if mark.turn >= turns:
@@ -298,10 +300,10 @@ def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditK
     responses=ERRORS,
     summary="Automatic service checks (greeting, number and request read back, closing, forbidden words)",
 )
-def get_checks(request: Request, call_id: str, _principal: ReadKey) -> dict[str, ServiceCheckOut]:
+def get_checks(request: Request, call_id: str, principal: ReadKey) -> dict[str, ServiceCheckOut]:
     from extract.service_checks import service_checks  # on first use: the API starts without extract's text tools
 
-    call = _services(request).repository.get(call_id)
+    call = _services(request).repository.visible(call_id, principal.scope)
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     checks = service_checks(CallTranscript.from_dict(call.transcript))
@@ -309,9 +311,9 @@ def get_checks(request: Request, call_id: str, _principal: ReadKey) -> dict[str,
 
 
 @router.get("/{call_id}/audits", response_model=list[AuditOut], responses=ERRORS, summary="QA audits of a call")
-def get_audits(request: Request, call_id: str, _principal: AuditKey) -> list[AuditOut]:
+def get_audits(request: Request, call_id: str, principal: AuditKey) -> list[AuditOut]:
     repository = _services(request).repository
-    repository.get(call_id)
+    repository.visible(call_id, principal.scope)
     return [AuditOut.model_validate(row, from_attributes=True) for row in repository.audits(call_id)]
 
 
@@ -323,7 +325,7 @@ def get_audits(request: Request, call_id: str, _principal: AuditKey) -> list[Aud
 )
 def get_webhooks(request: Request, call_id: str, principal: PushKey) -> list[WebhookDeliveryOut]:
     repository = _services(request).repository
-    repository.get(call_id)
+    repository.visible(call_id, principal.scope)
     # a telephony client sees its own deliveries only (another client's URL is none of its business)
     own = principal.role != "admin"
     return [
@@ -349,9 +351,9 @@ def _chunks(stream) -> Iterator[bytes]:
             yield chunk
 
 
-def _ticket_out(request: Request, call_id: str) -> TicketOut:
+def _ticket_out(request: Request, call_id: str, principal: Principal) -> TicketOut:
     repository = _services(request).repository
-    call = repository.get(call_id)
+    call = repository.visible(call_id, principal.scope)
     if call.ticket is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no ticket yet (status {call.status})")
     changes = [

@@ -1,9 +1,14 @@
-"""/v1/corrections: operator-accepted tickets as routing training data (admin only)."""
+"""/v1/corrections: operator-accepted tickets as routing training data (admin only).
 
+A bulk export of what citizens reported is the API's most sensitive flow: admin keys only, at most `limit`
+tickets per request (the oldest first: continue with `since` = the last row's `accepted_at`), and each export
+is logged with the key that made it."""
+
+import logging
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import AdminKey
@@ -11,7 +16,11 @@ from api.errors import ERRORS
 from pipeline.corrections import correction_rows, to_csv, to_jsonl
 from pipeline.meta import aware
 
+logger = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/v1/corrections", tags=["admin"])
+
+MAX_EXPORT_ROWS = 100_000
 
 
 @router.get(
@@ -21,12 +30,14 @@ router = APIRouter(prefix="/v1/corrections", tags=["admin"])
 )
 def export_corrections(
     request: Request,
-    _principal: AdminKey,
+    principal: AdminKey,
     since: datetime | None = None,
     until: datetime | None = None,
     format: Literal["csv", "jsonl"] = "csv",
+    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT_ROWS, description="at most this many tickets")] = MAX_EXPORT_ROWS,
 ) -> StreamingResponse:
-    rows = correction_rows(request.app.state.services.repository, aware(since), aware(until))
+    logger.info("corrections export by key %d, at most %d rows", principal.key_id, limit)
+    rows = correction_rows(request.app.state.services.repository, aware(since), aware(until), limit)
     if format == "jsonl":
         return StreamingResponse(to_jsonl(rows), media_type="application/x-ndjson; charset=utf-8")
     headers = {"Content-Disposition": 'attachment; filename="corrections.csv"'}

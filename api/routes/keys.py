@@ -30,12 +30,17 @@ def post_key(request: Request, body: KeyIn, _principal: AdminKey) -> KeyCreated:
         except ValueError as error:
             raise ApiError(422, "invalid_request", str(error)) from None
     with services.repository.sessions.begin() as session:
-        row, key = create_key(session, body.role, body.name, webhook_url=body.webhook_url, agent_id=body.agent_id)
+        try:
+            row, key = create_key(
+                session, body.role, body.name, webhook_url=body.webhook_url, agent_id=body.agent_id, team=body.team
+            )
+        except ValueError as error:  # a team on a key that is not an operator's
+            raise ApiError(422, "invalid_request", str(error)) from None
         out = KeyOut.model_validate(row, from_attributes=True)
         return KeyCreated(**out.model_dump(), key=key, webhook_secret=row.webhook_secret)
 
 
-@router.delete("/{key_id}", status_code=204, summary="Revoke a key")
+@router.delete("/{key_id}", status_code=204, summary="Revoke a key (and end its login sessions)")
 def delete_key(request: Request, key_id: int, _principal: AdminKey) -> None:
     if not 1 <= key_id <= MAX_KEY_ID:  # no such key; the database driver would fail on an out-of-range id
         raise ApiError(404, "not_found", f"no active key {key_id}")

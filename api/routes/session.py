@@ -1,15 +1,22 @@
-"""/v1/session: the web pages' login. The key typed into the login form goes into an HttpOnly cookie (the
-pages' script never keeps it); every /v1 endpoint then accepts the cookie as it accepts the header."""
+"""/v1/session: the web pages' login. The key typed into the login form opens a server-side session; the
+browser gets only the session's random token, in an HttpOnly cookie (the pages' script never keeps the key or
+the token). Every /v1 endpoint then accepts the cookie for the key's role. A login always opens a new session
+(and ends the one the browser presented, if any), so a token planted before the login is worth nothing after
+it; logging out ends the session on the server, so a copied cookie stops working too."""
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from api.auth import SESSION_COOKIE, principal_of
+from api.auth import SESSION_COOKIE, check_not_blocked, cookie_principal, key_principal, record_failure
 from api.errors import ERRORS, ApiError
+from pipeline.keys import close_session, open_session
 
 router = APIRouter(prefix="/v1/session", tags=["session"])
 
-SESSION_MAX_AGE_S = 12 * 3600  # one shift
+PAGE_ROLES = ("operator", "qa", "admin")
+LEGACY_KEY_COOKIE = "hotline_key"
+"""Before server-side sessions the cookie held the key itself: removed at every login and logout, so no
+browser keeps a key it was given then."""
 
 
 class LoginIn(BaseModel):
@@ -24,33 +31,43 @@ class SessionOut(BaseModel):
 
 @router.post("", response_model=SessionOut, responses=ERRORS, summary="Log in with an API key (sets a cookie)")
 def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
-    key = body.key.strip()
-    principal = principal_of(request, key)
-    if principal is None or principal.role not in ("operator", "qa", "admin"):
+    check_not_blocked(request)
+    principal = key_principal(request, body.key.strip())
+    if principal is None:
+        record_failure(request)
+    if principal is None or principal.role not in PAGE_ROLES:
         raise ApiError(401, "unauthorized", "this key does not open the operator or QA pages")
+    services = request.app.state.services
+    max_age_s = services.settings.auth.session_max_age_s
+    with services.repository.sessions.begin() as session:
+        close_session(session, request.cookies.get(SESSION_COOKIE))
+        token = open_session(session, principal.key_id, max_age_s=max_age_s)
     response.set_cookie(
         SESSION_COOKIE,
-        key,
-        max_age=SESSION_MAX_AGE_S,
+        token,
+        max_age=int(max_age_s),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
         path="/",
     )
+    response.delete_cookie(LEGACY_KEY_COOKIE, path="/", httponly=True, samesite="strict")
     return SessionOut(name=principal.name, role=principal.role, agent_id=principal.agent_id)
 
 
 @router.get("", response_model=SessionOut, responses=ERRORS, summary="Who is logged in")
 def whoami(request: Request) -> SessionOut:
-    key = request.cookies.get(SESSION_COOKIE) or ""
-    principal = principal_of(request, key) if key else None
+    principal = cookie_principal(request)
     if principal is None:
         raise ApiError(401, "unauthorized", "not logged in")
     return SessionOut(name=principal.name, role=principal.role, agent_id=principal.agent_id)
 
 
-@router.delete("", status_code=204, summary="Log out")
-def logout(response: Response) -> Response:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+@router.delete("", status_code=204, summary="Log out (ends the session on the server)")
+def logout(request: Request, response: Response) -> Response:
+    with request.app.state.services.repository.sessions.begin() as session:
+        close_session(session, request.cookies.get(SESSION_COOKIE))
+    for name in (SESSION_COOKIE, LEGACY_KEY_COOKIE):
+        response.delete_cookie(name, path="/", httponly=True, samesite="strict")
     response.status_code = 204
     return response

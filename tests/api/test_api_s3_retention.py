@@ -49,7 +49,7 @@ def bucket_keys(seaweed, settings) -> list[str]:
 def test_a_call_is_stored_processed_and_played_back_from_s3(tmp_path, seaweed, engines, demo_stereo):
     settings = s3_settings(tmp_path, seaweed)
     services = in_process_services(settings, engines)
-    keys = {role: new_key(services, role) for role in ("telephony", "operator")}
+    keys = {role: new_key(services, role) for role in ("telephony", "qa")}
     with TestClient(create_app(services=services)) as client:
         assert push(client, keys["telephony"], demo_stereo, "s3-1").status_code == 202
         stored = bucket_keys(seaweed, settings)
@@ -57,9 +57,9 @@ def test_a_call_is_stored_processed_and_played_back_from_s3(tmp_path, seaweed, e
         assert not (settings.data_dir / "recordings").exists(), "nothing on the API machine's disk"
         done = wait_for(client, "s3-1", keys["telephony"])
         assert done["status"] == "done", done
-        turns = client.get("/v1/calls/s3-1/transcript", headers=auth(keys["operator"])).json()["turns"]
+        turns = client.get("/v1/calls/s3-1/transcript", headers=auth(keys["qa"])).json()["turns"]
         assert any("热线" in turn["text"] for turn in turns)
-        part = client.get("/v1/calls/s3-1/audio", headers={**auth(keys["operator"]), "Range": "bytes=0-11"})
+        part = client.get("/v1/calls/s3-1/audio", headers={**auth(keys["qa"]), "Range": "bytes=0-11"})
         assert part.status_code == 206 and part.content == demo_stereo.read_bytes()[:12]
     services.queue.stop()
     services.engine.dispose()
@@ -72,7 +72,7 @@ def test_retention_deletes_the_audio_of_finished_calls_and_keeps_the_rest(tmp_pa
     # 0.3 s of retention: the in-process sweeper (every 0.5 s) deletes a finished call's audio almost at once
     settings = s3_settings(tmp_path, seaweed, retention_days=0.3 / 86400, worker={"sweep_interval_s": 0.5})
     services = in_process_services(settings, engines)
-    keys = {role: new_key(services, role) for role in ("telephony", "operator")}
+    keys = {role: new_key(services, role) for role in ("telephony", "qa")}
     silent = write_audio(tmp_path / "silent.wav", np.zeros((2, 16000), dtype=np.float32), 8000)
     with TestClient(create_app(services=services)) as client:
         for call_id in ("old-1", "old-2"):  # the same recording twice: one object, two calls
@@ -85,9 +85,9 @@ def test_retention_deletes_the_audio_of_finished_calls_and_keeps_the_rest(tmp_pa
             time.sleep(0.2)
         assert bucket_keys(seaweed, settings) == [], "the recording is deleted from the bucket"
         for call_id in ("old-1", "old-2"):
-            status = client.get(f"/v1/calls/{call_id}", headers=auth(keys["operator"])).json()
+            status = client.get(f"/v1/calls/{call_id}", headers=auth(keys["qa"])).json()
             assert status["status"] == "failed" and status["audio_available"] is False
-            gone = client.get(f"/v1/calls/{call_id}/audio", headers=auth(keys["operator"]))
+            gone = client.get(f"/v1/calls/{call_id}/audio", headers=auth(keys["qa"]))
             assert gone.status_code == 410 and gone.json()["error"]["code"] == "audio_deleted"
     services.queue.stop()
     services.engine.dispose()

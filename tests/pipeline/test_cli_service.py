@@ -53,11 +53,22 @@ def test_keys_are_created_listed_and_revoked(tmp_path):
     assert again.returncode == 1 and again.stderr.count("\n") == 1
 
 
+def test_an_operator_key_names_its_team(tmp_path):
+    created = hotline(tmp_path, "keys", "create", "--role", "operator", "--name", "李四", "--team", "二班")
+    assert created.returncode == 0, created.stderr
+    who = principal(tmp_path, created.stdout.strip())
+    assert (who.agent_id, who.team) == (None, "二班")
+    [listed] = [json.loads(line) for line in hotline(tmp_path, "keys", "list").stdout.splitlines()]
+    assert listed["team"] == "二班"
+
+
 def test_bad_key_requests_exit_2_with_one_line(tmp_path):
     for args in (
         ("keys", "create", "--role", "boss"),
         ("keys", "create", "--role", "operator", "--agent-id", "A" * 65),
         ("keys", "create", "--role", "telephony", "--webhook-url", "ftp://pbx.example/hook"),
+        ("keys", "create", "--role", "telephony", "--team", "二班"),
+        ("keys", "create", "--role", "operator", "--team", "班" * 65),
     ):
         done = hotline(tmp_path, *args)
         assert done.returncode == 2, (args, done.stderr)

@@ -163,10 +163,19 @@ def test_delivered_request_carries_documented_headers_and_signature(receiver, cl
     assert headers["x-hotline-delivery"] == "dlv-1"
     assert headers["x-hotline-timestamp"] == str(int(NOW))
     assert headers["x-hotline-signature"] == _expected_signature(SECRET, str(int(NOW)), request.body)
-    # The bytes on the wire are the documented serialisation, Chinese unescaped.
-    assert request.body == json.dumps(PAYLOAD, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-    assert json.loads(request.body) == PAYLOAD
+    # The bytes on the wire are the documented serialisation, Chinese unescaped, the delivery id signed inside.
+    sent = {**PAYLOAD, "delivery_id": "dlv-1"}
+    assert request.body == json.dumps(sent, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    assert json.loads(request.body) == sent
     assert verify(SECRET, headers["x-hotline-timestamp"], headers["x-hotline-signature"], request.body, now=NOW + 5)
+    assert verify(
+        SECRET,
+        headers["x-hotline-timestamp"],
+        headers["x-hotline-signature"],
+        request.body,
+        delivery_id="dlv-1",
+        now=NOW,
+    )
 
 
 @pytest.fixture
@@ -200,6 +209,36 @@ def test_verify_accepts_any_of_several_signatures(signed):
     assert verify(SECRET, timestamp, f"{other}, {signature}", body, now=int(timestamp))
     assert verify(SECRET, timestamp, f"{signature},{other}", body, now=int(timestamp))
     assert not verify(SECRET, timestamp, f"{other},v1=00", body, now=int(timestamp))
+
+
+def test_a_request_replayed_under_another_delivery_id_is_caught_by_the_documented_checks(receiver, client):
+    """A request captured in transit and sent again within the 5 minutes with a new X-Hotline-Delivery: the
+    signature still verifies (the headers are not signed), but the signed body names the first delivery, so a
+    receiver that de-duplicates on it, or checks the header against it, does the work once."""
+    _deliver(receiver.base_url + "/status/200", client)
+    [original] = receiver.requests
+    replayed = httpx.post(
+        receiver.base_url + "/status/200",
+        content=original.body,
+        headers={**original.headers, "X-Hotline-Delivery": "dlv-forged"},
+    )
+    assert replayed.status_code == 200
+    checks = []
+    for request in receiver.requests:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        timestamp, signature = headers["x-hotline-timestamp"], headers["x-hotline-signature"]
+        assert verify(SECRET, timestamp, signature, request.body, now=NOW + 60), "the headers are not signed"
+        header_matches = verify(
+            SECRET, timestamp, signature, request.body, delivery_id=headers["x-hotline-delivery"], now=NOW
+        )
+        checks.append((json.loads(request.body)["delivery_id"], header_matches))
+    # de-duplicated on the signed id, the replay is the delivery already handled; its header gives it away
+    assert checks == [("dlv-1", True), ("dlv-1", False)]
+
+
+def test_the_payload_must_be_for_the_event_sent(client):
+    with pytest.raises(ValueError, match="not 'call\\.failed'"):
+        deliver("http://127.0.0.1:9/", SECRET, "call.failed", PAYLOAD, "d", 1, client=client, options=WebhookOptions())
 
 
 def test_rotation_sends_one_signature_per_secret(receiver, client):

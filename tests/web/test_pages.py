@@ -92,7 +92,7 @@ def server(tmp_path_factory, engines):
                 assert response.status_code == 202, response.text
                 done = wait_for(client, CALL_ID, keys["telephony"])
                 assert done["status"] == "done", done
-                # another operator's call (silence: it fails at once), which this operator's queue leaves out
+                # another operator's call (silence: it fails at once), which this operator may not see
                 silence = write_audio(tmp_path / "silence.wav", np.zeros((2, 16000), dtype=np.float32), 8000)
                 assert push(client, keys["telephony"], silence, OTHER_AGENTS_CALL, agent_id="B2048").status_code == 202
                 assert wait_for(client, OTHER_AGENTS_CALL, keys["telephony"])["status"] == "failed"
@@ -235,9 +235,13 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     expect(page.get_by_label("我的工号")).to_have_value("A1024")
     expect(page.locator(f'.queue-item[data-call-id="{CALL_ID}"]')).to_be_visible()
     expect(page.locator(f'.queue-item[data-call-id="{OTHER_AGENTS_CALL}"]')).to_have_count(0)
+    # without the filter, still only the calls this operator may work on: another agent's call is not theirs
     page.get_by_label("我的工号").fill("")
-    page.get_by_label("我的工号").press("Enter")
-    expect(page.locator(f'.queue-item[data-call-id="{OTHER_AGENTS_CALL}"]')).to_be_visible()
+    with page.expect_response(lambda response: "/v1/calls?" in response.url) as cleared:
+        page.get_by_label("我的工号").press("Enter")
+    assert [item["call_id"] for item in cleared.value.json()["items"]] == [CALL_ID]
+    expect(page.locator("#queue-meta")).to_contain_text("共 1 通")
+    expect(page.locator(f'.queue-item[data-call-id="{OTHER_AGENTS_CALL}"]')).to_have_count(0)
     page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
     expect(page.get_by_label("区", exact=True)).to_have_value(district["value"])
     expect(page.locator("audio")).to_be_visible()
