@@ -6,9 +6,11 @@ and anything else FFmpeg decodes; mono or stereo; 8 to 192 kHz. Bad input raises
 
 One check, two callers. `probe_audio` (the API, before it acknowledges a push) and `load_audio` (the worker)
 run the same decoding loop under the same `DecodeOptions`: the same sample-rate and channel limits, the
-container's announced length, every frame decoded to the end and through the same resampler, the same
-minimum and maximum length counted on the decoded samples (a header that lies or says nothing changes
-nothing). The probe only keeps no samples; so a recording the API accepts is one the worker decodes.
+container's announced length, every frame decoded to the end in one unchanging format (rate, layout, sample
+format: all the resampler needs to accept every frame), the same minimum and maximum length counted on the
+decoded samples (a header that lies or says nothing changes nothing). Only the worker resamples and keeps
+the samples; the rules read nothing the resampler produces, so a recording the API accepts is one the
+worker decodes, and the API's check costs no more than decoding (20 ms for a one-minute call).
 
 Memory. Frames are decoded, resampled and copied one at a time into one float32 array per channel at
 16 kHz, allocated from the length the header announces (capped at the limit) and grown in place in steps
@@ -17,9 +19,10 @@ of `GROWTH_S` when the header lies or says nothing; nothing is kept at the sourc
 
     64,000 bytes per second of audio per channel (16,000 float32 samples) + one growth step + a constant
 
-(the constant is FFmpeg's frame and resampler buffers, well under 1 MB). A call of the default maximum
-length, one hour in stereo, is 3600 s × 2 × 64,000 B = 461 MB (docs/BENCHMARKS.md measures it);
-`probe_audio` keeps no samples and its memory does not grow with the recording.
+(the constant: FFmpeg's demuxer, decoder and resampler state and one frame at a time, about 5 MB measured).
+A call of the default maximum length, one hour in stereo, is 3600 s × 2 × 64,000 B = 461 MB
+(`bench/decode_memory.py`, docs/BENCHMARKS.md); `probe_audio` keeps no samples and its memory does not grow
+with the recording.
 """
 
 import io
@@ -108,8 +111,8 @@ class DecodeOptions:
 class AudioInfo:
     """What `probe_audio` learns about a recording without keeping its samples.
 
-    duration: seconds decoded (at 16 kHz, as the worker gets them). media_type: from the container FFmpeg
-    found (`MEDIA_TYPES`), `UNKNOWN_MEDIA_TYPE` for the others; never what the uploader claimed.
+    duration: seconds decoded, the length every rule reads. media_type: from the container FFmpeg found
+    (`MEDIA_TYPES`), `UNKNOWN_MEDIA_TYPE` for the others; never what the uploader claimed.
     """
 
     duration: float
@@ -170,13 +173,13 @@ class _Source:
 def _decode_checked(
     source: str | Path | bytes | BinaryIO, options: DecodeOptions, keep: bool
 ) -> tuple[AudioInfo, list[np.ndarray]]:
-    """The one decode check: open, decode every frame through the resampler, check the length. With `keep`,
-    the 16 kHz channels too (else an empty list)."""
+    """The one decode check: open, decode every frame, check the length. With `keep`, the channels
+    resampled to 16 kHz too (else an empty list)."""
     with _open_audio(source, options) as opened:
         output = _Output(opened.channels, opened.declared, options) if keep else None
-        produced = _decode(opened, options, output)
+        duration = _decode(opened, options, output)
         info = AudioInfo(
-            duration=produced / TARGET_SAMPLE_RATE,
+            duration=duration,
             sample_rate=opened.sample_rate,
             channels=opened.channels,
             codec=opened.codec,
@@ -217,10 +220,7 @@ def _open_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions) -
         channels = stream.codec_context.channels
         if not rate or not channels:
             raise AudioDecodeError("the audio stream has no sample rate or channel count")
-        if not options.min_sample_rate <= rate <= options.max_sample_rate:
-            raise AudioDecodeError(
-                f"sample rate {rate} Hz; {options.min_sample_rate} to {options.max_sample_rate} Hz are supported"
-            )
+        _check_rate(rate, options)
         if channels > options.max_channels:
             raise AudioDecodeError(f"{channels} channels; at most {options.max_channels} are supported")
         declared = _declared_duration(container, stream)
@@ -282,37 +282,43 @@ class _Output:
         return self.arrays
 
 
-def _decode(opened: _Source, options: DecodeOptions, output: _Output | None) -> int:
-    """Decode every frame, resample it to 16 kHz float32 and hand it to `output` (if any); return the number
-    of 16 kHz samples per channel. The source length is counted frame by frame against the limit."""
+def _decode(opened: _Source, options: DecodeOptions, output: _Output | None) -> float:
+    """Decode every frame, checking that its format stays that of the first and counting its samples against
+    the limit; with `output`, resample it to 16 kHz float32 there. Returns the seconds decoded."""
     layout = "mono" if opened.channels == 1 else "stereo"
-    resampler = av.AudioResampler(format="fltp", layout=layout, rate=TARGET_SAMPLE_RATE)
-    max_source_samples = options.max_duration_s * opened.sample_rate
-    source_samples = 0
-    produced = 0
-
-    def take(frames) -> None:
-        nonlocal produced
-        for resampled in frames:
-            if output is not None:  # the probe only counts: copying the samples out is half its time
-                output.append(resampled.to_ndarray())
-            produced += resampled.samples
-
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=TARGET_SAMPLE_RATE)  # set up on first use
+    first = None
+    samples = 0
     try:
         for frame in opened.container.decode(opened.stream):
-            source_samples += frame.samples  # a rate change mid-stream is refused by the resampler below
-            if source_samples > max_source_samples:
+            shape = (frame.sample_rate, frame.layout.name, frame.format.name)
+            if first is None:
+                first = shape
+                _check_rate(frame.sample_rate, options)
+            elif shape != first:  # the resampler would refuse the frame
+                raise AudioDecodeError(f"the audio format changes mid-stream ({first} to {shape})")
+            samples += frame.samples
+            if samples > options.max_duration_s * frame.sample_rate:
                 raise AudioTooLongError(f"recording is longer than the limit of {options.max_duration_s:.0f} s")
-            frame.pts = None  # let the resampler count samples itself; recorder timestamps can jump
-            take(resampler.resample(frame))
-        take(resampler.resample(None))
+            if output is not None:
+                frame.pts = None  # let the resampler count samples itself; recorder timestamps can jump
+                for resampled in resampler.resample(frame):
+                    output.append(resampled.to_ndarray())
+        if output is not None:
+            for resampled in resampler.resample(None):
+                output.append(resampled.to_ndarray())
     except av.error.FFmpegError as error:
-        if not produced and not source_samples:
+        if not samples:
             raise AudioDecodeError(f"not a decodable audio file ({_reason(error)})") from None
         raise AudioDecodeError(f"the file is truncated or corrupt ({_reason(error)})") from None
-    except ValueError as error:  # PyAV's resampler: the sample rate, format or layout changed mid-stream
-        raise AudioDecodeError(f"the audio format changes mid-stream ({_reason(error)})") from None
-    return produced
+    return samples / first[0] if first else 0.0
+
+
+def _check_rate(rate: int, options: DecodeOptions) -> None:
+    if not options.min_sample_rate <= rate <= options.max_sample_rate:
+        raise AudioDecodeError(
+            f"sample rate {rate} Hz; {options.min_sample_rate} to {options.max_sample_rate} Hz are supported"
+        )
 
 
 def _declared_duration(container, stream) -> float | None:
