@@ -112,7 +112,7 @@ def main() -> None:
     if args.decode == "decode":
         decode(args.file)
         return
-    console = Console(width=140)
+    console = Console(width=170)
     code = args.code.resolve()
     results: dict = {"code": str(code), "constant_mb": CONSTANT_MB, "runs": []}
     with tempfile.TemporaryDirectory(prefix="hotline-decode-memory-") as tmp:
@@ -154,7 +154,7 @@ def main() -> None:
         table.add_row(
             row["recording"],
             str(row["file_mb"]),
-            row["outcome"][:60],
+            row["outcome"][:80],
             *(str(row[name]) for name in ("baseline_mb", "peak_mb", "growth_mb", "output_mb", "bound_mb")),
             "yes" if row["within_bound"] else "NO",
             str(row["seconds"]),
