@@ -31,6 +31,8 @@ from models import AudioDecodeError, AudioTooLongError
 from pipeline.database import Call
 from pipeline.recordings import READ_CHUNK
 
+AGENT = "A-SEC-1"
+
 
 class RecordingQueue:
     """Stands in for the job queue: remembers what it was handed and runs nothing."""
@@ -68,7 +70,8 @@ def running_service(folder: Path, store: dict | None = None):
     services.queue.stop()
     services.queue = RecordingQueue()
     services.jobs = None  # no job runner, no sweeper
-    keys = {role: new_key(services, role) for role in ("telephony", "operator")}
+    # the operator's key is the agent's whose calls these are (an operator sees its own agent's and team's)
+    keys = {"telephony": new_key(services, "telephony"), "operator": new_key(services, "operator", agent_id=AGENT)}
     try:
         with TestClient(create_app(services=services)) as client:
             yield {"client": client, "services": services, "keys": keys}
@@ -104,7 +107,8 @@ def local_service(tmp_path_factory):
 
 def pushed(service, audio: Path | bytes, content_type: str = "audio/wav") -> tuple[str, bytes]:
     call_id = f"sec-{uuid.uuid4().hex[:10]}"
-    response = push(service["client"], service["keys"]["telephony"], audio, call_id, content_type=content_type)
+    client, key = service["client"], service["keys"]["telephony"]
+    response = push(client, key, audio, call_id, content_type=content_type, agent_id=AGENT)
     assert response.status_code == 202, response.text
     return call_id, audio.read_bytes() if isinstance(audio, Path) else audio
 
