@@ -35,6 +35,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+AGENT = "A-BENCH"
 LIMIT_MB = 50.0
 """The issue's bound: 10 parallel full-range reads of a 120 MB recording keep the server under +50 MB."""
 
@@ -90,7 +91,8 @@ def serve(data_dir: Path, port: int) -> None:
     keys = {}
     for role in ("telephony", "operator"):
         with repository.sessions.begin() as session:
-            keys[role] = create_key(session, role, f"bench-{role}")[1]
+            # the operator is the agent of the pushed call: an operator's key sees its own agent's calls
+            keys[role] = create_key(session, role, f"bench-{role}", agent_id=AGENT if role == "operator" else None)[1]
     (data_dir / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
     services = Services(settings, engine, repository, build_store(settings), IdleQueue(), None)
     uvicorn.run(create_app(services=services), host="127.0.0.1", port=port, log_level="warning")
@@ -214,7 +216,7 @@ def main() -> None:
                 pushed = httpx.post(
                     f"{base}/v1/calls",
                     headers={"Authorization": f"Bearer {keys['telephony']}"},
-                    data={"call_id": "long-1"},
+                    data={"call_id": "long-1", "agent_id": AGENT},
                     files={"recording": ("long.wav", recording, "audio/wav")},
                     timeout=300,
                 )
