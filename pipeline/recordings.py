@@ -3,7 +3,8 @@
 Names are never derived from user input: a key is the lowercase sha256 hex of the bytes, so a path or an
 object name can only be built from 64 hex characters. Every write goes to a temporary name first and
 becomes visible under its key only once complete, so a crash never leaves a partial recording under a key.
-Uploads are streamed in 1 MiB chunks; memory stays flat whatever the size of the recording.
+Uploads are streamed in 1 MiB chunks, reads in 256 KiB ones (`open`, and `open_range` for HTTP Range requests:
+a window on the file, a ranged S3 GET); memory stays flat whatever the size of the recording.
 """
 
 import contextlib
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
 """Bytes read from a source per step while streaming it into a store."""
+READ_CHUNK = 256 << 10
+"""Read-ahead of the streams `open` and `open_range` return, and the step to read them in: ten playbacks at
+once hold a few MB, whatever the length of the recordings."""
 
 _KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 # S3 error codes that mean "no such object" (HEAD answers carry only the status, hence "404").
@@ -69,11 +73,12 @@ class RecordingStore(Protocol):
     def open(self, key: str) -> BinaryIO:
         """A readable binary stream of the recording (seekable where the backend allows); close it after use."""
 
-    def read_range(self, key: str, start: int, end_inclusive: int) -> bytes:
-        """Bytes `start`..`end_inclusive` of the recording, as for an HTTP Range request.
+    def open_range(self, key: str, start: int, end_inclusive: int) -> BinaryIO:
+        """A readable binary stream of bytes `start`..`end_inclusive` of the recording, for an HTTP Range
+        request; read it in chunks and close it after use.
 
-        The range is clipped at the end of the recording; a range starting at or past the end gives b"".
-        The caller bounds the length: the whole range is returned in memory.
+        The range is clipped at the end of the recording; a range starting at or past the end is an empty
+        stream. Nothing is read ahead beyond a chunk, whatever the length of the range.
         """
 
     def delete(self, key: str) -> None:
@@ -99,6 +104,30 @@ def check_key(key: str) -> str:
 def _check_range(start: int, end_inclusive: int) -> None:
     if start < 0 or end_inclusive < start:
         raise ValueError(f"invalid byte range {start}-{end_inclusive}")
+
+
+class _Window(io.RawIOBase):
+    """The next `length` bytes of a raw stream, then end of file; closing it closes the stream."""
+
+    def __init__(self, raw: BinaryIO, length: int) -> None:
+        self._raw = raw
+        self._left = max(0, length)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._left]
+        if not view:
+            return 0
+        count = self._raw.readinto(view)  # type: ignore[attr-defined]
+        self._left -= count or 0
+        return count or 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def _limit_text(max_bytes: int) -> str:
@@ -198,16 +227,19 @@ class LocalRecordingStore:
         except FileNotFoundError:
             raise RecordingNotFoundError("no recording stored under this key") from None
 
-    def read_range(self, key: str, start: int, end_inclusive: int) -> bytes:
-        """Bytes `start`..`end_inclusive`, clipped at the end; see `RecordingStore.read_range`."""
+    def open_range(self, key: str, start: int, end_inclusive: int) -> BinaryIO:
+        """A window on the stored file, clipped at its end; see `RecordingStore.open_range`."""
         _check_range(start, end_inclusive)
-        with self.open(key) as stream:
-            # Clip before reading: read(n) allocates n bytes up front, and `end_inclusive` may be far past the end.
-            end = min(end_inclusive, os.fstat(stream.fileno()).st_size - 1)
-            if end < start:
-                return b""
-            stream.seek(start)
-            return stream.read(end - start + 1)
+        path = self._path(key)
+        try:
+            raw = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            raise RecordingNotFoundError("no recording stored under this key") from None
+        # Clip to the file: `end_inclusive` may be far past the end.
+        end = min(end_inclusive, os.fstat(raw.fileno()).st_size - 1)
+        if end >= start:
+            raw.seek(start)
+        return cast(BinaryIO, io.BufferedReader(_Window(cast(BinaryIO, raw), end - start + 1), READ_CHUNK))
 
     def delete(self, key: str) -> None:
         """Remove the recording; no error if absent.
@@ -393,10 +425,10 @@ class S3RecordingStore:
         """A buffered, forward-only stream of the object; close it to release the connection."""
         with self._errors("read"):
             response = self._client.get_object(Bucket=self.bucket, Key=self._name(key))
-        return cast(BinaryIO, io.BufferedReader(_S3Body(response["Body"]), CHUNK_SIZE))
+        return cast(BinaryIO, io.BufferedReader(_S3Body(response["Body"]), READ_CHUNK))
 
-    def read_range(self, key: str, start: int, end_inclusive: int) -> bytes:
-        """Bytes `start`..`end_inclusive` through a ranged GET; see `RecordingStore.read_range`."""
+    def open_range(self, key: str, start: int, end_inclusive: int) -> BinaryIO:
+        """The body of a ranged GET, streamed as it arrives; see `RecordingStore.open_range`."""
         _check_range(start, end_inclusive)
         name = self._name(key)
         with self._errors("read"):
@@ -407,12 +439,8 @@ class S3RecordingStore:
                     raise
                 # 416: the range starts at or past the end; tell a missing object apart from a short one.
                 self._client.head_object(Bucket=self.bucket, Key=name)
-                return b""
-            body = response["Body"]
-            try:
-                return cast(bytes, body.read())
-            finally:
-                body.close()
+                return io.BytesIO(b"")
+        return cast(BinaryIO, io.BufferedReader(_S3Body(response["Body"]), READ_CHUNK))
 
     def delete(self, key: str) -> None:
         """Remove the object; no error if absent."""

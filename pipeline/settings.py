@@ -101,7 +101,12 @@ class Settings(BaseSettings):
     )
     pyannote_config: Path | None = Field(None, description="local pyannote.audio pipeline config.yaml")
     num_speakers: int = Field(2, ge=1, le=8)
-    max_duration_s: float = Field(4 * 3600, gt=0)
+    max_duration_s: float = Field(
+        3600,
+        gt=0,
+        description="longest recording accepted at push and decoded by workers, counted on the decoded samples; "
+        "a hotline call lasts minutes, and a worker decodes an hour of stereo in about 461 MB (asr.audio)",
+    )
     vad: VadSettings = Field(default_factory=VadSettings)
     extract: ExtractSettings = Field(default_factory=ExtractSettings)
     # service (hotline serve / hotline worker)

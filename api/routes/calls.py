@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
 from api.errors import ERRORS, ApiError
 from api.limits import BodyTooLarge
+from api.ranges import RangeNotSatisfiable, select_range
 from api.schemas import (
     AuditIn,
     AuditOut,
@@ -30,12 +31,12 @@ from api.schemas import (
     WebhookAttemptOut,
     WebhookDeliveryOut,
 )
-from asr.audio import DecodeOptions, probe_audio
+from asr.audio import DecodeOptions, media_type, probe_audio
 from models import TICKET_FIELDS, CallTranscript
 from pipeline.database import Call
 from pipeline.keys import Principal
 from pipeline.meta import CALL_ID_PATTERN, aware, parse_meta
-from pipeline.recordings import CHUNK_SIZE
+from pipeline.recordings import READ_CHUNK
 from pipeline.repository import CallQuery, NewCall
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,9 @@ async def push_call(request: Request, principal: PushKey) -> JSONResponse:
         meta, priority = _parse_fields(form)
         settings = services.settings
         await run_in_threadpool(recording.file.seek, 0)
-        await run_in_threadpool(probe_audio, recording.file, DecodeOptions(max_duration_s=settings.max_duration_s))
+        # the worker's own decode check; the type comes from the container found, not from the uploader
+        decode = DecodeOptions(max_duration_s=settings.max_duration_s)
+        info = await run_in_threadpool(probe_audio, recording.file, decode)
         await run_in_threadpool(recording.file.seek, 0)
         stored = await run_in_threadpool(services.store.put, recording.file, int(settings.max_upload_mb * 1_000_000))
     finally:
@@ -116,7 +119,7 @@ async def push_call(request: Request, principal: PushKey) -> JSONResponse:
         started_at=meta.started_at,
         channel_map=dict(meta.channel_map),
         priority=priority,
-        content_type=part_type,
+        content_type=info.media_type,
     )
     try:
         call, created = await run_in_threadpool(services.repository.register, new, stored, principal.key_id)
@@ -235,25 +238,22 @@ def get_audio(request: Request, call_id: str, principal: ReadKey) -> Response:
     call = services.repository.visible(call_id, principal.scope)
     if call.audio_deleted_at is not None:
         raise ApiError(410, "audio_deleted", "the recording was deleted by the retention policy")
+    # Every answer streams from the store in READ_CHUNK pieces, a range as much as the whole file (api.ranges).
     size = services.store.size(call.recording_key)
-    media = call.content_type if call.content_type and call.content_type.startswith("audio/") else "audio/wav"
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600", "ETag": f'"{call.recording_key}"'}
-    wanted = request.headers.get("range")
-    if not wanted:
+    etag = f'"{call.recording_key}"'
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600", "ETag": etag}
+    try:
+        part = select_range(request.headers.get("range"), request.headers.get("if-range"), etag, size)
+    except RangeNotSatisfiable as error:
+        raise ApiError(416, "bad_range", str(error), {**headers, "Content-Range": f"bytes */{size}"}) from None
+    if part is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(_chunks(services.store.open(call.recording_key)), media_type=media, headers=headers)
-    match = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted.strip())
-    if not match or match.groups() == ("", ""):
-        raise ApiError(416, "bad_range", "only one byte range is supported", {"Content-Range": f"bytes */{size}"})
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        start, end = max(0, size - int(last)), size - 1
+        stream = services.store.open(call.recording_key)
     else:
-        start, end = int(first), min(int(last) if last else size - 1, size - 1)
-    if start >= size or start > end:
-        raise ApiError(416, "bad_range", "range outside the recording", {"Content-Range": f"bytes */{size}"})
-    headers.update({"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)})
-    return Response(services.store.read_range(call.recording_key, start, end), 206, headers, media_type=media)
+        headers.update({"Content-Range": part.content_range, "Content-Length": str(part.length)})
+        stream = services.store.open_range(call.recording_key, part.start, part.end)
+    status = 200 if part is None else 206
+    return StreamingResponse(_chunks(stream), status, headers, media_type=media_type(call.content_type))
 
 
 @router.get("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="The pre-filled ticket")
@@ -345,9 +345,9 @@ def get_webhooks(request: Request, call_id: str, principal: PushKey) -> list[Web
 
 
 def _chunks(stream) -> Iterator[bytes]:
-    """A whole recording in 1 MiB pieces, so playback of a long call does not load it into memory."""
+    """A recording (or a range of it) in 256 KiB pieces, so playback of a long call does not load it into memory."""
     with stream:
-        while chunk := stream.read(CHUNK_SIZE):
+        while chunk := stream.read(READ_CHUNK):
             yield chunk
 
 

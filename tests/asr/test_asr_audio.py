@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from conftest import tone, write_audio
 
-from asr.audio import TARGET_SAMPLE_RATE, DecodeOptions, load_audio
+from asr.audio import (
+    BYTES_PER_SECOND,
+    GROWTH_S,
+    TARGET_SAMPLE_RATE,
+    DecodeOptions,
+    load_audio,
+    media_type,
+    probe_audio,
+)
 from models import AudioDecodeError, AudioTooLongError
 
 LEFT_HZ = 440.0
@@ -259,3 +267,147 @@ def test_too_long_by_decoded_length(tmp_path, name, codec):
     path = write_audio(tmp_path / name, tone(3.0, 16000)[None], 16000, codec)
     with pytest.raises(AudioTooLongError, match="longer than the limit of 1 s"):
         load_audio(NonSeekable(path.read_bytes()), DecodeOptions(max_duration_s=1.0))
+
+
+# --- one check for the API and the worker; streamed decoding -------------------------------------
+
+
+def flac_of_silence(path, seconds: float, channels: int = 1, sample_rate: int = 8000, announce: float | None = None):
+    """A FLAC of digital silence (a few kB a minute). `announce`: the length its STREAMINFO claims instead
+    (0 = none), as a recorder that lies or streams would write."""
+    import struct
+
+    import av
+
+    layout = "mono" if channels == 1 else "stereo"
+    total = int(seconds * sample_rate)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("flac", rate=sample_rate, layout=layout)
+        for start in range(0, total, 4608):
+            block = np.zeros((1, min(4608, total - start) * channels), dtype=np.int16)
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout=layout)
+            frame.sample_rate = sample_rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    if announce is not None:
+        data = bytearray(path.read_bytes())
+        assert data[:4] == b"fLaC"
+        # STREAMINFO: the 36-bit total sample count ends the 8 bytes after the block's first 10
+        word = struct.unpack(">Q", data[18:26])[0]
+        total = int(announce * sample_rate)
+        data[18:26] = struct.pack(">Q", (word & ~((1 << 36) - 1)) | total)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def outcome(call, *args):
+    try:
+        result = call(*args)
+    except (AudioDecodeError, AudioTooLongError) as error:
+        return type(error).__name__, str(error)
+    return "ok", round(result.duration, 3)
+
+
+def edge_recordings(tmp_path):
+    """Recordings on either side of every rule, and the ones that made the API and the worker disagree."""
+    rate_1hz = write_audio(tmp_path / "1hz.wav", np.full((1, 10), 0.3, dtype=np.float32), 1)
+    wav = write_audio(tmp_path / "ok.wav", tone(2.0, 8000)[None], 8000)
+    data = wav.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 3])
+    return {
+        "10 samples at 1 Hz": rate_1hz,
+        "4 kHz": write_audio(tmp_path / "4k.wav", tone(1.0, 4000)[None], 4000),
+        "8 kHz": wav,
+        "192 kHz": write_audio(tmp_path / "192k.wav", tone(0.5, 192000)[None], 192000),
+        "truncated": tmp_path / "cut.wav",
+        "too short": write_audio(tmp_path / "blip.wav", tone(0.05, 8000)[None], 8000),
+        "3 s, limit 2 s, header says 1 s": flac_of_silence(tmp_path / "lie.flac", 3.0, announce=1.0),
+        "3 s, limit 2 s, no length in the header": flac_of_silence(tmp_path / "none.flac", 3.0, announce=0),
+        "2 s of mp3": write_audio(tmp_path / "ok.mp3", tone(2.0, 16000)[None], 16000, "libmp3lame"),
+    }
+
+
+def test_probe_and_load_agree_on_every_edge_case(tmp_path):
+    options = DecodeOptions(max_duration_s=2.5)
+    for name, path in edge_recordings(tmp_path).items():
+        probed, loaded = outcome(probe_audio, path, options), outcome(load_audio, path, options)
+        assert probed[0] == loaded[0], (name, probed, loaded)
+        if probed[0] != "ok":
+            assert probed == loaded, name
+
+
+def test_sample_rates_outside_the_telephone_to_studio_range_are_refused(tmp_path):
+    recordings = edge_recordings(tmp_path)
+    for name in ("10 samples at 1 Hz", "4 kHz"):
+        with pytest.raises(AudioDecodeError, match=r"sample rate \d+ Hz; 8000 to 192000 Hz are supported"):
+            probe_audio(recordings[name])
+    assert load_audio(recordings["192 kHz"]).duration == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("announce", [1.0, 0])
+def test_the_limit_holds_when_the_header_lies_or_says_nothing(tmp_path, announce):
+    path = flac_of_silence(tmp_path / "long.flac", 3.0, announce=announce)
+    for check in (probe_audio, load_audio):
+        with pytest.raises(AudioTooLongError, match="longer than the limit of 2 s"):
+            check(path, DecodeOptions(max_duration_s=2.0))
+        assert check(path, DecodeOptions(max_duration_s=3.0)).duration == pytest.approx(3.0, abs=0.01)
+
+
+def test_the_default_limit_is_an_hour():
+    assert DecodeOptions().max_duration_s == 3600
+
+
+def test_probe_reports_the_container_and_its_media_type(tmp_path):
+    cases = {
+        "call.wav": ("pcm_mulaw", None, "audio/wav"),
+        "call.mp3": ("libmp3lame", None, "audio/mpeg"),
+        "call.flac": ("flac", None, "audio/flac"),
+        "call.ogg": ("libopus", None, "audio/ogg"),
+        "call.m4a": ("aac", "mp4", "audio/mp4"),
+        "call.amr": ("libopencore_amrnb", None, "audio/amr"),
+        "call.au": ("pcm_mulaw", None, "audio/basic"),
+        "call.w64": ("pcm_s16le", None, "application/octet-stream"),
+    }
+    for name, (codec, container, expected) in cases.items():
+        rate = 48000 if codec == "libopus" else 8000
+        path = write_audio(tmp_path / name, tone(1.0, rate)[None], rate, codec, container)
+        assert probe_audio(path).media_type == expected, name
+
+
+@pytest.mark.parametrize(
+    ("stored", "served"),
+    [
+        ("audio/wav", "audio/wav"),
+        ("audio/x-wav", "audio/wav"),
+        ("Audio/MPEG; charset=x", "audio/mpeg"),
+        ("audio/flac", "audio/flac"),
+        ("audio/x-evil", "application/octet-stream"),
+        ("text/html", "application/octet-stream"),
+        ("application/octet-stream", "application/octet-stream"),
+        (None, "application/octet-stream"),
+    ],
+)
+def test_only_known_audio_types_are_served(stored, served):
+    assert media_type(stored) == served
+
+
+@pytest.mark.parametrize("announce", [None, 60.0])
+def test_decoding_is_streamed_into_one_array_per_channel(tmp_path, announce):
+    """10 minutes of stereo: the decoder holds the 16 kHz float32 output and little else, whether the header
+    tells the length (preallocated) or claims a minute (grown in place), never a second full-length copy."""
+    import tracemalloc
+
+    path = flac_of_silence(tmp_path / "long.flac", 600.0, channels=2, announce=announce)
+    output = 600 * 2 * BYTES_PER_SECOND
+    tracemalloc.start()
+    try:
+        audio = load_audio(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert audio.duration == pytest.approx(600.0, abs=0.01)
+    assert all(channel.dtype == np.float32 and channel.flags.c_contiguous for channel in audio.channels)
+    growth = 2 * GROWTH_S * BYTES_PER_SECOND
+    assert peak < output + growth + (4 << 20), f"peak {peak / 1e6:.0f} MB for {output / 1e6:.0f} MB of output"

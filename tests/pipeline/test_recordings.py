@@ -148,6 +148,11 @@ def put_bytes(store: RecordingStore, content: bytes, max_bytes: int | None = Non
     return store.put(io.BytesIO(content), max_bytes=max_bytes)
 
 
+def read_range(store: RecordingStore, key: str, start: int, end_inclusive: int) -> bytes:
+    with store.open_range(key, start, end_inclusive) as stream:
+        return stream.read()
+
+
 CONTENT = bytes(range(256)) * 40 + b"tail"
 
 
@@ -193,7 +198,7 @@ def test_empty_content_is_stored(store: RecordingStore) -> None:
     stored = put_bytes(store, b"")
     assert stored == StoredRecording(key=hashlib.sha256(b"").hexdigest(), size=0)
     assert store.size(stored.key) == 0
-    assert store.read_range(stored.key, 0, 10) == b""
+    assert read_range(store, stored.key, 0, 10) == b""
     with store.open(stored.key) as stream:
         assert stream.read() == b""
 
@@ -210,16 +215,16 @@ def test_empty_content_is_stored(store: RecordingStore) -> None:
     ],
     ids=["first-byte", "middle", "last-bytes", "clipped", "past-end", "open-ended"],
 )
-def test_read_range(store: RecordingStore, start: int, end: int, expected: bytes) -> None:
+def test_open_range(store: RecordingStore, start: int, end: int, expected: bytes) -> None:
     key = put_bytes(store, CONTENT).key
-    assert store.read_range(key, start, end) == expected
+    assert read_range(store, key, start, end) == expected
 
 
 @pytest.mark.parametrize(("start", "end"), [(5, 4), (-1, 3)])
-def test_read_range_rejects_invalid_ranges(store: RecordingStore, start: int, end: int) -> None:
+def test_open_range_rejects_invalid_ranges(store: RecordingStore, start: int, end: int) -> None:
     key = put_bytes(store, CONTENT).key
     with pytest.raises(ValueError, match="range"):
-        store.read_range(key, start, end)
+        read_range(store, key, start, end)
 
 
 def test_local_copy_has_the_content(store: RecordingStore) -> None:
@@ -257,7 +262,7 @@ def test_missing_key(store: RecordingStore) -> None:
     with pytest.raises(RecordingNotFoundError):
         store.open(MISSING_KEY)
     with pytest.raises(RecordingNotFoundError):
-        store.read_range(MISSING_KEY, 0, 10)
+        read_range(store, MISSING_KEY, 0, 10)
     with pytest.raises(RecordingNotFoundError), store.local_copy(MISSING_KEY):
         pytest.fail("local_copy yielded for a missing key")
     store.delete(MISSING_KEY)
@@ -269,7 +274,7 @@ def test_bad_key_is_rejected_before_any_access(store: RecordingStore, key: str) 
         lambda: store.exists(key),
         lambda: store.size(key),
         lambda: store.open(key),
-        lambda: store.read_range(key, 0, 1),
+        lambda: read_range(store, key, 0, 1),
         lambda: store.delete(key),
         lambda: store.local_copy(key).__enter__(),
     ):
@@ -356,7 +361,15 @@ def test_streamed_64_mib_upload_keeps_memory_flat(store: RecordingStore) -> None
     with store.open(stored.key) as stream:
         assert stream_sha256(stream) == (stored.key, size)
     *_, last_chunk = generated_chunks(size, seed=1)
-    assert store.read_range(stored.key, size - 10, size + 10) == last_chunk[-10:]
+    assert read_range(store, stored.key, size - 10, size + 10) == last_chunk[-10:]
+
+    def read_whole_range() -> tuple[str, int]:
+        with store.open_range(stored.key, 0, size - 1) as stream:
+            return stream_sha256(stream)
+
+    ranged, peak = traced_peak(read_whole_range)
+    assert ranged == (stored.key, size)
+    assert peak < flat, f"peak {peak / 2**20:.1f} MiB while reading a 64 MiB range"
 
 
 def test_ensure_bucket_creates_once(seaweed: SeaweedServer, s3_client) -> None:
@@ -369,7 +382,7 @@ def test_ensure_bucket_creates_once(seaweed: SeaweedServer, s3_client) -> None:
         store.ensure_bucket()
         s3_client.head_bucket(Bucket=bucket)
         key = put_bytes(store, CONTENT).key
-        assert store.read_range(key, 0, 3) == CONTENT[:4]
+        assert read_range(store, key, 0, 3) == CONTENT[:4]
     finally:
         store.close()
 
@@ -383,7 +396,7 @@ def test_wrong_credentials_are_a_storage_error(seaweed: SeaweedServer) -> None:
         with pytest.raises(StorageError, match="403"):
             store.exists(MISSING_KEY)
         with pytest.raises(StorageError, match="SignatureDoesNotMatch"):
-            store.read_range(MISSING_KEY, 0, 1)
+            read_range(store, MISSING_KEY, 0, 1)
         with pytest.raises(StorageError, match="SignatureDoesNotMatch"):
             store.delete(MISSING_KEY)
     finally:
