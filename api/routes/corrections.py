@@ -1,15 +1,16 @@
 """/v1/corrections: operator-accepted tickets as routing training data (admin only)."""
 
-from datetime import datetime
-from typing import Literal
+import itertools
+from collections.abc import Iterator
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import AdminKey
 from api.errors import ERRORS
 from pipeline.corrections import correction_rows, to_csv, to_jsonl
-from pipeline.meta import aware
+from pipeline.meta import MOMENT_RANGE, Moment, aware
 
 router = APIRouter(prefix="/v1/corrections", tags=["admin"])
 
@@ -22,12 +23,21 @@ router = APIRouter(prefix="/v1/corrections", tags=["admin"])
 def export_corrections(
     request: Request,
     _principal: AdminKey,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Moment | None, Query(description=f"accepted at or after; {MOMENT_RANGE}")] = None,
+    until: Annotated[Moment | None, Query(description=f"accepted before; {MOMENT_RANGE}")] = None,
     format: Literal["csv", "jsonl"] = "csv",
 ) -> StreamingResponse:
     rows = correction_rows(request.app.state.services.repository, aware(since), aware(until))
+    # The query runs here, before the 200 and its headers are sent: an error is then a JSON error response,
+    # not a connection dropped in the middle of the body (the rows are read lazily, and used to fail there).
+    rows = _started(rows)
     if format == "jsonl":
         return StreamingResponse(to_jsonl(rows), media_type="application/x-ndjson; charset=utf-8")
     headers = {"Content-Disposition": 'attachment; filename="corrections.csv"'}
     return StreamingResponse(to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _started(rows: Iterator[dict]) -> Iterator[dict]:
+    """The same rows, the first one already read (so the database has answered)."""
+    first = next(rows, None)
+    return rows if first is None else itertools.chain([first], rows)
