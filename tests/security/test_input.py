@@ -412,6 +412,37 @@ logging.getLogger("pipeline.jobs").warning("call from {CALLER}")
     assert written.count("139****5678") == 4, written
 
 
+def test_the_worker_masks_numbers_in_its_logs(tmp_path):
+    """`hotline worker` with a broker host that holds a number: Celery's connection errors name it, masked."""
+    env = {
+        **os.environ,
+        "HOTLINE_DATA_DIR": str(tmp_path),
+        "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'worker.db'}",
+        "HOTLINE_REDIS_URL": f"redis://{CALLER}.invalid:6379/15",  # never resolves: nothing is connected to
+    }
+    hotline = str(Path(sys.executable).with_name("hotline"))
+    worker = subprocess.Popen([hotline, "worker"], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("Cannot connect" in line for line in lines):
+            line = worker.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        worker.stderr.close()
+    written = "".join(lines)
+    assert "Cannot connect" in written, written[-2000:]
+    assert CALLER not in written and "139****5678" in written
+
+
 # --- 6. deeply nested metadata ------------------------------------------------------------------------------
 
 
