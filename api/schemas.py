@@ -74,11 +74,10 @@ def _text(max_length: int, description: str, pattern: str | None = None):
 
 class TicketFieldsIn(BaseModel):
     """The ticket's fields an operator may correct (models.TICKET_FIELDS, in that order: a test holds them
-    equal), each with its type and bounds; a field
-    left out is unchanged, null clears it. Bounds fit the longest real value with room to spare: names and
-    place levels are a few characters (the longest prefecture or district names are about 12), an address with
-    its landmark and room fits 500, a summary (诉求内容) is a few sentences where 12345 ticket forms allow about
-    2000; closed fields take the values GET /v1/reference lists."""
+    equal), each with its type and bounds; a field left out is unchanged, null clears it. Bounds fit the longest
+    real value with room to spare: names and place levels are a few characters (the longest prefecture or
+    district names are about 12), an address with its landmark and room fits 500, a summary (诉求内容) is a few
+    sentences where 12345 ticket forms allow about 2000; closed fields take the values GET /v1/reference lists."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -135,7 +135,11 @@ def load_meta(path: Path | None, audio_path: Path) -> CallMeta:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise MetadataError(f"cannot read metadata {path.name}: {error}") from None
-    return parse_meta(load_metadata_json(text, f"metadata {path.name}"), default_id)
+    try:
+        data = load_metadata_json(text, "the file")
+    except MetadataError as error:
+        raise MetadataError(f"cannot read metadata {path.name}: {error}") from None
+    return parse_meta(data, default_id)
 
 
 def safe_call_id(text: str) -> str:
