@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.headers import security_headers
 from api.schemas import ErrorResponse
 from models import (
     AudioDecodeError,
@@ -74,6 +75,8 @@ def install(app: FastAPI) -> None:
         return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, error: Exception):
+    async def _unexpected(request: Request, error: Exception):
         logger.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; the request was not completed")
+        # Starlette answers this one outside every middleware: the security headers are added here
+        headers = security_headers(request.url.path)
+        return error_response(500, "internal_error", "internal error; the request was not completed", headers)

@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, pages
-from api.limits import BodyLimit
+from api.headers import SecurityHeaders
+from api.limits import JSON_BODY_LIMIT, BodyGuard
 from api.routes import audits, calls, corrections, keys, reference, service, session
 from pipeline.settings import Settings
 
@@ -64,10 +65,17 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     app.include_router(service.router)
     pages.install(app)
 
-    def upload_limit(_scope) -> int:
-        return int(app.state.services.settings.max_upload_mb * 1_000_000) + 64 * 1024  # + form fields
+    def body_limit(scope) -> int:
+        if scope["method"] == "POST" and scope["path"] == "/v1/calls":  # the push: a recording and its fields
+            return int(app.state.services.settings.max_upload_mb * 1_000_000) + 64 * 1024
+        return JSON_BODY_LIMIT
 
-    app.add_middleware(BodyLimit, max_bytes=upload_limit)
+    def body_timeouts() -> tuple[float, float]:
+        server = app.state.services.settings.server
+        return server.body_idle_timeout_s, server.body_timeout_s
+
+    app.add_middleware(BodyGuard, max_bytes=body_limit, timeouts=body_timeouts)
+    app.add_middleware(SecurityHeaders)  # added last: outside the body guard, so its 413 and 408 get them too
     return app
 
 

@@ -1,9 +1,12 @@
 """What the API returns and accepts (pydantic at the edge; the core types are dataclasses)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS
+from pipeline.meta import AGENT_ID_PATTERN
 
 
 class ErrorBody(BaseModel):
@@ -65,13 +68,47 @@ class CallPage(BaseModel):
     items: list[CallStatus]
 
 
+def _text(max_length: int, description: str, pattern: str | None = None):
+    return Field(None, max_length=max_length, pattern=pattern, description=description)
+
+
+class TicketFieldsIn(BaseModel):
+    """The ticket's fields an operator may correct (models.TICKET_FIELDS, in that order: a test holds them
+    equal), each with its type and bounds; a field left out is unchanged, null clears it. Bounds fit the longest
+    real value with room to spare: names and place levels are a few characters (the longest prefecture or
+    district names are about 12), an address with its landmark and room fits 500, a summary (诉求内容) is a few
+    sentences where 12345 ticket forms allow about 2000; closed fields take the values GET /v1/reference lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    caller_name: str | None = _text(50, "姓名")
+    caller_surname: str | None = _text(20, "姓氏 (compound surnames such as 欧阳 included)")
+    honorific: str | None = _text(20, "称呼: 先生, 女士, 阿姨 …")
+    phone: str | None = _text(
+        40, "callback number: digits, +, spaces, -, (), * (masked), # and 转 (extension)", r"^[+(]?[0-9][0-9 ()*#转-]*$"
+    )
+    id_number: str | None = _text(18, "ID-card number, 15 or 18 characters, * where masked", r"^[0-9*]{14,17}[0-9Xx*]$")
+    address: str | None = _text(500, "the whole address as said")
+    province: str | None = _text(50, "省")
+    city: str | None = _text(50, "市")
+    district: str | None = _text(50, "区/县")
+    street: str | None = _text(100, "街道/乡镇 or road")
+    address_detail: str | None = _text(500, "the rest of the address: building, landmark, room")
+    event_time: str | None = _text(100, "when it happened, as written by the operator (ISO time or words)")
+    request_type: Literal[REQUEST_TYPES] | None = Field(None, description="诉求类型")  # type: ignore[valid-type]
+    category: str | None = _text(100, "事项分类 (the duty catalogue's categories)")
+    urgency: Literal[URGENCY_LEVELS] | None = Field(None, description="紧急程度")  # type: ignore[valid-type]
+    emotion: Literal[EMOTIONS] | None = Field(None, description="情绪")  # type: ignore[valid-type]
+    summary: str | None = _text(2000, "诉求内容")
+
+
 class TicketPatch(BaseModel):
     """Operator corrections: field name → new value (null clears it); `department` picks the unit."""
 
     model_config = ConfigDict(extra="forbid")
 
-    fields: dict[str, Any] = Field(default_factory=dict)
-    department: str | None = Field(None, max_length=128)
+    fields: TicketFieldsIn = Field(default_factory=TicketFieldsIn)
+    department: str | None = Field(None, min_length=1, max_length=128)
     accept: bool = False
 
 
@@ -114,12 +151,16 @@ class TurnMark(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+AuditItem = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""The name of a rubric item or a service check (the QA page's are a word or two of ASCII)."""
+
+
 class AuditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     score: float = Field(ge=0, le=100)
-    rubric: dict[str, float] = Field(default_factory=dict)
-    checks: dict[str, bool] = Field(default_factory=dict)
+    rubric: dict[AuditItem, Annotated[float, Field(ge=0, le=100)]] = Field(default_factory=dict, max_length=50)
+    checks: dict[AuditItem, bool] = Field(default_factory=dict, max_length=50)
     marks: list[TurnMark] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=4000)
 
@@ -158,7 +199,7 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Literal["telephony", "operator", "qa", "admin"]
     webhook_url: str | None = Field(None, max_length=2048)
-    agent_id: str | None = Field(None, min_length=1, max_length=64, description="an operator's agent id (工号)")
+    agent_id: str | None = Field(None, pattern=AGENT_ID_PATTERN, description="an operator's agent id (工号)")
     team: str | None = Field(
         None, min_length=1, max_length=64, description="an operator's team (班组): they work on its calls too"
     )

@@ -13,10 +13,9 @@ import yaml
 
 from extract.document import CallDocument, TurnText
 from models import REQUEST_TYPES, Evidence, TicketField
+from models.ticket import EMOTIONS, URGENCY_LEVELS
 
 DEFAULT_SIGNALS = Path(__file__).parent / "data" / "signals.yaml"
-URGENCY_LEVELS = ("urgent", "high", "normal")
-EMOTIONS = ("angry", "anxious", "distressed", "calm")
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,11 @@ def load_signals(path: Path = DEFAULT_SIGNALS) -> Signals:
     unknown = [kind for kind in named if kind not in REQUEST_TYPES]
     if unknown:
         raise ValueError(f"{path}: unknown request types {unknown}; expected one of {REQUEST_TYPES}")
+    # the ticket's urgency and emotion take these values only (the API refuses others in corrections)
+    for name, values, allowed in (("urgency", signals.urgency, URGENCY_LEVELS), ("emotion", signals.emotion, EMOTIONS)):
+        unknown = [value for value in values if value not in allowed]
+        if unknown:
+            raise ValueError(f"{path}: unknown {name} values {unknown}; expected one of {allowed}")
     return signals
 
 

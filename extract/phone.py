@@ -13,11 +13,9 @@ from rapidfuzz.distance import Levenshtein
 from stdnum.cn import ric
 
 from extract.document import CallDocument, TurnText
+from extract.masking import ID_CARD, LANDLINE, MOBILE, mask_id, mask_numbers
 from models import Evidence, TicketField
 
-MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-LANDLINE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
-ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 SERVICE_NUMBERS = {"12345", "110", "119", "120", "122"}
 _ASKS_PHONE = re.compile(r"电话|号码|手机|联系方式|怎么联系")
 _THIS_NUMBER = re.compile(
@@ -130,17 +128,6 @@ def confirmed_phone_readback(document: CallDocument) -> tuple[str, Evidence] | N
         if match:
             return match.group(), turn.evidence(match.start(), match.end())
     return None
-
-
-def mask_id(number: str) -> str:
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
-
-
-def mask_numbers(text: str) -> str:
-    """Mask ID-card and phone numbers in free text (summaries, logs): 138****5678, 460100********1234."""
-    text = ID_CARD.sub(lambda match: mask_id(match.group()), text)
-    text = MOBILE.sub(lambda match: match.group()[:3] + "****" + match.group()[-4:], text)
-    return LANDLINE.sub(lambda match: match.group()[:4] + "****" + match.group()[-2:], text)
 
 
 def _numbers(text: str) -> list[tuple[str, int, int]]:

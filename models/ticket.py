@@ -34,6 +34,12 @@ TICKET_FIELDS = (
 REQUEST_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "反映")
 """Request types (诉求类型). 反映 is the hotline's catch-all for a reported problem."""
 
+URGENCY_LEVELS = ("urgent", "high", "normal")
+"""Urgency (紧急程度) values, most urgent first."""
+
+EMOTIONS = ("angry", "anxious", "distressed", "calm")
+"""The caller's emotion (情绪) as read from their words."""
+
 REVIEW_LEVELS = ("auto", "check", "manual")
 """auto: pre-accepted, the operator only glances; check: confirm the flagged fields; manual: fill in by hand."""
 

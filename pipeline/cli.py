@@ -31,6 +31,7 @@ from models import (
     NoSpeechError,
     TranscriptFormatError,
 )
+from pipeline import logmask
 
 # Offline by default: nothing phones home (pyannote telemetry, Hugging Face update checks).
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
@@ -83,6 +84,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log prog
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logmask.install()
 
 
 @app.command()

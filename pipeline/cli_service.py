@@ -25,14 +25,15 @@ def register(app: typer.Typer, load_settings) -> None:
         port: Annotated[int, typer.Option(help="TCP port")] = 8000,
         workers: Annotated[int, typer.Option(help="uvicorn worker processes (with HOTLINE_REDIS_URL only)")] = 1,
     ) -> None:
-        """Run the HTTP API. Without HOTLINE_REDIS_URL calls are processed by a thread of this process."""
-        import uvicorn
+        """Run the HTTP API. Without HOTLINE_REDIS_URL calls are processed by a thread of this process.
+        Slow clients are cut off (HOTLINE_SERVER__*); phone and ID numbers are masked in its logs."""
+        from api.server import serve as run_server
 
         settings = load_settings()
         if workers > 1 and not settings.redis_url:
             sys.stderr.write("error: several API processes need HOTLINE_REDIS_URL (jobs would run in each)\n")
             raise typer.Exit(2)
-        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+        run_server(settings, host, port, workers)
 
     @app.command()
     def worker(
@@ -43,6 +44,9 @@ def register(app: typer.Typer, load_settings) -> None:
         name: Annotated[str | None, typer.Option(help="Celery node name")] = None,
     ) -> None:
         """Run a Celery worker over Redis, with a sweeper that re-enqueues lost jobs and due webhooks."""
+        from celery.signals import after_setup_task_logger
+
+        from pipeline.logmask import install as mask_numbers_in_logs
         from pipeline.service import build_worker_jobs
         from pipeline.tasks import app as celery_app
         from pipeline.tasks import configure
@@ -52,6 +56,8 @@ def register(app: typer.Typer, load_settings) -> None:
             sys.stderr.write("error: a worker needs HOTLINE_REDIS_URL (without it, `hotline serve` runs jobs)\n")
             raise typer.Exit(2)
         configure(settings.redis_url, settings.worker.lease_s)
+        # Celery sets up its handlers when the worker starts (the task logger's last): mask numbers in them too
+        after_setup_task_logger.connect(lambda **_: mask_numbers_in_logs(), weak=False)
         sweeper_jobs = build_worker_jobs(settings)  # also migrates the database before the first task
         stopping = threading.Event()
 
@@ -190,9 +196,17 @@ def register(app: typer.Typer, load_settings) -> None:
         """Operator-accepted tickets as routing training data: text, department, the machine's rank of it.
         Train with `hotline train routing --csv OUT --text-column text --label-column department`."""
         from pipeline.corrections import correction_rows, to_csv
-        from pipeline.meta import aware
+        from pipeline.meta import aware, check_moment
         from pipeline.service import open_repository
 
+        for name, moment in (("--since", since), ("--until", until)):
+            if moment is None:
+                continue
+            try:
+                check_moment(moment)
+            except ValueError as error:
+                sys.stderr.write(f"error: {name}: {error}\n")
+                raise typer.Exit(2) from None
         engine, repository = open_repository(load_settings())
         partial = out.with_name(out.name + ".partial")
         rows = list(correction_rows(repository, aware(since), aware(until)))

@@ -5,7 +5,7 @@ operator's corrections) and the unit the operator sent it to. The columns fit
 `hotline train routing --csv FILE --text-column text --label-column department`, and `machine_rank` says
 where the machine had put that unit (1 = its first suggestion), so a deployment can follow its routing
 accuracy on live calls. Phone and ID numbers in the text are masked: training data travels further than
-tickets do.
+tickets do. The CSV is opened in spreadsheets, so a cell that would start a formula is escaped (`csv_cell`).
 """
 
 import csv
@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from extract.phone import mask_numbers
+from extract.masking import mask_numbers
 from pipeline.database import Call
 from pipeline.repository import CallRepository
 
@@ -78,13 +78,25 @@ def _value(fields: dict, name: str) -> str:
     return "" if value is None else str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV Injection"), with the full-width forms that
+Chinese input methods type and some spreadsheets take for the same characters."""
+
+
+def csv_cell(value: object) -> str:
+    """A value as a CSV cell that a spreadsheet shows as text: one starting like a formula gets a leading
+    single quote, as OWASP advises (`=HYPERLINK(…)` → `'=HYPERLINK(…)`)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def to_csv(rows: Iterable[dict]) -> Iterator[str]:
-    """CSV text in pieces (header first), for streaming and for files alike."""
+    """CSV text in pieces (header first), for streaming and for files alike; every cell through `csv_cell`."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CORRECTION_COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({name: csv_cell(value) for name, value in row.items()})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -233,12 +233,14 @@ Index("ix_calls_status_enqueued", Call.status, Call.enqueued_at)
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for SQLite or PostgreSQL with the settings the service needs on each."""
+    """An engine for SQLite or PostgreSQL with the settings the service needs on each. Statement parameters are
+    hidden from SQLAlchemy's errors and logs: they hold callers' numbers and transcripts, and an error's text
+    ends up in the server log."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record):
@@ -252,7 +254,7 @@ def create_db_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_sessions(engine: Engine) -> sessionmaker:

@@ -1,19 +1,34 @@
-"""Telephony metadata (META.json) parsed and validated at the edge."""
+"""Telephony metadata (META.json) parsed and validated at the edge, and the range of times the service takes."""
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models import CallMeta, MetadataError
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+AGENT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 NAIVE_TIMES_ZONE = ZoneInfo("Asia/Shanghai")
 """Recorders and people in this deployment's country write local time without an offset."""
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MOMENT_RANGE = "from 1970-01-01T00:00:00Z up to 2100-01-01T00:00:00Z; without an offset, local time (Asia/Shanghai)"
+"""Every time the service takes (a call's start, search and export filters) lies in [EARLIEST, LATEST): outside
+it, converting to UTC for the database overflows (year 1 at +08:00, year 9999 at -12:00) and no call is there."""
+
+METADATA_MAX_CHARS = 64 * 1024
+METADATA_MAX_DEPTH = 8
+"""A metadata document is a flat object (channel_map one level down); these bounds are checked before parsing,
+so a hostile document costs neither memory nor recursion (json.loads recurses once per level)."""
+
+_JSON_SYNTAX = re.compile(r'[\[\]{}"\\]')
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -23,6 +38,55 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+def check_moment(moment: datetime) -> datetime:
+    """`moment` unchanged if it lies in [EARLIEST, LATEST) once read with `aware`; ValueError otherwise."""
+    if not EARLIEST <= aware(moment) < LATEST:
+        raise ValueError(f"the time must be {MOMENT_RANGE}")
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(check_moment)]
+"""A datetime the service accepts (pydantic, FastAPI query parameters): ISO 8601, in the range above."""
+
+
+def load_metadata_json(text: str, what: str = "metadata") -> object:
+    """Parse a metadata JSON document (or the channel_map field), bounded in size and nesting depth;
+    MetadataError with a message otherwise."""
+    if len(text) > METADATA_MAX_CHARS:
+        raise MetadataError(f"{what} is longer than {METADATA_MAX_CHARS} characters")
+    if _json_depth(text) > METADATA_MAX_DEPTH:
+        raise MetadataError(f"{what} is nested deeper than {METADATA_MAX_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MetadataError(f"{what} is not valid JSON ({error.msg} at character {error.pos})") from None
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in a JSON text (brackets inside strings do not count), in one pass over
+    its brackets, quotes and backslashes: linear whatever the text (a regular expression for strings is not)."""
+    depth = deepest = 0
+    in_string = False
+    escaped_at = -1
+    for match in _JSON_SYNTAX.finditer(text):
+        position, char = match.start(), match.group()
+        if position == escaped_at:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped_at = position + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 class CallMetaIn(BaseModel):
     """The metadata document a telephony system sends with a recording."""
 
@@ -30,15 +94,15 @@ class CallMetaIn(BaseModel):
 
     call_id: str = Field(pattern=CALL_ID_PATTERN)
     caller_number: str | None = Field(None, max_length=32)
-    agent_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    started_at: datetime | None = None
-    channel_map: dict[str, str] = Field(default_factory=dict)
+    agent_id: str | None = Field(None, pattern=AGENT_ID_PATTERN)
+    started_at: Moment | None = None
+    channel_map: dict[str, str] = Field(default_factory=dict, max_length=8)
 
     @field_validator("channel_map")
     @classmethod
     def _roles(cls, value: dict[str, str]) -> dict[str, str]:
         for channel, role in value.items():
-            if not channel.isdigit() or role not in ("agent", "caller"):
+            if not re.fullmatch(r"[0-9]{1,2}", channel) or role not in ("agent", "caller"):
                 raise ValueError('channel_map maps channel numbers to "agent" or "caller", e.g. {"0": "agent"}')
         return value
 
@@ -68,8 +132,12 @@ def load_meta(path: Path | None, audio_path: Path) -> CallMeta:
     if path is None:
         return CallMeta(call_id=default_id)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MetadataError(f"cannot read metadata {path.name}: {error}") from None
+    try:
+        data = load_metadata_json(text, "the file")
+    except MetadataError as error:
         raise MetadataError(f"cannot read metadata {path.name}: {error}") from None
     return parse_meta(data, default_id)
 

@@ -73,6 +73,23 @@ class AuthSettings(BaseModel):
     failure_window_s: float = Field(300, gt=0, description="how long a failure counts against its address")
 
 
+class ServerSettings(BaseModel):
+    """`hotline serve`: how long a slow client may take before its connection is closed. uvicorn bounds only
+    the idle time between requests (keep-alive); these bound the request itself (api.server, api.limits)."""
+
+    header_timeout_s: float = Field(
+        10, gt=0, description="from the connection (or the next request's first byte) to the end of its headers"
+    )
+    body_idle_timeout_s: float = Field(30, gt=0, description="the longest wait for the next piece of a request body")
+    body_timeout_s: float = Field(
+        600, gt=0, description="a whole request body (the largest upload needs about 2.7 Mbit/s at the default)"
+    )
+    keep_alive_s: float = Field(5, gt=0, description="an idle connection between two requests is closed after this")
+    limit_concurrency: int | None = Field(
+        1000, ge=1, description="connections at once per process; more get 503 (None: no limit)"
+    )
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures. Defaults run on one machine with no services."""
 
@@ -119,6 +136,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @property
     def resolved_model_cache(self) -> Path:

@@ -1,10 +1,8 @@
 """/v1/calls: push a recording, follow its processing, read transcript, audio and ticket, review, audit."""
 
-import json
 import logging
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
 from api.errors import ERRORS, ApiError
-from api.limits import BodyTooLarge
+from api.limits import BodyRefused
 from api.ranges import RangeNotSatisfiable, select_range
 from api.schemas import (
     AuditIn,
@@ -32,10 +30,19 @@ from api.schemas import (
     WebhookDeliveryOut,
 )
 from asr.audio import DecodeOptions, media_type, probe_audio
-from models import TICKET_FIELDS, CallTranscript
+from models import CallTranscript
 from pipeline.database import Call
 from pipeline.keys import Principal
-from pipeline.meta import CALL_ID_PATTERN, aware, parse_meta
+from pipeline.meta import (
+    AGENT_ID_PATTERN,
+    CALL_ID_PATTERN,
+    METADATA_MAX_CHARS,
+    MOMENT_RANGE,
+    Moment,
+    aware,
+    load_metadata_json,
+    parse_meta,
+)
 from pipeline.recordings import READ_CHUNK
 from pipeline.repository import CallQuery, NewCall
 
@@ -68,11 +75,17 @@ def _services(request: Request):
                             "recording": {"type": "string", "format": "binary"},
                             "call_id": {"type": "string", "pattern": CALL_ID_PATTERN},
                             "caller_number": {"type": "string", "maxLength": 32},
-                            "agent_id": {"type": "string"},
-                            "started_at": {"type": "string", "format": "date-time"},
+                            "agent_id": {"type": "string", "pattern": AGENT_ID_PATTERN},
+                            "started_at": {"type": "string", "format": "date-time", "description": MOMENT_RANGE},
                             "channel_map": {
                                 "type": "string",
-                                "description": 'JSON, e.g. {"0": "agent", "1": "caller"}',
+                                "description": 'JSON, e.g. {"0": "agent", "1": "caller"}: at most 8 channels',
+                            },
+                            "metadata": {
+                                "type": "string",
+                                "maxLength": METADATA_MAX_CHARS,
+                                "description": "the META.json document (fields above win over its keys); "
+                                "at most 8 levels deep",
                             },
                             "priority": {"type": "string", "enum": ["live", "backlog"]},
                         },
@@ -91,8 +104,8 @@ async def push_call(request: Request, principal: PushKey) -> JSONResponse:
         raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'recording' file part")
     try:
         form = await request.form(max_files=1, max_fields=20)
-    except BodyTooLarge:
-        raise  # answered 413 by the middleware
+    except BodyRefused:
+        raise  # answered 413 or 408 by the middleware
     except Exception as error:  # malformed multipart body
         raise ApiError(400, "bad_request", f"malformed multipart body ({type(error).__name__})") from None
     try:
@@ -140,10 +153,7 @@ async def push_call(request: Request, principal: PushKey) -> JSONResponse:
 def _parse_fields(form) -> tuple:
     data: dict = {}
     if isinstance(form.get("metadata"), str):
-        try:
-            data = json.loads(form["metadata"])
-        except json.JSONDecodeError:
-            raise ApiError(422, "bad_metadata", "the 'metadata' field is not valid JSON") from None
+        data = load_metadata_json(form["metadata"], "the 'metadata' field")
         if not isinstance(data, dict):
             raise ApiError(422, "bad_metadata", "the 'metadata' field must be a JSON object")
     for name in ("call_id", "caller_number", "agent_id", "started_at", "channel_map"):
@@ -151,10 +161,7 @@ def _parse_fields(form) -> tuple:
         if isinstance(value, str) and value != "":
             data[name] = value
     if isinstance(data.get("channel_map"), str):
-        try:
-            data["channel_map"] = json.loads(data["channel_map"])
-        except json.JSONDecodeError:
-            raise ApiError(422, "bad_metadata", 'channel_map must be JSON, e.g. {"0": "agent"}') from None
+        data["channel_map"] = load_metadata_json(data["channel_map"], 'channel_map (JSON, e.g. {"0": "agent"})')
     if not data.get("call_id"):
         raise ApiError(422, "bad_metadata", "call_id is required")
     meta = parse_meta(data, default_call_id="")
@@ -171,9 +178,9 @@ def search_calls(
     request: Request,
     principal: ReadKey,
     q: Annotated[str | None, Query(max_length=200, description="text in the transcript, summary or department")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    agent_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[Moment | None, Query(description=f"created at or after; {MOMENT_RANGE}")] = None,
+    until: Annotated[Moment | None, Query(description=f"created before; {MOMENT_RANGE}")] = None,
+    agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
     department: Annotated[str | None, Query(max_length=128)] = None,
     status: Literal["queued", "processing", "done", "failed"] | None = None,
     review: Literal["auto", "check", "manual"] | None = None,
@@ -263,10 +270,7 @@ def get_ticket(request: Request, call_id: str, principal: ReadKey) -> TicketOut:
 
 @router.patch("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="Correct and/or accept")
 def patch_ticket(request: Request, call_id: str, patch: TicketPatch, principal: ReviewKey) -> TicketOut:
-    unknown = sorted(set(patch.fields) - set(TICKET_FIELDS))
-    if unknown:
-        raise ApiError(422, "invalid_request", f"unknown ticket fields: {', '.join(unknown)}")
-    changes = dict(patch.fields)
+    changes = patch.fields.model_dump(exclude_unset=True)  # a field sent as null clears it; one left out stays
     if patch.department is not None:
         changes["department"] = patch.department
     _services(request).repository.visible(call_id, principal.scope)

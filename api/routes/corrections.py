@@ -4,8 +4,9 @@ A bulk export of what citizens reported is the API's most sensitive flow: admin 
 tickets per request (the oldest first: continue with `since` = the last row's `accepted_at`), and each export
 is logged with the key that made it."""
 
+import itertools
 import logging
-from datetime import datetime
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from api.auth import AdminKey
 from api.errors import ERRORS
 from pipeline.corrections import correction_rows, to_csv, to_jsonl
-from pipeline.meta import aware
+from pipeline.meta import MOMENT_RANGE, Moment, aware
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +32,23 @@ MAX_EXPORT_ROWS = 100_000
 def export_corrections(
     request: Request,
     principal: AdminKey,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Moment | None, Query(description=f"accepted at or after; {MOMENT_RANGE}")] = None,
+    until: Annotated[Moment | None, Query(description=f"accepted before; {MOMENT_RANGE}")] = None,
     format: Literal["csv", "jsonl"] = "csv",
     limit: Annotated[int, Query(ge=1, le=MAX_EXPORT_ROWS, description="at most this many tickets")] = MAX_EXPORT_ROWS,
 ) -> StreamingResponse:
     logger.info("corrections export by key %d, at most %d rows", principal.key_id, limit)
     rows = correction_rows(request.app.state.services.repository, aware(since), aware(until), limit)
+    # The query runs here, before the 200 and its headers are sent: an error is then a JSON error response,
+    # not a connection dropped in the middle of the body (the rows are read lazily, and used to fail there).
+    rows = _started(rows)
     if format == "jsonl":
         return StreamingResponse(to_jsonl(rows), media_type="application/x-ndjson; charset=utf-8")
     headers = {"Content-Disposition": 'attachment; filename="corrections.csv"'}
     return StreamingResponse(to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _started(rows: Iterator[dict]) -> Iterator[dict]:
+    """The same rows, the first one already read (so the database has answered)."""
+    first = next(rows, None)
+    return rows if first is None else itertools.chain([first], rows)

@@ -31,8 +31,7 @@ def reference(request: Request, _principal: ReadKey) -> ReferenceOut:
 @functools.cache
 def _reference(catalogue_path: Path | None) -> ReferenceOut:
     from extract.catalogue import load_catalogue
-    from extract.classify import EMOTIONS, URGENCY_LEVELS
-    from models.ticket import REQUEST_TYPES, REVIEW_LEVELS
+    from models.ticket import EMOTIONS, REQUEST_TYPES, REVIEW_LEVELS, URGENCY_LEVELS
 
     catalogue = load_catalogue(catalogue_path)
     return ReferenceOut(
