@@ -6,6 +6,7 @@ Invalid keys and failed logins are counted per client address (`FailureLimiter`)
 address's key checks and logins are answered 429 with Retry-After until its failures age out.
 """
 
+import logging
 import math
 import threading
 import time
@@ -17,6 +18,8 @@ from fastapi import Depends, Request
 
 from api.errors import ApiError
 from pipeline.keys import Principal, authenticate, session_principal
+
+logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hotline_session"
 """The web pages' login (POST /v1/session): a random session token in an HttpOnly, SameSite=Strict cookie, so
@@ -57,7 +60,8 @@ class FailureLimiter:
                 return 0
             return max(1, math.ceil(failures[0] + self.window_s - self.clock()))
 
-    def fail(self, address: str) -> None:
+    def fail(self, address: str) -> bool:
+        """Count a failure; True when it is the one that blocks the address."""
         with self._lock:
             now = self.clock()
             failures = self._recent(address, now)
@@ -68,6 +72,7 @@ class FailureLimiter:
             else:  # most recently failed last: dict order is then least recently failed first
                 self._failures[address] = self._failures.pop(address)
             failures.append(now)
+            return len(failures) == self.max_failures
 
     def __len__(self) -> int:
         """How many addresses are tracked."""
@@ -121,7 +126,14 @@ def check_not_blocked(request: Request) -> None:
 
 
 def record_failure(request: Request) -> None:
-    failure_limiter(request).fail(client_address(request))
+    limiter = failure_limiter(request)
+    if limiter.fail(client_address(request)):  # a security event: someone may be guessing keys
+        logger.warning(
+            "client %s blocked: %d invalid keys or failed logins within %.0f s",
+            client_address(request),
+            limiter.max_failures,
+            limiter.window_s,
+        )
 
 
 def key_principal(request: Request, key: str) -> Principal | None:

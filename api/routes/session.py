@@ -4,12 +4,16 @@ the token). Every /v1 endpoint then accepts the cookie for the key's role. A log
 (and ends the one the browser presented, if any), so a token planted before the login is worth nothing after
 it; logging out ends the session on the server, so a copied cookie stops working too."""
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from api.auth import SESSION_COOKIE, check_not_blocked, cookie_principal, key_principal, record_failure
+from api.auth import SESSION_COOKIE, check_not_blocked, client_address, cookie_principal, key_principal, record_failure
 from api.errors import ERRORS, ApiError
 from pipeline.keys import close_session, open_session
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/session", tags=["session"])
 
@@ -42,6 +46,7 @@ def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
     with services.repository.sessions.begin() as session:
         close_session(session, request.cookies.get(SESSION_COOKIE))
         token = open_session(session, principal.key_id, max_age_s=max_age_s)
+    logger.info("page login: key %d (%s) from %s", principal.key_id, principal.role, client_address(request))
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -16,6 +16,7 @@ model is loaded: calls are pushed through the API and taken to `done` through th
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -425,14 +426,19 @@ def throttled(tmp_path):
         services.engine.dispose()
 
 
-def test_guessing_keys_or_logins_is_throttled_per_client_address(throttled):
+def test_guessing_keys_or_logins_is_throttled_per_client_address(throttled, caplog):
     attacker, colleague, keys = throttled["attacker"], throttled["colleague"], throttled["keys"]
-    guesses = [
-        attacker.get("/v1/calls", headers=auth("hk_" + "A" * 43)),
-        attacker.post("/v1/session", json={"key": "hk_" + "B" * 43}),
-        attacker.get("/v1/keys", headers={"X-API-Key": "hk_" + "C" * 43}),
-    ]
+    with caplog.at_level(logging.WARNING, logger="api.auth"):
+        guesses = [
+            attacker.get("/v1/calls", headers=auth("hk_" + "A" * 43)),
+            attacker.post("/v1/session", json={"key": "hk_" + "B" * 43}),
+            attacker.get("/v1/keys", headers={"X-API-Key": "hk_" + "C" * 43}),
+        ]
     assert [response.status_code for response in guesses] == [401, 401, 401]
+    # the block is a security event an operator of the service sees in the log, once
+    assert [record.getMessage() for record in caplog.records if record.name == "api.auth"] == [
+        "client 198.51.100.7 blocked: 3 invalid keys or failed logins within 60 s"
+    ]
     for blocked in (
         attacker.get("/v1/calls", headers=auth("hk_" + "D" * 43)),
         attacker.get("/v1/calls", headers=auth(keys["operator"])),  # not even a right guess gets through
@@ -450,7 +456,8 @@ def test_the_limiter_forgets_failures_after_its_window_and_stays_small():
     for second in (0, 10, 20):
         now[0] = second
         assert limiter.retry_after("a") == 0
-        limiter.fail("a")
+        blocked = limiter.fail("a")
+    assert blocked, "the third failure is the one that blocks"
     assert limiter.retry_after("a") == 40, "until the failure at 0 s leaves the 60 s window"
     now[0] = 60.5
     assert limiter.retry_after("a") == 0
