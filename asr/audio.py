@@ -216,6 +216,8 @@ def _open_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions) -
         if not container.streams.audio:
             raise AudioDecodeError("the file has no audio stream")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # a header FFmpeg parses but opens no decoder for (e.g. 0 bits per sample)
+            raise AudioDecodeError("the audio stream cannot be decoded (no decoder for its format)")
         rate = stream.codec_context.sample_rate or stream.rate
         channels = stream.codec_context.channels
         if not rate or not channels:

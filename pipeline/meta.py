@@ -60,6 +60,8 @@ def load_metadata_json(text: str, what: str = "metadata") -> object:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise MetadataError(f"{what} is not valid JSON ({error.msg} at character {error.pos})") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise MetadataError(f"{what} holds a number too long to read") from None
 
 
 def _json_depth(text: str) -> int:

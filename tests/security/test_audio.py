@@ -351,6 +351,23 @@ def test_ten_samples_at_1_hz_are_refused_at_push(local_service, tmp_path):
     }
 
 
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        struct.pack("<HHIIHH", 1, 1, 8000, 0, 0, 0),  # PCM with 0 bits per sample: FFmpeg opens no decoder
+        struct.pack("<HHIIHHH", 0xFFFE, 1, 8000, 16000, 2, 16, 0),  # WAVE_FORMAT_EXTENSIBLE without its extension
+    ],
+    ids=["0 bits per sample", "extensible without extension"],
+)
+def test_a_wav_header_without_a_decoder_is_refused_not_a_server_error(local_service, fmt):
+    data = b"\x00" * 32000
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    wav = b"RIFF" + struct.pack("<I", len(chunks)) + chunks
+    response = push(local_service["client"], local_service["keys"]["telephony"], wav, "no-decoder-1")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "bad_audio"
+
+
 def test_what_the_push_accepts_the_worker_decodes(local_service, tmp_path):
     """Each recording pushed, then decoded as the worker decodes it (its options from the same settings):
     202 exactly when the worker's decoder succeeds, and a refusal carries the worker's own message."""

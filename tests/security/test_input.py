@@ -460,6 +460,8 @@ def test_the_worker_masks_numbers_in_its_logs(tmp_path):
         ("channel_map", json.dumps({str(index): "agent" for index in range(9)}), "at most 8"),
         ("channel_map", json.dumps({"123": "agent"}), "channel_map"),
         ("metadata", '{"call_id": "sec-deep", "x": "' + '\\"' * 20_000, "not valid JSON"),  # escaped quotes, no end
+        ("metadata", '{"call_id": "sec-deep", "x": ' + "9" * 5_000 + "}", "number too long"),  # int digit limit
+        ("channel_map", '{"0": ' + "9" * 5_000 + "}", "number too long"),
     ],
 )
 def test_deep_or_large_metadata_is_refused(service, field, value, message):
