@@ -116,6 +116,10 @@ def server_config(settings: Settings, host: str, port: int, workers: int = 1, **
         "header_timeout_s": limits.header_timeout_s,
         "timeout_keep_alive": limits.keep_alive_s,
         "limit_concurrency": limits.limit_concurrency,
+        # uvicorn trusts X-Forwarded-For from loopback by default: anyone on the host could then pick the client
+        # address the login throttle counts (and lock others out); only the proxies a deployment names count
+        "proxy_headers": bool(limits.trusted_proxies.strip()),
+        "forwarded_allow_ips": limits.trusted_proxies.strip() or None,
         "log_level": "info",
         "access_log": False,
         **overrides,

@@ -88,6 +88,12 @@ class ServerSettings(BaseModel):
     limit_concurrency: int | None = Field(
         1000, ge=1, description="connections at once per process; more get 503 (None: no limit)"
     )
+    trusted_proxies: str = Field(
+        "",
+        max_length=1000,
+        description="comma-separated addresses of the reverse proxies whose X-Forwarded-For names the client "
+        "(the login throttle counts per client); empty: no proxy is trusted and the header is ignored",
+    )
 
 
 class Settings(BaseSettings):

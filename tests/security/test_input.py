@@ -588,6 +588,33 @@ def server(service):
     thread.join(10)
 
 
+def test_forwarded_headers_name_the_client_only_behind_a_trusted_proxy(tmp_path):
+    """uvicorn believes X-Forwarded-For from loopback unless told otherwise: a client on the host could then
+    choose the address the login throttle counts. The address the app sees, with no proxy trusted and with
+    127.0.0.1 named as the proxy."""
+
+    async def echo_client(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": scope["client"][0].encode()})
+
+    seen = {}
+    for trusted in ("", "127.0.0.1"):
+        settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'proxy.db'}", server={"trusted_proxies": trusted})
+        port = _free_port()
+        runner = uvicorn.Server(server_config(settings, "127.0.0.1", port, app=echo_client, log_config=None))
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not runner.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        response = httpx.get(f"http://127.0.0.1:{port}/", headers={"X-Forwarded-For": "203.0.113.9"})
+        seen[trusted] = response.text
+        runner.should_exit = True
+        thread.join(10)
+    assert seen == {"": "127.0.0.1", "127.0.0.1": "203.0.113.9"}
+
+
 def _until_closed(sock: socket.socket, limit_s: float, feed=None) -> tuple[float, bytes]:
     """Read until the server closes the connection (calling `feed(sock)` between reads, as a slow client
     would send): the seconds it took and what the server sent. Fails if it is still open after `limit_s`."""
