@@ -339,10 +339,20 @@ def deliver(
     )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: a NAT64 gateway forwards it to the embedded IPv4
+
+
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # ::ffff:127.0.0.1 reaches 127.0.0.1; Python 3.11 does not look through the mapping itself.
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that reach an IPv4 address: ::ffff:a.b.c.d (mapped; Python 3.11 does not look through it),
+        # 2002:aabb:ccdd:: (6to4), 64:ff9b::a.b.c.d (NAT64), Teredo; each must be public as that IPv4 address
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is not None:
+            return _is_public(embedded)
     # is_global also rules out shared (100.64/10), reserved and documentation ranges, not only RFC 1918.
     return address.is_global and not address.is_multicast
 

@@ -364,6 +364,8 @@ def test_retry_delay_stops_after_max_attempts_or_final_answers():
         "https://93.184.216.34/hooks/hotline",
         "http://93.184.216.34:8080/hook?token=abc",
         "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
+        "https://[64:ff9b::5db8:d822]/hook",  # NAT64 of the public 93.184.216.34
+        "https://[2002:5db8:d822::]/hook",  # 6to4 of the same
     ],
 )
 def test_public_urls_are_accepted(url):
@@ -383,6 +385,10 @@ def test_public_urls_are_accepted(url):
         ("http://10.0.0.1/hook", "non-public"),
         ("http://192.168.1.20/hook", "non-public"),
         ("http://169.254.169.254/latest/meta-data", "non-public"),
+        ("http://[64:ff9b::7f00:1]/hook", "non-public"),  # NAT64 of 127.0.0.1
+        ("http://[64:ff9b::a9fe:a9fe]/hook", "non-public"),  # NAT64 of the metadata address
+        ("http://[2002:7f00:1::]/hook", "non-public"),  # 6to4 of 127.0.0.1
+        ("http://[2002:a00:1::]/hook", "non-public"),  # 6to4 of 10.0.0.1
         ("http://100.64.0.1/hook", "non-public"),
         ("http://224.0.0.1/hook", "non-public"),
         ("http://0.0.0.0/hook", "non-public"),
