@@ -79,7 +79,7 @@ class TicketFieldsIn(BaseModel):
     district names are about 12), an address with its landmark and room fits 500, a summary (诉求内容) is a few
     sentences where 12345 ticket forms allow about 2000; closed fields take the values GET /v1/reference lists."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true, nor true a score of 1
 
     caller_name: str | None = _text(50, "姓名")
     caller_surname: str | None = _text(20, "姓氏 (compound surnames such as 欧阳 included)")
@@ -105,7 +105,7 @@ class TicketFieldsIn(BaseModel):
 class TicketPatch(BaseModel):
     """Operator corrections: field name → new value (null clears it); `department` picks the unit."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true, nor true a score of 1
 
     fields: TicketFieldsIn = Field(default_factory=TicketFieldsIn)
     department: str | None = Field(None, min_length=1, max_length=128)
@@ -143,7 +143,7 @@ MARK_KINDS = (
 
 
 class TurnMark(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true, nor true a score of 1
 
     turn: int = Field(ge=0)
     kind: Literal[MARK_KINDS]  # type: ignore[valid-type]
@@ -156,7 +156,7 @@ AuditItem = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class AuditIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true, nor true a score of 1
 
     score: float = Field(ge=0, le=100)
     rubric: dict[AuditItem, Annotated[float, Field(ge=0, le=100)]] = Field(default_factory=dict, max_length=50)
@@ -194,7 +194,7 @@ class AgentSummary(BaseModel):
 
 
 class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true, nor true a score of 1
 
     name: str = Field(min_length=1, max_length=64)
     role: Literal["telephony", "operator", "qa", "admin"]

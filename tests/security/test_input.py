@@ -152,6 +152,13 @@ def test_a_ticket_field_too_long_or_of_the_wrong_type_is_refused(service, fields
     assert _ticket_fields(service) == before, "nothing stored"
 
 
+@pytest.mark.parametrize("accept", ["yes", 1, "true"])
+def test_only_true_accepts_a_ticket(service, accept):
+    response = _patch(service, {"accept": accept})
+    assert response.status_code == 422, response.text
+    assert "accept" in response.json()["error"]["message"]
+
+
 def test_ticket_fields_within_their_bounds_are_stored_and_null_clears(service):
     fields = {
         "address_detail": "楼" * 500,
@@ -205,6 +212,10 @@ def test_json_bodies_have_a_small_limit_and_only_the_push_the_upload_limit(servi
         {"score": 90, "checks": {f"check{index}": True for index in range(51)}},
         {"score": 90, "checks": {"": True}},
         {"score": 90, "marks": [{"turn": 0, "kind": "other", "note": "n" * 2001}]},
+        {"score": True},  # not a score of 1
+        {"score": "90"},
+        {"score": 90, "checks": {"greeting": "yes"}},  # not a tick
+        {"score": 90, "marks": [{"turn": "0", "kind": "other"}]},
     ],
 )
 def test_audit_bodies_are_bounded(service, audit):
