@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, pages
+from api import docs, errors, pages
 from api.headers import SecurityHeaders
 from api.limits import JSON_BODY_LIMIT, BodyGuard
 from api.routes import audits, calls, corrections, keys, reference, service, session
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
         description="Call intake for a 12345 hotline: push recordings, read transcripts and pre-filled tickets, "
         "review and audit. Every /v1 endpoint needs an API key (Authorization: Bearer <key>).",
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves Swagger UI from this app's own files
+        redoc_url=None,
     )
     errors.install(app)
     app.include_router(calls.router)
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(service.router)
     pages.install(app)
+    docs.install(app)
 
     def body_limit(scope) -> int:
         if scope["method"] == "POST" and scope["path"] == "/v1/calls":  # the push: a recording and its fields
