@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import ahocorasick
 from pydantic import AfterValidator, field_validator, model_validator
 
 from extract.phonetic import HALF_COST, align, char_readings, is_hanzi, pair_keys, reading_distance, text_readings
@@ -173,10 +174,9 @@ class Catalogue:
         for keywords in self._all_keyword_lists():
             for word in keywords:
                 self._spelling.setdefault(_fold(word), word)
-        # one pass finds, at every position, the longest keyword starting there; shorter keywords
-        # starting at the same position are contained in it and would lose anyway
-        alternatives = sorted(self._keywords, key=lambda word: (-len(word), word))
-        self._pattern = re.compile("(?=(" + "|".join(map(re.escape, alternatives)) + "))") if alternatives else None
+        # one Aho-Corasick pass finds every keyword occurrence (ten times faster than a regex alternation of
+        # the 1,700 keywords, bench/keywords.py)
+        self._automaton = _automaton(self._keywords) if self._keywords else None
         self.sound = sound
         matter_words = [
             word for word, owners in self._keywords.items() if any(owner[0] == "matter" for owner in owners)
@@ -385,13 +385,17 @@ class Catalogue:
 
     def _hits(self, text: str) -> list[tuple[str, tuple[int, int]]]:
         """Accepted keyword occurrences: longest first, none overlapping an accepted longer one."""
-        if not text or self._pattern is None:
+        if not text or self._automaton is None:
             return []
         folded = _fold(text)
-        candidates = [
-            (match.start(), match.start() + len(match.group(1)), match.group(1))
-            for match in self._pattern.finditer(folded)
-        ]
+        # at every position the longest keyword starting there: shorter ones starting at the same position are
+        # contained in it and would lose anyway
+        longest: dict[int, str] = {}
+        for end, word in self._automaton.iter(folded):
+            start = end - len(word) + 1
+            if len(word) > len(longest.get(start, "")):
+                longest[start] = word
+        candidates = [(start, start + len(word), word) for start, word in longest.items()]
         candidates.sort(key=lambda item: (-(item[1] - item[0]), item[0]))
         taken = [False] * len(folded)
         accepted = []
@@ -600,6 +604,14 @@ class CatalogueFile(ConfigModel):
                         f"unknown category {matter.category!r}"
                     )
         return self
+
+
+def _automaton(words) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    return automaton
 
 
 # --- text helpers ------------------------------------------------------------------------------------
