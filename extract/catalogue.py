@@ -23,12 +23,21 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated
+
+import ahocorasick
+from pydantic import AfterValidator, field_validator, model_validator
 
 from extract.phonetic import HALF_COST, align, char_readings, is_hanzi, pair_keys, reading_distance, text_readings
-from extract.resource_files import DATA_DIR, read_yaml_file
-from extract.resource_files import text as _text
-from extract.resource_files import texts as _texts
+from extract.resource_files import (
+    DATA_DIR,
+    NONE_AS_EMPTY,
+    ConfigModel,
+    OptionalTexts,
+    Text,
+    Texts,
+    load_config_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +174,9 @@ class Catalogue:
         for keywords in self._all_keyword_lists():
             for word in keywords:
                 self._spelling.setdefault(_fold(word), word)
-        # one pass finds, at every position, the longest keyword starting there; shorter keywords
-        # starting at the same position are contained in it and would lose anyway
-        alternatives = sorted(self._keywords, key=lambda word: (-len(word), word))
-        self._pattern = re.compile("(?=(" + "|".join(map(re.escape, alternatives)) + "))") if alternatives else None
+        # one Aho-Corasick pass finds every keyword occurrence (ten times faster than a regex alternation of
+        # the 1,700 keywords, bench/keywords.py)
+        self._automaton = _automaton(self._keywords) if self._keywords else None
         self.sound = sound
         matter_words = [
             word for word, owners in self._keywords.items() if any(owner[0] == "matter" for owner in owners)
@@ -377,13 +385,17 @@ class Catalogue:
 
     def _hits(self, text: str) -> list[tuple[str, tuple[int, int]]]:
         """Accepted keyword occurrences: longest first, none overlapping an accepted longer one."""
-        if not text or self._pattern is None:
+        if not text or self._automaton is None:
             return []
         folded = _fold(text)
-        candidates = [
-            (match.start(), match.start() + len(match.group(1)), match.group(1))
-            for match in self._pattern.finditer(folded)
-        ]
+        # at every position the longest keyword starting there: shorter ones starting at the same position are
+        # contained in it and would lose anyway
+        longest: dict[int, str] = {}
+        for end, word in self._automaton.iter(folded):
+            start = end - len(word) + 1
+            if len(word) > len(longest.get(start, "")):
+                longest[start] = word
+        candidates = [(start, start + len(word), word) for start, word in longest.items()]
         candidates.sort(key=lambda item: (-(item[1] - item[0]), item[0]))
         taken = [False] * len(folded)
         accepted = []
@@ -500,20 +512,18 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 
 
 def _read_catalogue(path: Path) -> Catalogue:
-    data = read_yaml_file(path)
+    data = load_config_file(path, CatalogueFile, "'categories' and 'departments'")
+    categories = list(data.categories)
+    departments = [
+        Department(
+            item.name,
+            item.aliases,
+            tuple(Matter(matter.name, matter.category, matter.keywords, item.name) for matter in item.matters),
+        )
+        for item in data.departments
+    ]
+    out_of_scope = [OutOfScope(item.name, item.keywords, item.advice) for item in data.out_of_scope]
     try:
-        if not isinstance(data, dict):
-            raise ValueError("the top level must be a mapping with 'categories' and 'departments'")
-        _check_keys(data, "top level", required={"categories", "departments"}, optional={"out_of_scope"})
-        categories = _texts(data["categories"], "categories")
-        departments = [_parse_department(item, index, categories) for index, item in enumerate(data["departments"])]
-        if not departments:
-            raise ValueError("no departments")
-        names = [dept.name for dept in departments]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate department {duplicates[0]!r}")
-        out_of_scope = [_parse_out_of_scope(item, index) for index, item in enumerate(data.get("out_of_scope") or [])]
         catalogue = Catalogue(departments, out_of_scope, categories)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
@@ -523,64 +533,85 @@ def _read_catalogue(path: Path) -> Catalogue:
     return catalogue
 
 
-def _parse_department(item: Any, index: int, categories: list[str]) -> Department:
-    where = f"departments[{index}]"
-    if not isinstance(item, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    _check_keys(item, where, required={"name", "matters"}, optional={"aliases"})
-    name = _text(item["name"], f"{where}.name")
-    where = f"{where} ({name})"
-    aliases = tuple(_texts(item.get("aliases") or [], f"{where}.aliases"))
-    raw_matters = item["matters"] or []
-    if not isinstance(raw_matters, list):
-        raise ValueError(f"{where}.matters: expected a list")
-    matters = []
-    for matter_index, raw in enumerate(raw_matters):
-        matter_where = f"{where}.matters[{matter_index}]"
-        if not isinstance(raw, dict):
-            raise ValueError(f"{matter_where}: expected a mapping")
-        _check_keys(raw, matter_where, required={"name", "category", "keywords"}, optional=set())
-        matter_name = _text(raw["name"], f"{matter_where}.name")
-        category = _text(raw["category"], f"{matter_where}.category")
-        if category not in categories:
-            raise ValueError(f"{matter_where}: unknown category {category!r}")
-        keywords = tuple(_texts(raw["keywords"], f"{matter_where}.keywords"))
-        if not keywords:
-            raise ValueError(f"{matter_where}: no keywords")
-        _check_keyword_lengths(keywords, matter_where)
-        matters.append(Matter(matter_name, category, keywords, name))
-    matter_names = [matter.name for matter in matters]
-    if len(set(matter_names)) != len(matter_names):
-        raise ValueError(f"{where}: duplicate matter name")
-    return Department(name, aliases, tuple(matters))
+# --- the file's shape (catalogue.yaml) -----------------------------------------------------------------
 
 
-def _parse_out_of_scope(item: Any, index: int) -> OutOfScope:
-    where = f"out_of_scope[{index}]"
-    if not isinstance(item, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    _check_keys(item, where, required={"name", "keywords", "advice"}, optional=set())
-    keywords = tuple(_texts(item["keywords"], f"{where}.keywords"))
+def _keywords_long_enough(keywords: tuple[str, ...]) -> tuple[str, ...]:
     if not keywords:
-        raise ValueError(f"{where}: no keywords")
-    _check_keyword_lengths(keywords, where)
-    return OutOfScope(_text(item["name"], f"{where}.name"), keywords, _text(item["advice"], f"{where}.advice"))
-
-
-def _check_keys(item: dict, where: str, required: set[str], optional: set[str]) -> None:
-    missing = sorted(required - item.keys())
-    if missing:
-        raise ValueError(f"{where}: missing key {missing[0]!r}")
-    unknown = sorted(set(item) - required - optional)
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}")
-
-
-def _check_keyword_lengths(keywords: tuple[str, ...], where: str) -> None:
+        raise ValueError("no keywords")
     # a one-character keyword ("水", "湖") matches inside unrelated words
     short = [word for word in keywords if len(_fold(word)) < 2]
     if short:
-        raise ValueError(f"{where}: keyword {short[0]!r} is shorter than 2 characters")
+        raise ValueError(f"keyword {short[0]!r} is shorter than 2 characters")
+    return keywords
+
+
+Keywords = Annotated[Texts, AfterValidator(_keywords_long_enough)]
+
+
+class MatterEntry(ConfigModel):
+    """A matter of a department: `name`, `category` (one of the file's categories), `keywords` (2+ characters)."""
+
+    name: Text
+    category: Text
+    keywords: Keywords
+
+
+class DepartmentEntry(ConfigModel):
+    """A department: `name`, other names it goes by (`aliases`), its `matters`."""
+
+    name: Text
+    aliases: OptionalTexts = ()
+    matters: Annotated[tuple[MatterEntry, ...], NONE_AS_EMPTY]
+
+    @field_validator("matters")
+    @classmethod
+    def _matter_names_once(cls, matters: tuple[MatterEntry, ...]) -> tuple[MatterEntry, ...]:
+        names = [matter.name for matter in matters]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate matter name")
+        return matters
+
+
+class OutOfScopeEntry(ConfigModel):
+    """A matter the hotline does not dispatch: `name`, `keywords`, the `advice` for the caller."""
+
+    name: Text
+    keywords: Keywords
+    advice: Text
+
+
+class CatalogueFile(ConfigModel):
+    """catalogue.yaml: `categories`, `departments` (at least one, each name once), `out_of_scope` (optional)."""
+
+    categories: Texts
+    departments: tuple[DepartmentEntry, ...]
+    out_of_scope: Annotated[tuple[OutOfScopeEntry, ...], NONE_AS_EMPTY] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CatalogueFile":
+        if not self.departments:
+            raise ValueError("no departments")
+        names = [dept.name for dept in self.departments]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate department {duplicates[0]!r}")
+        for index, dept in enumerate(self.departments):
+            for matter_index, matter in enumerate(dept.matters):
+                if matter.category not in self.categories:
+                    raise ValueError(
+                        f"departments[{index}] ({dept.name}).matters[{matter_index}] ({matter.name}): "
+                        f"unknown category {matter.category!r}"
+                    )
+        return self
+
+
+def _automaton(words) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    return automaton
 
 
 # --- text helpers ------------------------------------------------------------------------------------

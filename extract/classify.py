@@ -8,14 +8,14 @@ Emotion is read from the words only; tone of voice is not used.
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
+from typing import Annotated, Literal
 
 from extract.document import CallDocument, TurnText
+from extract.resource_files import DATA_DIR, NONE_AS_EMPTY, ConfigModel, Text, Texts, load_config_file
 from models import REQUEST_TYPES, Evidence, TicketField
 from models.ticket import EMOTIONS, URGENCY_LEVELS
 
-DEFAULT_SIGNALS = Path(__file__).parent / "data" / "signals.yaml"
+DEFAULT_SIGNALS = DATA_DIR / "signals.yaml"
 
 
 @dataclass(frozen=True)
@@ -29,30 +29,34 @@ class Signals:
     emotion: dict[str, tuple[str, ...]]
 
 
+RequestType = Literal[REQUEST_TYPES]
+# the ticket's urgency and emotion take these values only (the API refuses others in corrections)
+Urgency = Literal[URGENCY_LEVELS]
+Emotion = Literal[EMOTIONS]
+
+
+class SignalsFile(ConfigModel):
+    """signals.yaml: cue words by request type, urgency level and emotion (each a value the ticket takes), the
+    types a caller's own word decides (`caller_overrides`), and the operator's phrases that name a type."""
+
+    request_types: dict[RequestType, Texts]
+    caller_overrides: Annotated[tuple[RequestType, ...], NONE_AS_EMPTY] = ()
+    operator_says: dict[Text, RequestType]
+    urgency: dict[Urgency, Texts]
+    emotion: dict[Emotion, Texts]
+
+
 @functools.lru_cache(maxsize=4)
 def load_signals(path: Path = DEFAULT_SIGNALS) -> Signals:
-    """Read a signals YAML file; raises ValueError naming the file when it is malformed."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        signals = Signals(
-            request_types={kind: tuple(cues) for kind, cues in data["request_types"].items()},
-            caller_overrides=tuple(data.get("caller_overrides") or ()),
-            operator_says=dict(data["operator_says"]),
-            urgency={level: tuple(cues) for level, cues in data["urgency"].items()},
-            emotion={mood: tuple(cues) for mood, cues in data["emotion"].items()},
-        )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path}: not a valid signals file ({type(error).__name__}: {error})") from error
-    named = [*signals.request_types, *signals.caller_overrides, *signals.operator_says.values()]
-    unknown = [kind for kind in named if kind not in REQUEST_TYPES]
-    if unknown:
-        raise ValueError(f"{path}: unknown request types {unknown}; expected one of {REQUEST_TYPES}")
-    # the ticket's urgency and emotion take these values only (the API refuses others in corrections)
-    for name, values, allowed in (("urgency", signals.urgency, URGENCY_LEVELS), ("emotion", signals.emotion, EMOTIONS)):
-        unknown = [value for value in values if value not in allowed]
-        if unknown:
-            raise ValueError(f"{path}: unknown {name} values {unknown}; expected one of {allowed}")
-    return signals
+    """Read a signals YAML file; ValueError (one line: the file, where, what) when it is malformed."""
+    data = load_config_file(Path(path), SignalsFile, "'request_types', 'operator_says', 'urgency' and 'emotion'")
+    return Signals(
+        request_types=dict(data.request_types),
+        caller_overrides=data.caller_overrides,
+        operator_says=dict(data.operator_says),
+        urgency=dict(data.urgency),
+        emotion=dict(data.emotion),
+    )
 
 
 def extract_request_type(document: CallDocument, signals: Signals) -> TicketField:

@@ -10,11 +10,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from extract.resource_files import DATA_DIR, read_yaml_file
-from extract.resource_files import text as _text
-from extract.resource_files import texts as _texts
+from pydantic import field_validator, model_validator
+
+from extract.resource_files import DATA_DIR, ConfigModel, Text, Texts, load_config_file
 from models import REQUEST_TYPES, TICKET_FIELDS, FormSuggestion, TicketField
 
 logger = logging.getLogger(__name__)
@@ -88,59 +87,69 @@ def _is_empty(field: TicketField | None) -> bool:
 
 
 def _read_forms(path: Path) -> list[FormTemplate]:
-    data = read_yaml_file(path)
-    try:
-        if not isinstance(data, dict) or not isinstance(data.get("forms"), list):
-            raise ValueError("expected a mapping with a 'forms' list")
-        unknown = sorted(set(data) - {"forms"})
-        if unknown:
-            raise ValueError(f"unknown top-level key {unknown[0]!r}")
-        forms = [_parse_form(item, index) for index, item in enumerate(data["forms"])]
-        ids = [form.form_id for form in forms]
-        duplicate_ids = sorted({form_id for form_id in ids if ids.count(form_id) > 1})
-        if duplicate_ids:
-            raise ValueError(f"duplicate form id {duplicate_ids[0]!r}")
-        served: dict[str, str] = {}
-        for form in forms:
-            for request_type in form.request_types:
-                if request_type in served:
-                    raise ValueError(
-                        f"request type {request_type!r} served by both {served[request_type]} and {form.form_id}"
-                    )
-                served[request_type] = form.form_id
-        if GENERIC_REQUEST_TYPE not in served:
-            raise ValueError(f"no form serves the generic request type {GENERIC_REQUEST_TYPE!r}")
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    data = load_config_file(path, FormsFile, "a 'forms' list")
+    forms = [
+        FormTemplate(
+            form_id=item.id,
+            name=item.name,
+            request_types=item.request_types,
+            # the operator fills the form top to bottom, so ask in the ticket's own order
+            required=tuple(name for name in TICKET_FIELDS if name in item.required),
+        )
+        for item in data.forms
+    ]
     logger.debug("loaded %d ticket templates from %s", len(forms), path)
     return forms
 
 
-def _parse_form(item: Any, index: int) -> FormTemplate:
-    where = f"forms[{index}]"
-    if not isinstance(item, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    keys = {"id", "name", "request_types", "required"}
-    missing = sorted(keys - item.keys())
-    if missing:
-        raise ValueError(f"{where}: missing key {missing[0]!r}")
-    unknown = sorted(set(item) - keys)
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}")
-    form_id = _text(item["id"], f"{where}.id")
-    where = f"{where} ({form_id})"
-    request_types = _texts(item["request_types"], f"{where}.request_types")
-    for request_type in request_types:
-        if request_type not in REQUEST_TYPES:
-            raise ValueError(f"{where}: unknown request type {request_type!r} (known: {' '.join(REQUEST_TYPES)})")
-    required = _texts(item["required"], f"{where}.required")
-    for name in required:
-        if name not in TICKET_FIELDS:
-            raise ValueError(f"{where}: unknown ticket field {name!r}")
-    return FormTemplate(
-        form_id=form_id,
-        name=_text(item["name"], f"{where}.name"),
-        request_types=request_types,
-        # the operator fills the form top to bottom, so ask in the ticket's own order
-        required=tuple(name for name in TICKET_FIELDS if name in required),
-    )
+# --- the file's shape (forms.yaml) ---------------------------------------------------------------------
+
+
+class FormEntry(ConfigModel):
+    """A template: `id`, `name`, the `request_types` it serves (models.REQUEST_TYPES), the ticket fields it
+    `required`s (models.TICKET_FIELDS)."""
+
+    id: Text
+    name: Text
+    request_types: Texts
+    required: Texts
+
+    @field_validator("request_types")
+    @classmethod
+    def _known_request_types(cls, request_types: tuple[str, ...]) -> tuple[str, ...]:
+        for request_type in request_types:
+            if request_type not in REQUEST_TYPES:
+                raise ValueError(f"unknown request type {request_type!r} (known: {' '.join(REQUEST_TYPES)})")
+        return request_types
+
+    @field_validator("required")
+    @classmethod
+    def _known_fields(cls, required: tuple[str, ...]) -> tuple[str, ...]:
+        for name in required:
+            if name not in TICKET_FIELDS:
+                raise ValueError(f"unknown ticket field {name!r}")
+        return required
+
+
+class FormsFile(ConfigModel):
+    """forms.yaml: `forms`, each id once, each request type served by one form, the generic one (反映) by one."""
+
+    forms: tuple[FormEntry, ...]
+
+    @model_validator(mode="after")
+    def _each_request_type_once(self) -> "FormsFile":
+        ids = [form.id for form in self.forms]
+        duplicate_ids = sorted({form_id for form_id in ids if ids.count(form_id) > 1})
+        if duplicate_ids:
+            raise ValueError(f"duplicate form id {duplicate_ids[0]!r}")
+        served: dict[str, str] = {}
+        for form in self.forms:
+            for request_type in form.request_types:
+                if request_type in served:
+                    raise ValueError(
+                        f"request type {request_type!r} served by both {served[request_type]} and {form.id}"
+                    )
+                served[request_type] = form.id
+        if GENERIC_REQUEST_TYPE not in served:
+            raise ValueError(f"no form serves the generic request type {GENERIC_REQUEST_TYPE!r}")
+        return self

@@ -13,13 +13,12 @@ are compressed (unrelated Chinese sentences still score about 0.75), so the cut-
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+from pydantic import field_validator
 
-from extract.resource_files import DATA_DIR, read_yaml_file
-from extract.resource_files import text as _text
-from extract.resource_files import texts as _texts
+from extract.resource_files import DATA_DIR, ConfigModel, OptionalText, OptionalTexts, Text, Texts, load_config_file
 from models import KbAnswer
 
 logger = logging.getLogger(__name__)
@@ -147,44 +146,45 @@ class KnowledgeBase:
 
 
 def _read_entries(path: Path) -> list[KbEntry]:
-    data = read_yaml_file(path)
-    try:
-        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-            raise ValueError("expected a mapping with an 'entries' list")
-        unknown = sorted(set(data) - {"entries"})
-        if unknown:
-            raise ValueError(f"unknown top-level key {unknown[0]!r}")
-        return [_parse_entry(item, index) for index, item in enumerate(data["entries"])]
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    data = load_config_file(path, KbFile, "an 'entries' list")
+    return [
+        KbEntry(
+            entry_id=item.id,
+            title=item.title,
+            questions=item.questions,
+            answer=item.answer,
+            plain=item.plain,
+            department=item.department,
+            tags=item.tags,
+        )
+        for item in data.entries
+    ]
 
 
-_REQUIRED = {"id", "title", "questions", "answer", "plain"}
-_OPTIONAL = {"department", "tags"}
+# --- the file's shape (kb.yaml) ------------------------------------------------------------------------
 
 
-def _parse_entry(item: Any, index: int) -> KbEntry:
-    where = f"entries[{index}]"
-    if not isinstance(item, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    missing = sorted(_REQUIRED - item.keys())
-    if missing:
-        raise ValueError(f"{where}: missing key {missing[0]!r}")
-    unknown = sorted(set(item) - _REQUIRED - _OPTIONAL)
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}")
-    entry_id = _text(item["id"], f"{where}.id")
-    where = f"{where} ({entry_id})"
-    questions = _texts(item["questions"], f"{where}.questions")
-    if not questions:
-        raise ValueError(f"{where}: no questions")
-    department = item.get("department")
-    return KbEntry(
-        entry_id=entry_id,
-        title=_text(item["title"], f"{where}.title"),
-        questions=questions,
-        answer=_text(item["answer"], f"{where}.answer"),
-        plain=_text(item["plain"], f"{where}.plain"),
-        department=_text(department, f"{where}.department") if department is not None else None,
-        tags=_texts(item.get("tags") or [], f"{where}.tags"),
-    )
+class KbFileEntry(ConfigModel):
+    """An entry: `id`, `title`, caller-style `questions` (at least one), `answer`, `plain` (政策翻译),
+    optional `department` and `tags`."""
+
+    id: Text
+    title: Text
+    questions: Texts
+    answer: Text
+    plain: Text
+    department: OptionalText = None
+    tags: OptionalTexts = ()
+
+    @field_validator("questions")
+    @classmethod
+    def _some_questions(cls, questions: tuple[str, ...]) -> tuple[str, ...]:
+        if not questions:
+            raise ValueError("no questions")
+        return questions
+
+
+class KbFile(ConfigModel):
+    """A knowledge-base file: `entries`."""
+
+    entries: tuple[KbFileEntry, ...]

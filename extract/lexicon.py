@@ -31,6 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from extract.resource_files import DATA_DIR, read_yaml_file
+from models.files import write_atomic
 
 __all__ = [
     "DEFAULT_LEXICON",
@@ -260,9 +261,7 @@ def write_lexicon(lexicon: Lexicon, path: Path) -> None:
     lines.extend(f"{entry.term}\t{entry.kind}\t{entry.weight:.3g}" for entry in rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def place_suffix(name: str) -> str | None:

@@ -14,6 +14,7 @@ from stdnum.cn import ric
 
 from extract.document import CallDocument, TurnText
 from extract.masking import ID_CARD, LANDLINE, MOBILE, mask_id, mask_numbers
+from extract.readback import NUMBER, confirms, read_back, read_backs
 from models import Evidence, TicketField
 
 SERVICE_NUMBERS = {"12345", "110", "119", "120", "122"}
@@ -22,8 +23,6 @@ _THIS_NUMBER = re.compile(
     r"(现在|这个|本机|来电|打进来|打的|用的)的?(这个)?(号码|电话|手机)|就打这个|打这个号|这个号就"
 )
 _NOT_THIS_NUMBER = re.compile(r"^[，。\s]*(不是|不用|不对|换一个|另外)")
-_CONFIRMS = re.compile(r"^[，。\s嗯啊]*(对|是的|是|没错|正确|嗯|好的|可以)")
-_READBACK = re.compile(r"核对|合对|和对|确认|重复|是不是|对吗|对吧|是吗")
 # a mobile number with a digit or two lost by the ASR is still worth showing (flagged invalid)
 _PARTIAL_MOBILE = re.compile(r"1[3-9]\d{7,8}")
 _DIGIT_SEPARATORS = " ,，、。.-—－"
@@ -54,10 +53,10 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
             if turn.is_caller:
                 candidate.said_by_caller = True
                 candidate.score += 0.5 + (0.2 if asked else 0.0)
-            elif _READBACK.search(turn.text):
+            elif (readback := read_back(document, turn, NUMBER)) is not None:
                 # an operator reading a number back is a read-back even where the caller's "对" was not
                 # recognised or landed in the operator's turn (mono calls)
-                confirmed = _confirmed(document, turn)
+                confirmed = readback.confirmed
                 candidate.read_back = True
                 candidate.confirmed = candidate.confirmed or confirmed
                 candidate.score += 0.6 if confirmed else 0.4
@@ -69,7 +68,7 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
                 pointed_to_ani.append(turn.evidence(match.start(), match.end()))
         elif not turn.is_caller and _THIS_NUMBER.search(turn.text) and "吗" in turn.text:
             reply = document.next_turn(turn, "caller")
-            if reply is not None and _CONFIRMS.search(reply.text) and not _numbers(reply.text):
+            if reply is not None and confirms(reply.text) and not _numbers(reply.text):
                 pointed_to_ani.append(reply.evidence(0, len(reply.text)))
 
     spoken = [candidate for candidate in candidates.values() if candidate.said_by_caller or candidate.read_back]
@@ -117,9 +116,8 @@ def extract_id_number(document: CallDocument) -> TicketField:
 def confirmed_phone_readback(document: CallDocument) -> tuple[str, Evidence] | None:
     """The operator reading a callback number back ("13812345678，对吗？", or "就打您来电这个号码是吗")
     and the caller confirming it: (the number as said, masked; its evidence), or None."""
-    for turn in document.turns:
-        if turn.is_caller or not _READBACK.search(turn.text) or not _confirmed(document, turn):
-            continue
+    for readback in read_backs(document, NUMBER, confirmed=True):
+        turn = readback.turn
         numbers = _numbers(turn.text)
         if numbers:
             number, start, end = numbers[0]
@@ -161,11 +159,6 @@ def _digit_near(chars: list[str], index: int, step: int) -> bool:
 def _asked_for_phone(document: CallDocument, turn: TurnText) -> bool:
     previous = document.previous_turn(turn, "agent") if turn.is_caller else turn
     return previous is not None and bool(_ASKS_PHONE.search(previous.text))
-
-
-def _confirmed(document: CallDocument, turn: TurnText) -> bool:
-    reply = document.next_turn(turn, "caller")
-    return reply is not None and bool(_CONFIRMS.search(reply.text))
 
 
 def is_valid_phone(number: str | None) -> bool:

@@ -36,6 +36,7 @@ from sklearn.svm import LinearSVC
 
 from extract.phone import mask_numbers
 from models import ModelLoadError
+from models.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -542,7 +543,7 @@ class RoutingModel:
             },
             protocol=pickle.HIGHEST_PROTOCOL,
         )
-        (directory / MODEL_FILE).write_bytes(payload)
+        write_atomic(directory / MODEL_FILE, payload)
         manifest = {
             "format_version": FORMAT_VERSION,
             "kind": "hotline-intake routing model",
@@ -553,7 +554,7 @@ class RoutingModel:
             "model_sha256": hashlib.sha256(payload).hexdigest(),
             "versions": _library_versions(),
         }
-        (directory / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_atomic(directory / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2))
 
     @classmethod
     def load(cls, directory: Path, *, encoder: TextEncoder | None = None) -> "RoutingModel":

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from extract.document import CallDocument, TurnText, build_document
 from extract.phone import confirmed_phone_readback
+from extract.readback import RESTATEMENT, read_backs
 from extract.summary import confirmed_readback
 from models import CallTranscript
 
@@ -21,11 +22,6 @@ FORBIDDEN = re.compile(
     r"(不归我们管|不关我们的事|关我什么事|我也没办法|我没办法|你自己去|你去找别人|听不懂吗|烦不烦|"
     r"不知道|不清楚|随便你|爱打不打|投诉也没用)"
 )
-# The operator restating the request for the caller to confirm: "跟您确认一下，…，对吗？"
-SUMMARY_READBACK = re.compile(
-    r"(确认一下|核对一下|核实一下|跟您(确认|核对)|您(反映|咨询|投诉|举报|求助|建议)的(是|问题|情况)).*(对吗|是吗|对吧|是这样吗)"
-)
-CONFIRMS = re.compile(r"^[，。！\s嗯啊]*(对|是的|是|没错|正确|好的|可以)")
 OPENING_TURNS = 2  # the greeting belongs in the operator's first turns
 CLOSING_TURNS = 3  # and the closing in their last ones
 
@@ -69,11 +65,8 @@ def _summary_readback(document: CallDocument) -> tuple[bool, int | None, str | N
     found = confirmed_readback(document)
     if found is not None:
         return _evidence(found)
-    for turn in document.turns:
-        match = None if turn.is_caller else SUMMARY_READBACK.search(turn.text)
-        reply = document.next_turn(turn, "caller") if match else None
-        if reply is not None and CONFIRMS.search(reply.text):
-            return True, turn.index, match.group()
+    for readback in read_backs(document, RESTATEMENT, confirmed=True):
+        return True, readback.turn.index, readback.content
     return False, None, None
 
 

@@ -10,12 +10,10 @@ import re
 
 from extract.document import CallDocument, TurnText
 from extract.phone import mask_numbers
+from extract.readback import REQUEST, read_backs
 from models import Evidence, TicketField
 
 MAX_SUMMARY_CHARS = 300
-_READBACK = re.compile(
-    r"您(?:反映|咨询|投诉|举报|求助|建议|表扬)的(?:是|问题是)(?P<request>.+?)[，,]?(?:对吗|是吗|对吧|是这样吗)"
-)
 _ANSWER_TO = re.compile(r"贵姓|称呼|姓名|名字|电话|号码|联系方式|地址|位置|地点|在哪|哪里|核对|确认|对吗|是吗")
 _ACKNOWLEDGEMENT = re.compile(
     r"^(?:[，。！？\s]*(?:好的|好|对|对的|是的|是|嗯|没错|行|可以|谢谢|谢谢你|再见|不客气|麻烦了|麻烦你们了))+[，。！？\s]*"
@@ -67,15 +65,8 @@ def caller_request(document: CallDocument) -> list[tuple[str, Evidence]]:
 
 def confirmed_readback(document: CallDocument) -> tuple[str, Evidence] | None:
     """The operator's read-back of the request ("您反映的是…，对吗？") when the caller confirmed it."""
-    for turn in document.turns:
-        if turn.is_caller:
-            continue
-        match = _READBACK.search(turn.text)
-        if not match:
-            continue
-        reply = document.next_turn(turn, "caller")
-        if reply is not None and _ACKNOWLEDGEMENT.match(reply.text) and not reply.text.startswith(("不", "不是")):
-            return match.group("request"), turn.evidence(match.start("request"), match.end("request"))
+    for readback in read_backs(document, REQUEST, confirmed=True):
+        return readback.content, readback.evidence()
     return None
 
 

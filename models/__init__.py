@@ -29,6 +29,7 @@ from models.ticket import (
     KbAnswer,
     Ticket,
     TicketField,
+    top_department,
 )
 from models.transcript import (
     SCHEMA_VERSION,
@@ -71,4 +72,5 @@ __all__ = [
     "TranscriptFormatError",
     "Turn",
     "Word",
+    "top_department",
 ]

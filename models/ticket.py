@@ -119,3 +119,14 @@ class Ticket:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def top_department(ticket: "Ticket | dict[str, Any] | None") -> str | None:
+    """The best-ranked suggested department (处置单位) of a ticket or of its JSON form (`Ticket.to_dict()`),
+    or None when there is no ticket or no suggestion."""
+    if ticket is None:
+        return None
+    if isinstance(ticket, Ticket):
+        return ticket.department_suggestions[0].department if ticket.department_suggestions else None
+    suggestions = ticket.get("department_suggestions") or []
+    return suggestions[0].get("department") if suggestions else None

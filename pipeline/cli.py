@@ -31,6 +31,7 @@ from models import (
     NoSpeechError,
     TranscriptFormatError,
 )
+from models.files import write_atomic
 from pipeline import logmask
 
 # Offline by default: nothing phones home (pyannote telemetry, Hugging Face update checks).
@@ -593,9 +594,7 @@ def _suffix(fmt: str) -> str:
 def _write_atomic(path: Path, text: str) -> None:
     """Write to a temporary name and rename, so no half-written output file is ever seen."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    write_atomic(path, text)
 
 
 from pipeline.cli_service import register as _register_service_commands  # noqa: E402

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from models.files import atomic_write
+
 
 def register(app: typer.Typer, load_settings) -> None:
     keys_app = typer.Typer(help="API keys and their roles (telephony, operator, qa, admin).", no_args_is_help=True)
@@ -208,14 +210,11 @@ def register(app: typer.Typer, load_settings) -> None:
                 sys.stderr.write(f"error: {name}: {error}\n")
                 raise typer.Exit(2) from None
         engine, repository = open_repository(load_settings())
-        partial = out.with_name(out.name + ".partial")
         rows = list(correction_rows(repository, aware(since), aware(until)))
         try:
-            with partial.open("w", encoding="utf-8", newline="") as handle:
+            with atomic_write(out, newline="") as handle:  # whole or not at all
                 handle.writelines(to_csv(rows))
-            partial.replace(out)  # whole or not at all
         except OSError as error:
-            partial.unlink(missing_ok=True)
             sys.stderr.write(f"error: cannot write {out}: {error.strerror or error}\n")
             raise typer.Exit(1) from None
         finally:

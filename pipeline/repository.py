@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tr
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
-from models import CallConflictError, CallNotFoundError
+from models import CallConflictError, CallNotFoundError, top_department
 from pipeline.database import (
     ApiKey,
     Audit,
@@ -272,7 +272,7 @@ class CallRepository:
                     ticket=ticket,
                     machine_ticket=ticket,
                     review=(ticket or {}).get("review"),
-                    department=_top_department(ticket),
+                    department=top_department(ticket),
                     timings={**(call.timings or {}), **timings},
                     search_text=search_text(call.transcript, ticket),
                     lease_until=None,
@@ -626,15 +626,10 @@ def search_text(transcript: dict | None, ticket: dict | None) -> str:
     summary = (fields.get("summary") or {}).get("value")
     if summary:
         parts.append(str(summary))
-    department = (ticket or {}).get("department") or _top_department(ticket)
+    department = (ticket or {}).get("department") or top_department(ticket)
     if department:
         parts.append(department)
     return "\n".join(parts)
-
-
-def _top_department(ticket: dict | None) -> str | None:
-    suggestions = (ticket or {}).get("department_suggestions") or []
-    return suggestions[0].get("department") if suggestions else None
 
 
 def _filtered(statement: Select, query: CallQuery) -> Select:

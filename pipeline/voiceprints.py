@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from models import MetadataError
+from models.files import write_atomic
 
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -25,9 +26,7 @@ class VoiceprintStore:
             "sources": sources,
             "enrolled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(record, ensure_ascii=False))
-        partial.replace(path)
+        write_atomic(path, json.dumps(record, ensure_ascii=False))
         return path
 
     def load(self, agent_id: str) -> np.ndarray | None:

@@ -56,6 +56,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from models import top_department
+
 __all__ = [
     "EVENTS",
     "SIGNATURE_VERSION",
@@ -393,11 +395,6 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
-def _first_department(ticket: dict[str, Any]) -> str | None:
-    suggestions = ticket.get("department_suggestions") or []
-    return suggestions[0].get("department") if suggestions else None
-
-
 def _request_type(ticket: dict[str, Any]) -> str | None:
     field = (ticket.get("fields") or {}).get("request_type") or {}
     return field.get("value")
@@ -429,7 +426,7 @@ def call_summary(
         "status": status,
         "error": {"kind": error_kind, "message": error} if error is not None else None,
         "review": ticket.get("review") if ticket else None,
-        "department": _first_department(ticket) if ticket else None,
+        "department": top_department(ticket) if ticket else None,
         "request_type": _request_type(ticket) if ticket else None,
         "timings": dict(timings) if timings is not None else None,
         "links": dict(links),

@@ -1,7 +1,6 @@
 """/v1/calls: push a recording, follow its processing, read transcript, audio and ticket, review, audit."""
 
 import logging
-import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -30,6 +29,7 @@ from api.schemas import (
     WebhookDeliveryOut,
 )
 from asr.audio import DecodeOptions, media_type, probe_audio
+from extract.masking import mask_number
 from models import CallTranscript
 from pipeline.database import Call
 from pipeline.keys import Principal
@@ -402,13 +402,3 @@ def call_status(request: Request, call: Call) -> CallStatus:
         audited_at=call.audited_at,
         links=CallLinks(self=base, transcript=f"{base}/transcript", ticket=f"{base}/ticket", audio=f"{base}/audio"),
     )
-
-
-def mask_number(number: str | None) -> str | None:
-    """138****7731: enough for an operator to recognise a caller, not to dial them from a list."""
-    if not number:
-        return None
-    digits = re.sub(r"\D", "", number)
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"

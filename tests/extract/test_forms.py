@@ -92,7 +92,7 @@ def test_a_small_valid_file_loads_and_orders_required_fields(tmp_path):
         ("forms:\n" + GENERIC + GENERIC.replace("general", "other"), "served by both"),
         ("forms:\n" + GENERIC + GENERIC.replace("[反映]", "[投诉]"), "duplicate form id"),
         ("forms:\n  - id: general\n    name: 诉求单\n    request_types: [反映]\n", "missing key 'required'"),
-        ("templates: []\n", "'forms' list"),
+        ("templates: []\n", "missing key 'forms'"),
     ],
 )
 def test_bad_form_files_raise_one_line_value_errors_naming_the_file(tmp_path, text, problem):
