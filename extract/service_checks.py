@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from extract.document import CallDocument, TurnText, build_document
+from extract.masking import mask_numbers
 from extract.phone import confirmed_phone_readback
 from extract.readback import RESTATEMENT, read_backs
 from extract.summary import confirmed_readback
@@ -57,7 +58,11 @@ def service_checks(transcript: CallTranscript) -> dict[str, ServiceCheck]:
     }
     forbidden = _first_match(agent, FORBIDDEN)
     checks["no_forbidden_words"] = (not forbidden[0], forbidden[1], forbidden[2])
-    return {name: ServiceCheck(passed, LABELS[name], turn, text) for name, (passed, turn, text) in checks.items()}
+    # the words a check rests on are shown to QA: numbers in them masked, whichever check quotes them
+    return {
+        name: ServiceCheck(passed, LABELS[name], turn, mask_numbers(text) if text else text)
+        for name, (passed, turn, text) in checks.items()
+    }
 
 
 def _summary_readback(document: CallDocument) -> tuple[bool, int | None, str | None]:

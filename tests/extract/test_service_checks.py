@@ -71,3 +71,23 @@ def test_a_read_back_the_caller_denies_does_not_count():
         )
     )
     assert not checks["number_read_back"].passed
+
+
+def test_the_words_a_check_quotes_carry_no_number_in_clear():
+    checks = service_checks(
+        transcript(
+            [
+                ("agent", "您好，12345热线"),
+                ("caller", "我要反映噪音"),
+                ("agent", "好的，您的电话是一三九一二三四五六七八，对吗？"),
+                ("caller", "对"),
+                ("agent", "您反映的是噪音问题，您的身份证460100199001011234，回电139 1234 5678，对吗？"),
+                ("caller", "对"),
+            ]
+        )
+    )
+    quoted = " ".join(check.text or "" for check in checks.values())
+    assert checks["summary_confirmed"].passed and checks["number_read_back"].passed
+    for number in ("460100199001011234", "13912345678", "139 1234 5678", "一三九一二三四五六七八"):
+        assert number not in quoted, quoted
+    assert "139****5678" in quoted and "460100********1234" in quoted
