@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
         "review and audit. Every /v1 endpoint needs an API key (Authorization: Bearer <key>).",
         lifespan=lifespan,
         docs_url=None,  # api.docs serves Swagger UI from this app's own files
+        redirect_slashes=False,  # a redirect would be built from the request's Host header, which clients set
         redoc_url=None,
     )
     errors.install(app)

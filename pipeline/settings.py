@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     # service (hotline serve / hotline worker)
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in DATA_DIR/hotline.db")
     redis_url: str | None = Field(None, description="Celery broker; unset = jobs run in the API process")
-    public_url: str = Field("http://127.0.0.1:8000", description="base URL of the API, for links in webhooks")
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="base URL of the API, for links in webhooks and API answers (never the request's Host header)",
+    )
     max_upload_mb: float = Field(200, gt=0, description="largest recording accepted by POST /v1/calls")
     retention_days: float | None = Field(None, gt=0, description="delete recordings of finished calls after N days")
     store: StoreSettings = Field(default_factory=StoreSettings)

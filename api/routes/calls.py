@@ -145,7 +145,7 @@ async def push_call(request: Request, principal: PushKey) -> JSONResponse:
             await run_in_threadpool(services.queue.enqueue, "transcribe", call.id, priority)
         except Exception:  # the job is in the database: the sweeper enqueues it when the broker is back
             logger.warning("could not enqueue call %s now; the sweeper will", call.id, exc_info=True)
-    status_url = str(request.url_for("get_call", call_id=call.id))
+    status_url = call_url(request, call.id)
     body = CallAccepted(call_id=call.id, status=call.status, created=created, status_url=status_url)
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": status_url})
 
@@ -208,7 +208,7 @@ def search_calls(
 
 @router.get("/{call_id}", response_model=CallStatus, responses=ERRORS, summary="Status of a call")
 def get_call(request: Request, call_id: str, principal: StatusKey) -> CallStatus:
-    return call_status(request, _services(request).repository.visible(call_id, principal.scope))
+    return call_status(request, _services(request).repository.visible(call_id, principal.scope), principal)
 
 
 @router.get(
@@ -248,7 +248,8 @@ def get_audio(request: Request, call_id: str, principal: ReadKey) -> Response:
     # Every answer streams from the store in READ_CHUNK pieces, a range as much as the whole file (api.ranges).
     size = services.store.size(call.recording_key)
     etag = f'"{call.recording_key}"'
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600", "ETag": etag}
+    # no-store: a citizen's voice is not kept in the cache of a shared workstation's browser
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", "ETag": etag}
     try:
         part = select_range(request.headers.get("range"), request.headers.get("if-range"), etag, size)
     except RangeNotSatisfiable as error:
@@ -376,8 +377,16 @@ def _ticket_out(request: Request, call_id: str, principal: Principal) -> TicketO
     )
 
 
-def call_status(request: Request, call: Call) -> CallStatus:
-    base = str(request.url_for("get_call", call_id=call.id))
+def call_url(request: Request, call_id: str) -> str:
+    """The call's URL under the deployment's public address (HOTLINE_PUBLIC_URL), never the request's Host header,
+    which any client can set: links and Location headers then point where the deployment says."""
+    return _services(request).settings.public_url.rstrip("/") + request.app.url_path_for("get_call", call_id=call_id)
+
+
+def call_status(request: Request, call: Call, principal: Principal | None = None) -> CallStatus:
+    """A call's status; QA's score of the operator is for the hotline's own people, not a telephony client."""
+    base = call_url(request, call.id)
+    staff = principal is None or principal.role != "telephony"
     error = CallError(kind=call.error_kind, message=call.error) if call.status == "failed" else None
     return CallStatus(
         call_id=call.id,
@@ -398,7 +407,7 @@ def call_status(request: Request, call: Call) -> CallStatus:
         department=call.department,
         ticket_state=call.ticket_state,
         audio_available=call.audio_deleted_at is None,
-        audit_score=call.audit_score,
-        audited_at=call.audited_at,
+        audit_score=call.audit_score if staff else None,
+        audited_at=call.audited_at if staff else None,
         links=CallLinks(self=base, transcript=f"{base}/transcript", ticket=f"{base}/ticket", audio=f"{base}/audio"),
     )

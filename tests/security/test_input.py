@@ -753,3 +753,39 @@ def _asgi_request(app, method: str, path: str, key: str, body) -> httpx.Response
             return await http.request(method, path, headers=headers, content=body)
 
     return asyncio.run(send())
+
+
+# --- what the last review found besides the twelve items --------------------------------------------------------
+
+
+def test_links_point_to_the_public_url_whatever_host_the_client_names(service):
+    client, keys = service["client"], service["keys"]
+    public = service["services"].settings.public_url.rstrip("/")
+    status = client.get(f"/v1/calls/{CALL}", headers={**auth(keys["qa"]), "Host": "evil.example"})
+    assert status.status_code == 200
+    assert {link.split("/v1/")[0] for link in status.json()["links"].values()} == {public}
+    pushed = client.post(
+        "/v1/calls",
+        headers={**auth(keys["telephony"]), "Host": "evil.example"},
+        data={"call_id": "sec-host"},
+        files={"recording": ("call.wav", service["wav"].read_bytes(), "audio/wav")},
+    )
+    assert pushed.headers["location"] == f"{public}/v1/calls/sec-host" == pushed.json()["status_url"]
+    # no redirect built from the Host header for a trailing slash
+    slash = client.get(f"/v1/calls/{CALL}/", headers={**auth(keys["qa"]), "Host": "evil.example"})
+    assert slash.status_code == 404 and "location" not in slash.headers
+
+
+def test_recordings_are_not_kept_in_the_browser_cache(service):
+    audio = service["client"].get(f"/v1/calls/{CALL}/audio", headers=auth(service["keys"]["operator"]))
+    assert audio.status_code == 200
+    assert audio.headers["cache-control"] == "no-store"
+
+
+def test_a_telephony_client_does_not_see_qa_scores(service):
+    client, keys = service["client"], service["keys"]
+    audit = client.post(f"/v1/calls/{CALL}/audit", headers=auth(keys["qa"]), json={"score": 77})
+    assert audit.status_code == 201, audit.text
+    assert client.get(f"/v1/calls/{CALL}", headers=auth(keys["qa"])).json()["audit_score"] == 77
+    seen = client.get(f"/v1/calls/{CALL}", headers=auth(keys["telephony"])).json()
+    assert seen["audit_score"] is None and seen["audited_at"] is None
