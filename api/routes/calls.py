@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
+MAX_AUDITS_PER_CALL = 50
+"""A call is audited once or twice in practice; the bound keeps GET …/audits (each audit up to 1 MB) bounded."""
+MAX_CHANGES_SHOWN = 200
+"""The ticket's answer carries its latest corrections only; the database keeps the whole trail."""
 AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
 
 
@@ -283,6 +287,8 @@ def patch_ticket(request: Request, call_id: str, patch: TicketPatch, principal: 
 def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditKey) -> AuditOut:
     repository = _services(request).repository
     call = repository.visible(call_id, principal.scope)
+    if len(repository.audits(call_id)) >= MAX_AUDITS_PER_CALL:
+        raise ApiError(409, "too_many_audits", f"call {call_id} has {MAX_AUDITS_PER_CALL} audits already")
     turns = len((call.transcript or {}).get("turns", []))
     for mark in audit.marks:
         if mark.turn >= turns:
@@ -363,7 +369,7 @@ def _ticket_out(request: Request, call_id: str, principal: Principal) -> TicketO
         raise ApiError(409, "not_ready", f"call {call_id} has no ticket yet (status {call.status})")
     changes = [
         TicketChangeOut(actor=c.actor, at=c.at, action=c.action, changes=c.changes)
-        for c in repository.ticket_changes(call_id)
+        for c in repository.ticket_changes(call_id)[-MAX_CHANGES_SHOWN:]
     ]
     return TicketOut(
         call_id=call.id,

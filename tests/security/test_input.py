@@ -789,3 +789,24 @@ def test_a_telephony_client_does_not_see_qa_scores(service):
     assert client.get(f"/v1/calls/{CALL}", headers=auth(keys["qa"])).json()["audit_score"] == 77
     seen = client.get(f"/v1/calls/{CALL}", headers=auth(keys["telephony"])).json()
     assert seen["audit_score"] is None and seen["audited_at"] is None
+
+
+def test_audits_of_one_call_are_bounded(service, monkeypatch):
+    client, keys = service["client"], service["keys"]
+    monkeypatch.setattr("api.routes.calls.MAX_AUDITS_PER_CALL", len(_audits(service)) + 2)
+    for _ in range(2):
+        assert client.post(f"/v1/calls/{CALL}/audit", headers=auth(keys["qa"]), json={"score": 50}).status_code == 201
+    refused = client.post(f"/v1/calls/{CALL}/audit", headers=auth(keys["qa"]), json={"score": 50})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "too_many_audits"
+
+
+def test_the_ticket_answer_carries_its_latest_changes_only(service, monkeypatch):
+    monkeypatch.setattr("api.routes.calls.MAX_CHANGES_SHOWN", 3)
+    for index in range(4):
+        assert _patch(service, {"fields": {"caller_name": f"王{index}"}}).status_code == 200
+    changes = service["client"].get(f"/v1/calls/{CALL}/ticket", headers=auth(service["keys"]["operator"])).json()
+    assert len(changes["changes"]) == 3 and changes["changes"][-1]["changes"]["caller_name"]["new"] == "王3"
+
+
+def _audits(service) -> list:
+    return service["client"].get(f"/v1/calls/{CALL}/audits", headers=auth(service["keys"]["qa"])).json()
