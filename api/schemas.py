@@ -1,9 +1,10 @@
 """What the API returns and accepts (pydantic at the edge; the core types are dataclasses)."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS
 from pipeline.meta import AGENT_ID_PATTERN
@@ -68,6 +69,18 @@ class CallPage(BaseModel):
     items: list[CallStatus]
 
 
+_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (but tab and newline) and the bidirectional overrides and isolates (U+202A-E, U+2066-9):
+text that shows differently from what it holds (王 written backwards, a NUL that cuts a C string short)."""
+
+
+def visible_text(value):
+    """A field validator: text people type, without hidden control or direction characters."""
+    if isinstance(value, str) and _HIDDEN.search(value):
+        raise ValueError("holds control or text-direction characters")
+    return value
+
+
 def _text(max_length: int, description: str, pattern: str | None = None):
     return Field(None, max_length=max_length, pattern=pattern, description=description)
 
@@ -100,6 +113,8 @@ class TicketFieldsIn(BaseModel):
     urgency: Literal[URGENCY_LEVELS] | None = Field(None, description="紧急程度")  # type: ignore[valid-type]
     emotion: Literal[EMOTIONS] | None = Field(None, description="情绪")  # type: ignore[valid-type]
     summary: str | None = _text(2000, "诉求内容")
+
+    _visible = field_validator("*")(visible_text)
 
 
 class TicketPatch(BaseModel):
@@ -150,6 +165,8 @@ class TurnMark(BaseModel):
     corrected_text: str | None = Field(None, max_length=4000)
     note: str | None = Field(None, max_length=2000)
 
+    _visible = field_validator("corrected_text", "note")(visible_text)
+
 
 AuditItem = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 """The name of a rubric item or a service check (the QA page's are a word or two of ASCII)."""
@@ -163,6 +180,8 @@ class AuditIn(BaseModel):
     checks: dict[AuditItem, bool] = Field(default_factory=dict, max_length=50)
     marks: list[TurnMark] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=4000)
+
+    _visible = field_validator("comment")(visible_text)
 
 
 class AuditOut(BaseModel):

@@ -142,6 +142,8 @@ def test_the_ticket_schema_shows_in_openapi(service):
         ({"id_number": "12345"}, "id_number"),
         ({"district": {"name": "龙华区"}}, "district"),
         ({"no_such_field": "x"}, "no_such_field"),
+        ({"caller_name": "\u202e王\u202d"}, "caller_name"),  # shown backwards
+        ({"summary": "噪音\x00扰民"}, "summary"),
     ],
 )
 def test_a_ticket_field_too_long_or_of_the_wrong_type_is_refused(service, fields, where):
@@ -214,6 +216,7 @@ def test_json_bodies_have_a_small_limit_and_only_the_push_the_upload_limit(servi
         {"score": 90, "checks": {"": True}},
         {"score": 90, "marks": [{"turn": 0, "kind": "other", "note": "n" * 2001}]},
         {"score": True},  # not a score of 1
+        {"score": 90, "comment": "好\u202e评"},
         {"score": "90"},
         {"score": 90, "checks": {"greeting": "yes"}},  # not a tick
         {"score": 90, "marks": [{"turn": "0", "kind": "other"}]},
