@@ -1,7 +1,11 @@
-"""Request bodies bounded in size and in time, enforced while they stream in, before anything is parsed or stored."""
+"""Request bodies bounded in size and in time, enforced while they stream in, before anything is parsed or stored;
+and responses bounded in time, so that a client that stops reading does not hold a connection for ever."""
 
 import asyncio
 import json
+import logging
+
+logger = logging.getLogger(__name__)
 
 JSON_BODY_LIMIT = 1_000_000
 """Every body but a pushed recording's: the largest JSON the API takes (a QA audit with its turn marks) is a
@@ -96,6 +100,41 @@ class BodyGuard:
             if started:
                 raise  # a response under way cannot be taken back: the server closes the connection
             await _refuse(send, error)
+
+
+class ReaderStalled(Exception):
+    """The client took no part of the response for the send timeout."""
+
+
+class SendGuard:
+    """ASGI middleware: a response whose next piece the client does not take within `idle_s()` seconds is given
+    up, and the server closes the connection. A client that requests a long recording and reads nothing would
+    otherwise hold its connection (and an open file) for as long as it likes; memory stays flat either way,
+    since the audio is streamed."""
+
+    def __init__(self, app, idle_s):
+        self.app = app
+        self.idle_s = idle_s  # () -> float, read from the app's settings at request time
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        idle_s = self.idle_s()
+
+        async def timed_send(message):
+            if message["type"] != "http.response.body":
+                return await send(message)
+            try:
+                await asyncio.wait_for(send(message), timeout=idle_s)
+            except TimeoutError:
+                raise ReaderStalled from None
+
+        try:
+            await self.app(scope, receive, timed_send)
+        except ReaderStalled:  # the response has begun: nothing more can be said; the server closes the connection
+            logger.info(
+                "%s %s: the client read nothing for %g s; connection closed", scope["method"], scope["path"], idle_s
+            )
 
 
 def _too_large(limit: int) -> BodyTooLarge:

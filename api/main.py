@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from api import docs, errors, pages
 from api.headers import SecurityHeaders
-from api.limits import JSON_BODY_LIMIT, BodyGuard
+from api.limits import JSON_BODY_LIMIT, BodyGuard, SendGuard
 from api.routes import audits, calls, corrections, keys, reference, service, session
 from pipeline.settings import Settings
 
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
         return server.body_idle_timeout_s, server.body_timeout_s
 
     app.add_middleware(BodyGuard, max_bytes=body_limit, timeouts=body_timeouts)
+    app.add_middleware(SendGuard, idle_s=lambda: app.state.services.settings.server.send_idle_timeout_s)
     app.add_middleware(SecurityHeaders)  # added last: outside the body guard, so its 413 and 408 get them too
     return app
 

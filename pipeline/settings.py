@@ -85,6 +85,9 @@ class ServerSettings(BaseModel):
         600, gt=0, description="a whole request body (the largest upload needs about 2.7 Mbit/s at the default)"
     )
     keep_alive_s: float = Field(5, gt=0, description="an idle connection between two requests is closed after this")
+    send_idle_timeout_s: float = Field(
+        60, gt=0, description="a client that takes no part of a response (audio) this long has its connection closed"
+    )
     limit_concurrency: int | None = Field(
         1000, ge=1, description="connections at once per process; more get 503 (None: no limit)"
     )

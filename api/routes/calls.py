@@ -265,7 +265,7 @@ def get_audio(request: Request, call_id: str, principal: ReadKey) -> Response:
         headers.update({"Content-Range": part.content_range, "Content-Length": str(part.length)})
         stream = services.store.open_range(call.recording_key, part.start, part.end)
     status = 200 if part is None else 206
-    return StreamingResponse(_chunks(stream), status, headers, media_type=media_type(call.content_type))
+    return _RecordingResponse(stream, status, headers, media_type=media_type(call.content_type))
 
 
 @router.get("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="The pre-filled ticket")
@@ -353,6 +353,21 @@ def get_webhooks(request: Request, call_id: str, principal: PushKey) -> list[Web
         for delivery, attempts in repository.webhook_log(call_id)
         if not own or delivery.key_id == principal.key_id
     ]
+
+
+class _RecordingResponse(StreamingResponse):
+    """A recording streamed from the store, its file (or S3 body) closed however the response ends: played to
+    the end, the client gone, or cut off for reading nothing (api.limits.SendGuard)."""
+
+    def __init__(self, stream, status: int, headers: dict[str, str], media_type: str):
+        self.stream = stream
+        super().__init__(_chunks(stream), status, headers, media_type=media_type)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.stream.close()
 
 
 def _chunks(stream) -> Iterator[bytes]:

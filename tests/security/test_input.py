@@ -34,11 +34,12 @@ from models import TICKET_FIELDS, MetadataError, Ticket
 from pipeline.corrections import CORRECTION_COLUMNS, FORMULA_STARTS, csv_cell, to_csv
 from pipeline.logmask import MaskNumbers
 from pipeline.meta import load_meta
+from pipeline.repository import NewCall
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL = "sec-1"
 CALLER = "13912345678"
-HEADER_TIMEOUT_S, BODY_IDLE_S, BODY_TOTAL_S = 1.0, 1.0, 3.0
+HEADER_TIMEOUT_S, BODY_IDLE_S, BODY_TOTAL_S, SEND_IDLE_S = 1.0, 1.0, 3.0, 2.0
 MARGIN_S = 1.5
 EXTREME_DATES = ["0001-01-01T00:00:00", "9999-12-31T23:59:59-12:00"]
 
@@ -66,7 +67,12 @@ AGENT = "A2048"
 def service(tmp_path_factory):
     """The app on SQLite with keys for every role and one call done, with a transcript and a ticket."""
     tmp_path = tmp_path_factory.mktemp("security")
-    server = {"header_timeout_s": HEADER_TIMEOUT_S, "body_idle_timeout_s": BODY_IDLE_S, "body_timeout_s": BODY_TOTAL_S}
+    server = {
+        "header_timeout_s": HEADER_TIMEOUT_S,
+        "body_idle_timeout_s": BODY_IDLE_S,
+        "body_timeout_s": BODY_TOTAL_S,
+        "send_idle_timeout_s": SEND_IDLE_S,
+    }
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'security.db'}", max_upload_mb=5, server=server)
     services = in_process_services(settings, engines=None)
     services.queue.stop()
@@ -633,6 +639,32 @@ def test_forwarded_headers_name_the_client_only_behind_a_trusted_proxy(tmp_path)
         runner.should_exit = True
         thread.join(10)
     assert seen == {"": "127.0.0.1", "127.0.0.1": "203.0.113.9"}
+
+
+def test_a_client_that_reads_nothing_of_a_long_recording_is_cut_off(service, server):
+    """30 MB of audio asked for and never read: the server's send buffer fills, and after the send timeout the
+    server closes the connection instead of holding it (and the open recording) for as long as the client likes."""
+    services = service["services"]
+    big = io.BytesIO(b"RIFF" + os.urandom(30_000_000))
+    stored = services.store.put(big)
+    services.repository.register(
+        NewCall("sec-slow-reader", None, AGENT, None, {}, "live", "audio/wav"), stored, pushed_by=None
+    )
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server's buffer fills
+    sock.connect(server)
+    key = service["keys"]["operator"]
+    sock.sendall(
+        f"GET /v1/calls/sec-slow-reader/audio HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+    )
+    time.sleep(SEND_IDLE_S + 3)  # reading nothing
+    received, started = 0, time.monotonic()
+    sock.settimeout(5)
+    while chunk := sock.recv(1 << 20):  # drains what was buffered, then the end: the server closed
+        received += len(chunk)
+        assert time.monotonic() - started < 30, "the connection is still open"
+    sock.close()
+    assert 0 < received < 30_000_000, received
 
 
 def _until_closed(sock: socket.socket, limit_s: float, feed=None) -> tuple[float, bytes]:
