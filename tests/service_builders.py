@@ -67,6 +67,32 @@ def in_process_services(settings: Settings, engines) -> Services:
     return Services(settings, engine, repository, store, queue, jobs)
 
 
+class RecordingQueue:
+    """Stands in for the job queue: remembers what it was handed and runs nothing."""
+
+    def __init__(self):
+        self.jobs: list[tuple] = []
+
+    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
+        self.jobs.append((phase, call_id, priority))
+
+    def enqueue_webhook(self, delivery_id: str) -> None:
+        self.jobs.append(("webhook", delivery_id))
+
+    def depth(self) -> int:
+        return len(self.jobs)
+
+
+def quiet_services(settings: Settings) -> Services:
+    """The in-process services with a queue that only records what it is handed: no model loads, no job runs,
+    and no sweeper (the app's lifespan starts none without a job runner)."""
+    services = in_process_services(settings, engines=None)
+    services.queue.stop()
+    services.queue = RecordingQueue()
+    services.jobs = None
+    return services
+
+
 def new_key(
     services: Services,
     role: str,

@@ -10,28 +10,12 @@ from fastapi.testclient import TestClient
 from hypothesis import settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from service_builders import auth, in_process_services, make_settings, new_key, push
+from service_builders import auth, make_settings, new_key, push, quiet_services
 
 from api.main import create_app
 from pipeline.database import ApiKey
 
 SEED_CALL = "fuzz-seed-1"
-
-
-class RecordingQueue:
-    """Stands in for the job queue: remembers what it was handed and runs nothing."""
-
-    def __init__(self):
-        self.jobs: list[tuple] = []
-
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
-        self.jobs.append((phase, call_id, priority))
-
-    def enqueue_webhook(self, delivery_id: str) -> None:
-        self.jobs.append(("webhook", delivery_id))
-
-    def depth(self) -> int:
-        return len(self.jobs)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +29,7 @@ def fuzz_service(tmp_path_factory):
     settings_ = make_settings(
         tmp_path, f"sqlite:///{tmp_path / 'fuzz.db'}", max_upload_mb=1, model_cache_dir=model_cache
     )
-    services = in_process_services(settings_, engines=None)
-    services.queue.stop()
-    services.queue = RecordingQueue()
-    services.jobs = None  # the lifespan starts no sweeper
+    services = quiet_services(settings_)
     keys = {role: new_key(services, role) for role in ("telephony", "admin")}
     # A second admin key that DELETE /v1/keys/{id} may revoke in place of the one the fuzzer uses.
     new_key(services, "admin", "decoy-admin")

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from conftest import tone, write_audio
 from fastapi.testclient import TestClient
-from service_builders import auth, database_url, in_process_services, make_settings, new_key, push
+from service_builders import auth, database_url, make_settings, new_key, push, quiet_services
 from sqlalchemy import select
 
 from api.auth import SESSION_COOKIE, FailureLimiter
@@ -36,23 +36,6 @@ from pipeline.database import ApiKey, Call, LoginSession, utcnow
 from pipeline.keys import SESSION_TOUCH_S, open_session, session_principal
 from pipeline.service import make_jobs
 from pipeline.webhooks import verify
-
-
-class RecordingQueue:
-    """Stands in for the job queue: no job runs, so calls stay where the tests put them."""
-
-    def __init__(self):
-        self.jobs: list[tuple] = []
-
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
-        self.jobs.append((phase, call_id, priority))
-
-    def enqueue_webhook(self, delivery_id: str) -> None:
-        self.jobs.append(("webhook", delivery_id))
-
-    def depth(self) -> int:
-        return len(self.jobs)
-
 
 TICKET = {
     "fields": {"summary": {"value": "市民来电反映：小区楼下夜间施工噪音扰民。", "confidence": 0.8, "evidence": []}},
@@ -118,13 +101,9 @@ def wav(tmp_path, name: str, freq: float = 440.0) -> bytes:
     return write_audio(tmp_path / name, np.stack([tone(1.0, 8000, freq), tone(1.0, 8000, freq)]), 8000).read_bytes()
 
 
-def quiet_services(tmp_path, url: str, **overrides):
-    """The in-process services with a queue that runs nothing (no model loads, no sweeper)."""
-    services = in_process_services(make_settings(tmp_path, url, max_upload_mb=1, **overrides), engines=None)
-    services.queue.stop()
-    services.queue = RecordingQueue()
-    services.jobs = None
-    return services
+def _services(tmp_path, url: str, **overrides):
+    """The in-process services with a queue that runs nothing: calls stay where the tests put them."""
+    return quiet_services(make_settings(tmp_path, url, max_upload_mb=1, **overrides))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -132,7 +111,7 @@ def world(request, tmp_path_factory):
     """Keys for two telephony clients, operators of two teams and outside them, QA and admin; four calls."""
     tmp_path = tmp_path_factory.mktemp(f"access-{request.param}")
     with database_url(request.param, tmp_path) as url:
-        services = quiet_services(
+        services = _services(
             tmp_path, url, auth={"max_failures": 10_000}, webhooks={"allow_private": True}
         )  # the throttle has its own test
         keys = {
@@ -412,7 +391,7 @@ def test_a_session_ends_after_the_shift_and_after_idle_time(world):
 @pytest.fixture
 def throttled(tmp_path):
     with database_url("sqlite", tmp_path) as url:
-        services = quiet_services(tmp_path, url, auth={"max_failures": 3, "failure_window_s": 60})
+        services = _services(tmp_path, url, auth={"max_failures": 3, "failure_window_s": 60})
         keys = {
             role: new_key(services, role, agent_id="A1" if role == "operator" else None)
             for role in ("operator", "admin")

@@ -22,7 +22,7 @@ import pytest
 from conftest import tone, write_audio
 from fastapi.testclient import TestClient
 from seaweed import find_weed, start_seaweed
-from service_builders import auth, in_process_services, make_settings, new_key, push
+from service_builders import auth, make_settings, new_key, push, quiet_services
 from sqlalchemy import update
 
 from api.main import create_app
@@ -32,22 +32,6 @@ from pipeline.database import Call
 from pipeline.recordings import READ_CHUNK
 
 AGENT = "A-SEC-1"
-
-
-class RecordingQueue:
-    """Stands in for the job queue: remembers what it was handed and runs nothing."""
-
-    def __init__(self):
-        self.jobs: list[tuple] = []
-
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
-        self.jobs.append((phase, call_id, priority))
-
-    def enqueue_webhook(self, delivery_id: str) -> None:
-        self.jobs.append(("webhook", delivery_id))
-
-    def depth(self) -> int:
-        return len(self.jobs)
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +50,7 @@ def running_service(folder: Path, store: dict | None = None):
     a telephony and an operator key; on the local store, or on the S3 store `store` describes."""
     overrides: dict = {"max_upload_mb": 80, **({"store": store} if store else {})}
     settings = make_settings(folder, f"sqlite:///{folder / 'hotline.db'}", **overrides)
-    services = in_process_services(settings, engines=None)
-    services.queue.stop()
-    services.queue = RecordingQueue()
-    services.jobs = None  # no job runner, no sweeper
+    services = quiet_services(settings)
     # the operator's key is the agent's whose calls these are (an operator sees its own agent's and team's)
     keys = {"telephony": new_key(services, "telephony"), "operator": new_key(services, "operator", agent_id=AGENT)}
     try:

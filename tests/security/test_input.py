@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from conftest import tone, write_audio
 from fastapi.testclient import TestClient
-from service_builders import auth, in_process_services, make_settings, new_key, push
+from service_builders import auth, make_settings, new_key, push, quiet_services
 from sqlalchemy import text
 
 from api.docs import docs_csp
@@ -44,22 +44,6 @@ MARGIN_S = 1.5
 EXTREME_DATES = ["0001-01-01T00:00:00", "9999-12-31T23:59:59-12:00"]
 
 
-class RecordingQueue:
-    """Stands in for the job queue: remembers what it was handed and runs nothing."""
-
-    def __init__(self):
-        self.jobs: list[tuple] = []
-
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
-        self.jobs.append((phase, call_id, priority))
-
-    def enqueue_webhook(self, delivery_id: str) -> None:
-        self.jobs.append(("webhook", delivery_id))
-
-    def depth(self) -> int:
-        return len(self.jobs)
-
-
 AGENT = "A2048"
 
 
@@ -74,10 +58,7 @@ def service(tmp_path_factory):
         "send_idle_timeout_s": SEND_IDLE_S,
     }
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'security.db'}", max_upload_mb=5, server=server)
-    services = in_process_services(settings, engines=None)
-    services.queue.stop()
-    services.queue = RecordingQueue()
-    services.jobs = None  # no sweeper
+    services = quiet_services(settings)
     keys = {role: new_key(services, role) for role in ("telephony", "qa", "admin")}
     keys["operator"] = new_key(services, "operator", agent_id=AGENT)  # the call's agent: it is in their scope
     wav = write_audio(tmp_path / "call.wav", np.stack([tone(1.0, 8000), tone(1.0, 8000, 660.0)]), 8000)
