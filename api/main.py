@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from pipeline.service import build_services
+        from pipeline.service.wiring import build_services
 
         nonlocal services
         owned = services is None

@@ -31,8 +31,6 @@ from api.schemas import (
 )
 from asr.audio import DecodeOptions, media_type, probe_audio
 from models import CallTranscript
-from pipeline.database import Call
-from pipeline.keys import Principal
 from pipeline.meta import (
     AGENT_ID_PATTERN,
     CALL_ID_PATTERN,
@@ -43,8 +41,10 @@ from pipeline.meta import (
     load_metadata_json,
     parse_meta,
 )
-from pipeline.recordings import READ_CHUNK
-from pipeline.repository import CallQuery, NewCall
+from pipeline.service.database import Call
+from pipeline.service.keys import Principal
+from pipeline.service.recordings import READ_CHUNK
+from pipeline.service.repository import CallQuery, NewCall
 
 logger = logging.getLogger(__name__)
 

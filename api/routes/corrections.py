@@ -14,8 +14,8 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import AdminKey
 from api.errors import ERRORS
-from pipeline.corrections import correction_rows, to_csv, to_jsonl
 from pipeline.meta import MOMENT_RANGE, Moment, aware
+from pipeline.service.corrections import correction_rows, to_csv, to_jsonl
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from fastapi import APIRouter, Request
 from api.auth import AdminKey
 from api.errors import ApiError
 from api.schemas import KeyCreated, KeyIn, KeyOut
-from pipeline.database import ApiKey
-from pipeline.keys import create_key, revoke_key
-from pipeline.webhooks import validate_webhook_url
+from pipeline.service.database import ApiKey
+from pipeline.service.keys import create_key, revoke_key
+from pipeline.service.webhooks import validate_webhook_url
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"])
 

@@ -87,7 +87,7 @@ def metrics(request: Request) -> Response:
 
 
 def _queue_depths(services) -> dict[str, int]:
-    from pipeline.queues import QUEUES
+    from pipeline.service.queues import QUEUES
 
     if not services.settings.redis_url:
         return {"in-process": services.queue.depth()}

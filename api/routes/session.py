@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import SESSION_COOKIE, check_not_blocked, client_address, cookie_principal, key_principal, record_failure
 from api.errors import ERRORS, ApiError
-from pipeline.keys import close_session, open_session
+from pipeline.service.keys import close_session, open_session
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest
 from seaweed import READER_ACCESS_KEY, READER_SECRET_KEY, SeaweedServer, find_weed, start_seaweed
 
 from models import RecordingNotFoundError, RecordingTooLargeError, StorageError
-from pipeline.recordings import (
+from pipeline.service.recordings import (
     CHUNK_SIZE,
     LocalRecordingStore,
     RecordingStore,
@@ -314,7 +314,7 @@ def test_failed_source_keeps_nothing(store: RecordingStore, request: pytest.Fixt
 
 
 def test_keys_are_logged_at_debug_only(store: RecordingStore, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="pipeline.recordings")
+    caplog.set_level(logging.DEBUG, logger="pipeline.service.recordings")
     key = put_bytes(store, CONTENT).key
     put_bytes(store, CONTENT)
     store.delete(key)

@@ -1,11 +1,11 @@
-"""Celery app and its thin tasks: each takes an id and calls `pipeline.jobs.Jobs` (idempotent by claims).
+"""Celery app and its thin tasks: each takes an id and calls `pipeline.service.jobs.Jobs` (idempotent by claims).
 
 `acks_late` + `reject_on_worker_lost`: a message is acknowledged only after its job ran, so a worker
 that dies mid-call leaves it in Redis, which hands it out again after the visibility timeout (set to the
 job lease). Only transient errors (store or database unreachable, a model that failed to load) are
 retried, with exponential backoff; a bad recording fails its call instead.
 
-The worker reads settings (an entry point); the API only sends tasks by name (`pipeline.queues`).
+The worker reads settings (an entry point); the API only sends tasks by name (`pipeline.service.queues`).
 """
 
 import functools
@@ -15,7 +15,7 @@ from celery import Celery
 from sqlalchemy.exc import OperationalError
 
 from models import ModelLoadError, StorageError
-from pipeline.queues import QUEUES, WEBHOOK_TASK
+from pipeline.service.queues import QUEUES, WEBHOOK_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def sender(broker_url: str, lease_s: float) -> Celery:
 @functools.cache
 def _jobs():
     """The worker process's Jobs: settings read, database migrated, models loaded on first use."""
-    from pipeline.service import build_worker_jobs
+    from pipeline.service.wiring import build_worker_jobs
 
     return build_worker_jobs()
 

@@ -48,7 +48,7 @@ class ThreadQueue:
         self._stopping = False
         self._workers: list[threading.Thread] = []
         self._busy = 0
-        self.jobs = None  # pipeline.jobs.Jobs, bound after construction (it needs this queue)
+        self.jobs = None  # pipeline.service.jobs.Jobs, bound after construction (it needs this queue)
 
     def start(self, jobs) -> None:
         self.jobs = jobs

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from pipeline.database import create_db_engine, make_sessions, migrate
-from pipeline.jobs import JobOptions, JobQueue, Jobs
-from pipeline.recordings import RecordingStore, open_store
-from pipeline.repository import CallRepository
+from pipeline.service.database import create_db_engine, make_sessions, migrate
+from pipeline.service.jobs import JobOptions, JobQueue, Jobs
+from pipeline.service.recordings import RecordingStore, open_store
+from pipeline.service.repository import CallRepository
+from pipeline.service.webhooks import WebhookOptions
 from pipeline.settings import Settings
-from pipeline.webhooks import WebhookOptions
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def make_jobs(settings: Settings, repository: CallRepository, store: RecordingSt
 
 
 def celery_queue(settings: Settings):
-    from pipeline.queues import CeleryQueue
-    from pipeline.tasks import sender
+    from pipeline.service.queues import CeleryQueue
+    from pipeline.service.tasks import sender
 
     return CeleryQueue(sender(settings.redis_url, settings.worker.lease_s))
 
@@ -118,7 +118,7 @@ def build_services(settings: Settings) -> Services:
     store = build_store(settings)
     if settings.redis_url:
         return Services(settings, engine, repository, store, celery_queue(settings))
-    from pipeline.queues import ThreadQueue
+    from pipeline.service.queues import ThreadQueue
 
     queue = ThreadQueue(threads=settings.worker.concurrency)
     jobs = make_jobs(settings, repository, store, queue)

@@ -14,7 +14,7 @@ out of `processing`, so a result is written once whatever the number of deliveri
 
 Every read the API makes for a caller goes through a `CallScope` (`visible`, `search`, `agent_summary`):
 a call outside it is not found, exactly like a call that does not exist. The scope of each role is decided
-in `pipeline.keys.Principal.scope`; a call's `team` is fixed when it is registered (`register`).
+in `pipeline.service.keys.Principal.scope`; a call's `team` is fixed when it is registered (`register`).
 """
 
 import copy
@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from models import CallConflictError, CallNotFoundError
-from pipeline.database import (
+from pipeline.service.database import (
     ApiKey,
     Audit,
     Call,
@@ -39,7 +39,7 @@ from pipeline.database import (
     WebhookDelivery,
     utcnow,
 )
-from pipeline.recordings import StoredRecording
+from pipeline.service.recordings import StoredRecording
 
 logger = logging.getLogger(__name__)
 
@@ -542,7 +542,7 @@ class CallRepository:
             return delivery, key.webhook_secret if key else None
 
     def record_attempt(self, delivery_id: str, attempt, next_attempt_at: datetime | None, give_up: bool) -> None:
-        """Log one attempt (`pipeline.webhooks.DeliveryAttempt`) and move the delivery on."""
+        """Log one attempt (`pipeline.service.webhooks.DeliveryAttempt`) and move the delivery on."""
         with self.sessions.begin() as session:
             delivery = session.get(WebhookDelivery, delivery_id)
             if delivery is None:
