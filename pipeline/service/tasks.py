@@ -6,6 +6,9 @@ job lease). Only transient errors (store or database unreachable, a model that f
 retried, with exponential backoff; a bad recording fails its call instead.
 
 The worker reads settings (an entry point); the API only sends tasks by name (`pipeline.service.queues`).
+This module is a leaf: only `hotline worker` imports it. Task names are the wire names in
+`pipeline.service.queues` (`hotline.transcribe`, `hotline.extract`, `hotline.webhook`): messages queued by an
+older release are still run by a newer worker.
 """
 
 import functools
@@ -15,7 +18,8 @@ from celery import Celery
 from sqlalchemy.exc import OperationalError
 
 from models import ModelLoadError, StorageError
-from pipeline.service.queues import QUEUES, WEBHOOK_TASK
+from pipeline.service.queues import QUEUES, TASK_OF_PHASE, WEBHOOK_TASK
+from pipeline.service.queues import configure as configure_celery
 
 logger = logging.getLogger(__name__)
 
@@ -24,36 +28,9 @@ TRANSIENT_ERRORS = (StorageError, OperationalError, ModelLoadError, ConnectionEr
 app = Celery("hotline", set_as_current=False)
 
 
-def configure(broker_url: str, lease_s: float, target: Celery | None = None) -> Celery:
-    """Point the worker's app (or `target`) at Redis. The visibility timeout equals the job lease: longer
-    than the slowest call."""
-    target = target or app
-    target.conf.update(
-        broker_url=broker_url,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": lease_s,
-            "priority_steps": list(range(10)),
-            "sep": ":",
-            "queue_order_strategy": "priority",
-        },
-        task_default_queue="extract",
-        task_create_missing_queues=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        worker_prefetch_multiplier=1,  # a worker holds one call at a time; the rest stay in Redis for others
-        worker_hijack_root_logger=False,
-    )
-    return target
-
-
-def sender(broker_url: str, lease_s: float) -> Celery:
-    """An app of its own for a process that only sends tasks by name (the API): its connection pool belongs
-    to this broker URL, whatever else the process has configured."""
-    return configure(broker_url, lease_s, Celery("hotline-sender", set_as_current=False))
+def configure(broker_url: str, lease_s: float) -> Celery:
+    """Point the worker's app at Redis (`pipeline.service.queues.configure`: the sender's settings too)."""
+    return configure_celery(broker_url, lease_s, app)
 
 
 @functools.cache
@@ -74,12 +51,12 @@ _retry = {
 }
 
 
-@app.task(name="hotline.transcribe", **_retry)
+@app.task(name=TASK_OF_PHASE["transcribe"], **_retry)
 def transcribe(call_id: str) -> str:
     return _jobs().transcribe(call_id)
 
 
-@app.task(name="hotline.extract", **_retry)
+@app.task(name=TASK_OF_PHASE["extract"], **_retry)
 def extract(call_id: str) -> str:
     return _jobs().extract(call_id)
 
@@ -89,4 +66,4 @@ def webhook(delivery_id: str) -> str:
     return _jobs().deliver_webhook(delivery_id)
 
 
-__all__ = ["QUEUES", "app", "configure", "extract", "sender", "transcribe", "webhook"]
+__all__ = ["QUEUES", "app", "configure", "extract", "transcribe", "webhook"]

@@ -106,8 +106,7 @@ def make_jobs(settings: Settings, repository: CallRepository, store: RecordingSt
 
 
 def celery_queue(settings: Settings):
-    from pipeline.service.queues import CeleryQueue
-    from pipeline.service.tasks import sender
+    from pipeline.service.queues import CeleryQueue, sender
 
     return CeleryQueue(sender(settings.redis_url, settings.worker.lease_s))
 
