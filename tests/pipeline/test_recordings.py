@@ -19,10 +19,10 @@ from pipeline.service.recordings import (
     CHUNK_SIZE,
     LocalRecordingStore,
     RecordingStore,
-    S3RecordingStore,
     StoredRecording,
     open_store,
 )
+from pipeline.service.s3 import S3RecordingStore
 
 BUCKET = "hotline-recordings"
 MISSING_KEY = "0" * 64
@@ -314,7 +314,7 @@ def test_failed_source_keeps_nothing(store: RecordingStore, request: pytest.Fixt
 
 
 def test_keys_are_logged_at_debug_only(store: RecordingStore, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="pipeline.service.recordings")
+    caplog.set_level(logging.DEBUG, logger="pipeline.service")  # both adapters: recordings and s3
     key = put_bytes(store, CONTENT).key
     put_bytes(store, CONTENT)
     store.delete(key)
