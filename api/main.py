@@ -23,7 +23,7 @@ API_VERSION = "1.0.0"
 
 
 def create_app(settings: Settings | None = None, services=None) -> FastAPI:
-    """The app; `services` (pipeline.service.Services) may be given by tests, else built at start-up."""
+    """The app; `services` (pipeline.service.wiring.Services) may be given by tests, else built at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

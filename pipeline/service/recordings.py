@@ -6,8 +6,9 @@ becomes visible under its key only once complete, so a crash never leaves a part
 Uploads are streamed in 1 MiB chunks, reads in 256 KiB ones (`open`, and `open_range` for HTTP Range requests:
 a window on the file, a ranged S3 GET); memory stays flat whatever the size of the recording.
 
-This module holds the port (`RecordingStore`, `StoredRecording`), the local store and `open_store`; the S3
-adapter is `pipeline.service.s3`, imported only when an S3 store is opened, so nothing else loads boto3.
+This module holds the port (`RecordingStore`, `StoredRecording`) and the local store; the S3 adapter is
+`pipeline.service.s3`, imported by `pipeline.service.wiring.open_store` only when an S3 store is opened, so
+processes that keep recordings on disk never load boto3.
 """
 
 import contextlib
@@ -249,35 +250,3 @@ class LocalRecordingStore:
 
     def close(self) -> None:
         """Nothing to release; present for the port."""
-
-
-def open_store(
-    kind: str,
-    *,
-    root: Path | None = None,
-    bucket: str | None = None,
-    endpoint_url: str | None = None,
-    access_key: str | None = None,
-    secret_key: str | None = None,
-    region: str = "us-east-1",
-    prefix: str = "recordings/",
-) -> RecordingStore:
-    """Build the configured store: "local" needs `root`, "s3" needs `bucket`; anything else is a ValueError."""
-    if kind == "local":
-        if root is None:
-            raise ValueError('the "local" recording store needs a root directory')
-        return LocalRecordingStore(root)
-    if kind == "s3":
-        if not bucket:
-            raise ValueError('the "s3" recording store needs a bucket name')
-        from pipeline.service.s3 import S3RecordingStore  # boto3 is loaded only when S3 is configured
-
-        return S3RecordingStore(
-            bucket,
-            endpoint_url=endpoint_url,
-            access_key=access_key,
-            secret_key=secret_key,
-            region=region,
-            prefix=prefix,
-        )
-    raise ValueError(f'unknown recording store kind {kind!r} (expected "local" or "s3")')

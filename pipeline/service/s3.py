@@ -1,6 +1,6 @@
 """The S3 recording store: `<prefix><sha256>` objects in an S3-compatible bucket (AWS S3, SeaweedFS, MinIO).
 
-Imported by `pipeline.service.recordings.open_store` only when the store is configured as "s3": boto3 stays out
+Imported by `pipeline.service.wiring.open_store` only when the store is configured as "s3": boto3 stays out
 of processes that keep recordings on disk.
 """
 

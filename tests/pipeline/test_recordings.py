@@ -20,9 +20,9 @@ from pipeline.service.recordings import (
     LocalRecordingStore,
     RecordingStore,
     StoredRecording,
-    open_store,
 )
 from pipeline.service.s3 import S3RecordingStore
+from pipeline.service.wiring import open_store
 
 BUCKET = "hotline-recordings"
 MISSING_KEY = "0" * 64
