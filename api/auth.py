@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.deps import services_of
 from api.errors import ApiError
 from pipeline.service.keys import Principal, authenticate, session_principal
 
@@ -137,7 +138,7 @@ def record_failure(request: Request) -> None:
 
 
 def key_principal(request: Request, key: str) -> Principal | None:
-    with request.app.state.services.repository.sessions() as session:
+    with services_of(request).repository.sessions() as session:
         return authenticate(session, key)
 
 
@@ -146,7 +147,7 @@ def cookie_principal(request: Request) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    services = request.app.state.services
+    services = services_of(request)
     with services.repository.sessions.begin() as session:
         return session_principal(session, token, idle_s=services.settings.auth.session_idle_s)
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.datastructures import UploadFile
 
 from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
+from api.deps import ServicesDep, services_of
 from api.errors import ERRORS, ApiError
 from api.limits import BodyRefused
 from api.ranges import RangeNotSatisfiable, select_range
@@ -53,10 +54,6 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
 
 
-def _services(request: Request):
-    return request.app.state.services
-
-
 @router.post(
     "",
     status_code=202,
@@ -95,10 +92,9 @@ def _services(request: Request):
         }
     },
 )
-async def push_call(request: Request, principal: PushKey) -> JSONResponse:
+async def push_call(request: Request, principal: PushKey, services: ServicesDep) -> JSONResponse:
     """The recording is stored (checksummed) and the job committed before 202 is returned. The same call id
     with the same recording again is the same call (202, created false); with another recording, 409."""
-    services = _services(request)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'recording' file part")
@@ -177,6 +173,7 @@ def _parse_fields(form) -> tuple:
 def search_calls(
     request: Request,
     principal: ReadKey,
+    services: ServicesDep,
     q: Annotated[str | None, Query(max_length=200, description="text in the transcript, summary or department")] = None,
     since: Annotated[Moment | None, Query(description=f"created at or after; {MOMENT_RANGE}")] = None,
     until: Annotated[Moment | None, Query(description=f"created before; {MOMENT_RANGE}")] = None,
@@ -202,13 +199,13 @@ def search_calls(
         limit=limit,
         offset=offset,
     )
-    rows, total = _services(request).repository.search(query, principal.scope)
+    rows, total = services.repository.search(query, principal.scope)
     return CallPage(total=total, limit=limit, offset=offset, items=[call_status(request, row) for row in rows])
 
 
 @router.get("/{call_id}", response_model=CallStatus, responses=ERRORS, summary="Status of a call")
-def get_call(request: Request, call_id: str, principal: StatusKey) -> CallStatus:
-    return call_status(request, _services(request).repository.visible(call_id, principal.scope))
+def get_call(request: Request, call_id: str, principal: StatusKey, services: ServicesDep) -> CallStatus:
+    return call_status(request, services.repository.visible(call_id, principal.scope))
 
 
 @router.get(
@@ -217,14 +214,14 @@ def get_call(request: Request, call_id: str, principal: StatusKey) -> CallStatus
     summary="Transcript as json, txt, srt, vtt or rttm",
 )
 def get_transcript(
-    request: Request,
     call_id: str,
     principal: ReadKey,
+    services: ServicesDep,
     format: Literal["json", "txt", "srt", "vtt", "rttm"] = "json",
 ) -> Response:
     from pipeline.formats import render
 
-    call = _services(request).repository.visible(call_id, principal.scope)
+    call = services.repository.visible(call_id, principal.scope)
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     if format == "json":
@@ -240,8 +237,7 @@ def get_transcript(
     responses={**ERRORS, 200: {"content": {"audio/*": {}}}, 206: {"content": {"audio/*": {}}}},
     summary="The recording, with HTTP Range for playback",
 )
-def get_audio(request: Request, call_id: str, principal: ReadKey) -> Response:
-    services = _services(request)
+def get_audio(request: Request, call_id: str, principal: ReadKey, services: ServicesDep) -> Response:
     call = services.repository.visible(call_id, principal.scope)
     if call.audio_deleted_at is not None:
         raise ApiError(410, "audio_deleted", "the recording was deleted by the retention policy")
@@ -269,18 +265,20 @@ def get_ticket(request: Request, call_id: str, principal: ReadKey) -> TicketOut:
 
 
 @router.patch("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="Correct and/or accept")
-def patch_ticket(request: Request, call_id: str, patch: TicketPatch, principal: ReviewKey) -> TicketOut:
+def patch_ticket(
+    request: Request, call_id: str, patch: TicketPatch, principal: ReviewKey, services: ServicesDep
+) -> TicketOut:
     changes = patch.fields.model_dump(exclude_unset=True)  # a field sent as null clears it; one left out stays
     if patch.department is not None:
         changes["department"] = patch.department
-    _services(request).repository.visible(call_id, principal.scope)
-    _services(request).repository.update_ticket(call_id, principal.name, changes, patch.accept)
+    services.repository.visible(call_id, principal.scope)
+    services.repository.update_ticket(call_id, principal.name, changes, patch.accept)
     return _ticket_out(request, call_id, principal)
 
 
 @router.post("/{call_id}/audit", response_model=AuditOut, status_code=201, responses=ERRORS, summary="QA audit")
-def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditKey) -> AuditOut:
-    repository = _services(request).repository
+def post_audit(call_id: str, audit: AuditIn, principal: AuditKey, services: ServicesDep) -> AuditOut:
+    repository = services.repository
     call = repository.visible(call_id, principal.scope)
     turns = len((call.transcript or {}).get("turns", []))
     for mark in audit.marks:
@@ -304,10 +302,10 @@ def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditK
     responses=ERRORS,
     summary="Automatic service checks (greeting, number and request read back, closing, forbidden words)",
 )
-def get_checks(request: Request, call_id: str, principal: ReadKey) -> dict[str, ServiceCheckOut]:
+def get_checks(call_id: str, principal: ReadKey, services: ServicesDep) -> dict[str, ServiceCheckOut]:
     from extract.service_checks import service_checks  # on first use: the API starts without extract's text tools
 
-    call = _services(request).repository.visible(call_id, principal.scope)
+    call = services.repository.visible(call_id, principal.scope)
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     checks = service_checks(CallTranscript.from_dict(call.transcript))
@@ -315,8 +313,8 @@ def get_checks(request: Request, call_id: str, principal: ReadKey) -> dict[str, 
 
 
 @router.get("/{call_id}/audits", response_model=list[AuditOut], responses=ERRORS, summary="QA audits of a call")
-def get_audits(request: Request, call_id: str, principal: AuditKey) -> list[AuditOut]:
-    repository = _services(request).repository
+def get_audits(call_id: str, principal: AuditKey, services: ServicesDep) -> list[AuditOut]:
+    repository = services.repository
     repository.visible(call_id, principal.scope)
     return [AuditOut.model_validate(row, from_attributes=True) for row in repository.audits(call_id)]
 
@@ -327,8 +325,8 @@ def get_audits(request: Request, call_id: str, principal: AuditKey) -> list[Audi
     responses=ERRORS,
     summary="Webhook deliveries of a call and every attempt (telephony client, admin)",
 )
-def get_webhooks(request: Request, call_id: str, principal: PushKey) -> list[WebhookDeliveryOut]:
-    repository = _services(request).repository
+def get_webhooks(call_id: str, principal: PushKey, services: ServicesDep) -> list[WebhookDeliveryOut]:
+    repository = services.repository
     repository.visible(call_id, principal.scope)
     # a telephony client sees its own deliveries only (another client's URL is none of its business)
     own = principal.role != "admin"
@@ -356,7 +354,7 @@ def _chunks(stream) -> Iterator[bytes]:
 
 
 def _ticket_out(request: Request, call_id: str, principal: Principal) -> TicketOut:
-    repository = _services(request).repository
+    repository = services_of(request).repository
     call = repository.visible(call_id, principal.scope)
     if call.ticket is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no ticket yet (status {call.status})")
