@@ -1,6 +1,6 @@
 """API keys on every request: `Authorization: Bearer <key>` (or `X-API-Key: <key>`), checked against the hashed
 keys in the database, or the web pages' login session cookie; then the route's roles. Which calls the key may
-then see is its `Principal.scope` (pipeline.keys), applied by the repository.
+then see is its `Principal.scope` (pipeline.service.keys), applied by the repository.
 
 Invalid keys and failed logins are counted per client address (`FailureLimiter`): past the limit, that
 address's key checks and logins are answered 429 with Retry-After until its failures age out.
@@ -16,15 +16,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.deps import services_of
 from api.errors import ApiError
-from pipeline.keys import Principal, authenticate, session_principal
+from pipeline.service.keys import Principal, authenticate, session_principal
 
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hotline_session"
 """The web pages' login (POST /v1/session): a random session token in an HttpOnly, SameSite=Strict cookie, so
 that the audio element can stream a recording with Range requests the way it does any URL. The token names a
-server-side session (pipeline.keys); the key itself is never put in a cookie."""
+server-side session (pipeline.service.keys); the key itself is never put in a cookie."""
 UI_HEADER = "x-hotline-ui"
 """Sent by the web pages with every change they make. A cookie travels with any request the browser makes;
 a custom header only with our own pages' (another site cannot set one without a CORS preflight, which
@@ -137,7 +138,7 @@ def record_failure(request: Request) -> None:
 
 
 def key_principal(request: Request, key: str) -> Principal | None:
-    with request.app.state.services.repository.sessions() as session:
+    with services_of(request).repository.sessions() as session:
         return authenticate(session, key)
 
 
@@ -146,7 +147,7 @@ def cookie_principal(request: Request) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    services = request.app.state.services
+    services = services_of(request)
     with services.repository.sessions.begin() as session:
         return session_principal(session, token, idle_s=services.settings.auth.session_idle_s)
 

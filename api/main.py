@@ -23,11 +23,11 @@ API_VERSION = "1.0.0"
 
 
 def create_app(settings: Settings | None = None, services=None) -> FastAPI:
-    """The app; `services` (pipeline.service.Services) may be given by tests, else built at start-up."""
+    """The app; `services` (pipeline.service.wiring.Services) may be given by tests, else built at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from pipeline.service import build_services
+        from pipeline.service.wiring import build_services
 
         nonlocal services
         owned = services is None

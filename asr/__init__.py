@@ -1,0 +1,2 @@
+"""Speech: audio decoding, voice activity, Whisper transcription, guards, diarization, speaker turns,
+operator voiceprints and roles."""

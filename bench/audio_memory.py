@@ -66,8 +66,8 @@ def serve(data_dir: Path, port: int) -> None:
     import uvicorn
 
     from api.main import create_app
-    from pipeline.keys import create_key
-    from pipeline.service import Services, build_store, open_repository
+    from pipeline.service.keys import create_key
+    from pipeline.service.wiring import Services, build_store, open_repository
     from pipeline.settings import Settings
 
     class IdleQueue:

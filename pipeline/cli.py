@@ -213,8 +213,8 @@ def enroll(
     from asr.audio import load_audio
     from asr.diarize.embedding import ResemblyzerEncoder
     from asr.vad import WebrtcSpeechDetector
+    from asr.voiceprints import VoiceprintStore
     from pipeline.settings import Settings
-    from pipeline.voiceprints import VoiceprintStore
 
     settings = Settings()
     encoder = ResemblyzerEncoder()
@@ -597,6 +597,6 @@ def _write_atomic(path: Path, text: str) -> None:
     write_atomic(path, text)
 
 
-from pipeline.cli_service import register as _register_service_commands  # noqa: E402
+from pipeline.service.cli import register as _register_service_commands  # noqa: E402
 
 _register_service_commands(app, _load_settings)

@@ -5,11 +5,11 @@ from asr.diarize.channel import ChannelDiarizer
 from asr.diarize.embedding import EmbeddingDiarizer, EmbeddingDiarizerOptions
 from asr.transcribe import FasterWhisperTranscriber, TranscribeOptions, WhisperConfig
 from asr.vad import VadOptions, WebrtcSpeechDetector
+from asr.voiceprints import VoiceprintStore
 from asr.weights import resolve_whisper_model
 from models import DiarizationError, ModelLoadError
 from pipeline.run import Engines, Extractor, PipelineOptions
 from pipeline.settings import Settings
-from pipeline.voiceprints import VoiceprintStore
 
 
 def build_engines(settings: Settings, model: str | None = None) -> Engines:

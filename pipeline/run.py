@@ -19,8 +19,8 @@ from asr.coverage import CoverageOptions, untranscribed_warnings
 from asr.guards import GuardOptions, apply_guards
 from asr.ports import Diarizer, SpeechDetector, Transcriber
 from asr.roles import RoleOptions, assign_roles
+from asr.turns import TurnOptions, build_turns
 from models import CallMeta, CallTranscript, NoSpeechError, PipelineWarning, Ticket, Turn
-from pipeline.turns import TurnOptions, build_turns
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from pipeline.keys import create_key
-from pipeline.queues import ThreadQueue
-from pipeline.service import Services, build_store, make_jobs, open_repository
+from pipeline.service.keys import create_key
+from pipeline.service.queues import ThreadQueue
+from pipeline.service.wiring import Services, build_store, make_jobs, open_repository
 from pipeline.settings import Settings
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

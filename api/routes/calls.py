@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.datastructures import UploadFile
 
 from api.auth import AuditKey, PushKey, ReadKey, ReviewKey, StatusKey
+from api.deps import ServicesDep, services_of
 from api.errors import ERRORS, ApiError
 from api.limits import BodyRefused
 from api.ranges import RangeNotSatisfiable, select_range
@@ -31,8 +32,6 @@ from api.schemas import (
 from asr.audio import DecodeOptions, media_type, probe_audio
 from extract.masking import mask_number
 from models import CallTranscript
-from pipeline.database import Call
-from pipeline.keys import Principal
 from pipeline.meta import (
     AGENT_ID_PATTERN,
     CALL_ID_PATTERN,
@@ -43,8 +42,10 @@ from pipeline.meta import (
     load_metadata_json,
     parse_meta,
 )
-from pipeline.recordings import READ_CHUNK
-from pipeline.repository import CallQuery, NewCall
+from pipeline.service.database import Call
+from pipeline.service.keys import Principal
+from pipeline.service.recordings import READ_CHUNK
+from pipeline.service.repository import CallQuery, NewCall
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ MAX_AUDITS_PER_CALL = 50
 MAX_CHANGES_SHOWN = 200
 """The ticket's answer carries its latest corrections only; the database keeps the whole trail."""
 AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
-
-
-def _services(request: Request):
-    return request.app.state.services
 
 
 @router.post(
@@ -99,10 +96,9 @@ def _services(request: Request):
         }
     },
 )
-async def push_call(request: Request, principal: PushKey) -> JSONResponse:
+async def push_call(request: Request, principal: PushKey, services: ServicesDep) -> JSONResponse:
     """The recording is stored (checksummed) and the job committed before 202 is returned. The same call id
     with the same recording again is the same call (202, created false); with another recording, 409."""
-    services = _services(request)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'recording' file part")
@@ -181,6 +177,7 @@ def _parse_fields(form) -> tuple:
 def search_calls(
     request: Request,
     principal: ReadKey,
+    services: ServicesDep,
     q: Annotated[str | None, Query(max_length=200, description="text in the transcript, summary or department")] = None,
     since: Annotated[Moment | None, Query(description=f"created at or after; {MOMENT_RANGE}")] = None,
     until: Annotated[Moment | None, Query(description=f"created before; {MOMENT_RANGE}")] = None,
@@ -206,13 +203,13 @@ def search_calls(
         limit=limit,
         offset=offset,
     )
-    rows, total = _services(request).repository.search(query, principal.scope)
+    rows, total = services.repository.search(query, principal.scope)
     return CallPage(total=total, limit=limit, offset=offset, items=[call_status(request, row) for row in rows])
 
 
 @router.get("/{call_id}", response_model=CallStatus, responses=ERRORS, summary="Status of a call")
-def get_call(request: Request, call_id: str, principal: StatusKey) -> CallStatus:
-    return call_status(request, _services(request).repository.visible(call_id, principal.scope), principal)
+def get_call(request: Request, call_id: str, principal: StatusKey, services: ServicesDep) -> CallStatus:
+    return call_status(request, services.repository.visible(call_id, principal.scope), principal)
 
 
 @router.get(
@@ -221,14 +218,14 @@ def get_call(request: Request, call_id: str, principal: StatusKey) -> CallStatus
     summary="Transcript as json, txt, srt, vtt or rttm",
 )
 def get_transcript(
-    request: Request,
     call_id: str,
     principal: ReadKey,
+    services: ServicesDep,
     format: Literal["json", "txt", "srt", "vtt", "rttm"] = "json",
 ) -> Response:
     from pipeline.formats import render
 
-    call = _services(request).repository.visible(call_id, principal.scope)
+    call = services.repository.visible(call_id, principal.scope)
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     if format == "json":
@@ -244,8 +241,7 @@ def get_transcript(
     responses={**ERRORS, 200: {"content": {"audio/*": {}}}, 206: {"content": {"audio/*": {}}}},
     summary="The recording, with HTTP Range for playback",
 )
-def get_audio(request: Request, call_id: str, principal: ReadKey) -> Response:
-    services = _services(request)
+def get_audio(request: Request, call_id: str, principal: ReadKey, services: ServicesDep) -> Response:
     call = services.repository.visible(call_id, principal.scope)
     if call.audio_deleted_at is not None:
         raise ApiError(410, "audio_deleted", "the recording was deleted by the retention policy")
@@ -274,18 +270,20 @@ def get_ticket(request: Request, call_id: str, principal: ReadKey) -> TicketOut:
 
 
 @router.patch("/{call_id}/ticket", response_model=TicketOut, responses=ERRORS, summary="Correct and/or accept")
-def patch_ticket(request: Request, call_id: str, patch: TicketPatch, principal: ReviewKey) -> TicketOut:
+def patch_ticket(
+    request: Request, call_id: str, patch: TicketPatch, principal: ReviewKey, services: ServicesDep
+) -> TicketOut:
     changes = patch.fields.model_dump(exclude_unset=True)  # a field sent as null clears it; one left out stays
     if patch.department is not None:
         changes["department"] = patch.department
-    _services(request).repository.visible(call_id, principal.scope)
-    _services(request).repository.update_ticket(call_id, principal.name, changes, patch.accept)
+    services.repository.visible(call_id, principal.scope)
+    services.repository.update_ticket(call_id, principal.name, changes, patch.accept)
     return _ticket_out(request, call_id, principal)
 
 
 @router.post("/{call_id}/audit", response_model=AuditOut, status_code=201, responses=ERRORS, summary="QA audit")
-def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditKey) -> AuditOut:
-    repository = _services(request).repository
+def post_audit(call_id: str, audit: AuditIn, principal: AuditKey, services: ServicesDep) -> AuditOut:
+    repository = services.repository
     call = repository.visible(call_id, principal.scope)
     if len(repository.audits(call_id)) >= MAX_AUDITS_PER_CALL:
         raise ApiError(409, "too_many_audits", f"call {call_id} has {MAX_AUDITS_PER_CALL} audits already")
@@ -311,10 +309,10 @@ def post_audit(request: Request, call_id: str, audit: AuditIn, principal: AuditK
     responses=ERRORS,
     summary="Automatic service checks (greeting, number and request read back, closing, forbidden words)",
 )
-def get_checks(request: Request, call_id: str, principal: ReadKey) -> dict[str, ServiceCheckOut]:
+def get_checks(call_id: str, principal: ReadKey, services: ServicesDep) -> dict[str, ServiceCheckOut]:
     from extract.service_checks import service_checks  # on first use: the API starts without extract's text tools
 
-    call = _services(request).repository.visible(call_id, principal.scope)
+    call = services.repository.visible(call_id, principal.scope)
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     checks = service_checks(CallTranscript.from_dict(call.transcript))
@@ -322,8 +320,8 @@ def get_checks(request: Request, call_id: str, principal: ReadKey) -> dict[str, 
 
 
 @router.get("/{call_id}/audits", response_model=list[AuditOut], responses=ERRORS, summary="QA audits of a call")
-def get_audits(request: Request, call_id: str, principal: AuditKey) -> list[AuditOut]:
-    repository = _services(request).repository
+def get_audits(call_id: str, principal: AuditKey, services: ServicesDep) -> list[AuditOut]:
+    repository = services.repository
     repository.visible(call_id, principal.scope)
     return [AuditOut.model_validate(row, from_attributes=True) for row in repository.audits(call_id)]
 
@@ -334,8 +332,8 @@ def get_audits(request: Request, call_id: str, principal: AuditKey) -> list[Audi
     responses=ERRORS,
     summary="Webhook deliveries of a call and every attempt (telephony client, admin)",
 )
-def get_webhooks(request: Request, call_id: str, principal: PushKey) -> list[WebhookDeliveryOut]:
-    repository = _services(request).repository
+def get_webhooks(call_id: str, principal: PushKey, services: ServicesDep) -> list[WebhookDeliveryOut]:
+    repository = services.repository
     repository.visible(call_id, principal.scope)
     # a telephony client sees its own deliveries only (another client's URL is none of its business)
     own = principal.role != "admin"
@@ -378,7 +376,7 @@ def _chunks(stream) -> Iterator[bytes]:
 
 
 def _ticket_out(request: Request, call_id: str, principal: Principal) -> TicketOut:
-    repository = _services(request).repository
+    repository = services_of(request).repository
     call = repository.visible(call_id, principal.scope)
     if call.ticket is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no ticket yet (status {call.status})")
@@ -401,7 +399,7 @@ def _ticket_out(request: Request, call_id: str, principal: Principal) -> TicketO
 def call_url(request: Request, call_id: str) -> str:
     """The call's URL under the deployment's public address (HOTLINE_PUBLIC_URL), never the request's Host header,
     which any client can set: links and Location headers then point where the deployment says."""
-    return _services(request).settings.public_url.rstrip("/") + request.app.url_path_for("get_call", call_id=call_id)
+    return services_of(request).settings.public_url.rstrip("/") + request.app.url_path_for("get_call", call_id=call_id)
 
 
 def call_status(request: Request, call: Call, principal: Principal | None = None) -> CallStatus:

@@ -9,13 +9,14 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from api.auth import AdminKey
+from api.deps import ServicesDep
 from api.errors import ERRORS
-from pipeline.corrections import correction_rows, to_csv, to_jsonl
 from pipeline.meta import MOMENT_RANGE, Moment, aware
+from pipeline.service.corrections import correction_rows, to_csv, to_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +31,15 @@ MAX_EXPORT_ROWS = 100_000
     summary="Accepted tickets as training data (CSV for `hotline train routing`, or JSON lines)",
 )
 def export_corrections(
-    request: Request,
     principal: AdminKey,
+    services: ServicesDep,
     since: Annotated[Moment | None, Query(description=f"accepted at or after; {MOMENT_RANGE}")] = None,
     until: Annotated[Moment | None, Query(description=f"accepted before; {MOMENT_RANGE}")] = None,
     format: Literal["csv", "jsonl"] = "csv",
     limit: Annotated[int, Query(ge=1, le=MAX_EXPORT_ROWS, description="at most this many tickets")] = MAX_EXPORT_ROWS,
 ) -> StreamingResponse:
     logger.info("corrections export by key %d, at most %d rows", principal.key_id, limit)
-    rows = correction_rows(request.app.state.services.repository, aware(since), aware(until), limit)
+    rows = correction_rows(services.repository, aware(since), aware(until), limit)
     # The query runs here, before the 200 and its headers are sent: an error is then a JSON error response,
     # not a connection dropped in the middle of the body (the rows are read lazily, and used to fail there).
     rows = _started(rows)

@@ -1,13 +1,14 @@
 """/v1/keys: API keys and their roles (admin only)."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from api.auth import AdminKey
+from api.deps import ServicesDep
 from api.errors import ApiError
 from api.schemas import KeyCreated, KeyIn, KeyOut
-from pipeline.database import ApiKey
-from pipeline.keys import create_key, revoke_key
-from pipeline.webhooks import validate_webhook_url
+from pipeline.service.database import ApiKey
+from pipeline.service.keys import create_key, revoke_key
+from pipeline.service.webhooks import validate_webhook_url
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"])
 
@@ -15,15 +16,14 @@ MAX_KEY_ID = 2**63 - 1  # the largest integer SQLite (and PostgreSQL's bigint) c
 
 
 @router.get("", response_model=list[KeyOut], summary="List keys (never the keys themselves)")
-def list_keys(request: Request, _principal: AdminKey) -> list[KeyOut]:
-    with request.app.state.services.repository.sessions() as session:
+def list_keys(_principal: AdminKey, services: ServicesDep) -> list[KeyOut]:
+    with services.repository.sessions() as session:
         rows = session.query(ApiKey).order_by(ApiKey.id).all()
         return [KeyOut.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.post("", response_model=KeyCreated, status_code=201, summary="Create a key; shown once")
-def post_key(request: Request, body: KeyIn, _principal: AdminKey) -> KeyCreated:
-    services = request.app.state.services
+def post_key(body: KeyIn, _principal: AdminKey, services: ServicesDep) -> KeyCreated:
     if body.webhook_url:
         try:
             validate_webhook_url(body.webhook_url, allow_private=services.settings.webhooks.allow_private)
@@ -41,9 +41,9 @@ def post_key(request: Request, body: KeyIn, _principal: AdminKey) -> KeyCreated:
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke a key (and end its login sessions)")
-def delete_key(request: Request, key_id: int, _principal: AdminKey) -> None:
+def delete_key(key_id: int, _principal: AdminKey, services: ServicesDep) -> None:
     if not 1 <= key_id <= MAX_KEY_ID:  # no such key; the database driver would fail on an out-of-range id
         raise ApiError(404, "not_found", f"no active key {key_id}")
-    with request.app.state.services.repository.sessions.begin() as session:
+    with services.repository.sessions.begin() as session:
         if not revoke_key(session, key_id):
             raise ApiError(404, "not_found", f"no active key {key_id}")

@@ -4,10 +4,11 @@ departments of the deployment's duty catalogue, request types, urgency, emotion)
 import functools
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.auth import ReadKey
+from api.deps import ServicesDep
 from api.errors import ERRORS
 from api.schemas import MARK_KINDS
 
@@ -24,8 +25,8 @@ class ReferenceOut(BaseModel):
 
 
 @router.get("", response_model=ReferenceOut, responses=ERRORS, summary="Values of the ticket's closed fields")
-def reference(request: Request, _principal: ReadKey) -> ReferenceOut:
-    return _reference(request.app.state.services.settings.extract.catalogue)
+def reference(_principal: ReadKey, services: ServicesDep) -> ReferenceOut:
+    return _reference(services.settings.extract.catalogue)
 
 
 @functools.cache

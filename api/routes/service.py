@@ -2,10 +2,12 @@
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import text
+
+from api.deps import ServicesDep
 
 router = APIRouter(tags=["service"])
 
@@ -16,8 +18,7 @@ def healthz() -> dict:
 
 
 @router.get("/readyz", summary="Database, Redis and models reachable", responses={503: {"description": "not ready"}})
-def readyz(request: Request) -> JSONResponse:
-    services = request.app.state.services
+def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         with services.engine.connect() as connection:
@@ -62,8 +63,7 @@ def _models_check(settings) -> str:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
-    services = request.app.state.services
+def metrics(services: ServicesDep) -> Response:
     registry = CollectorRegistry()
     jobs = Gauge("hotline_calls", "Calls by status", ["status"], registry=registry)
     for status in ("queued", "processing", "done", "failed"):
@@ -87,7 +87,7 @@ def metrics(request: Request) -> Response:
 
 
 def _queue_depths(services) -> dict[str, int]:
-    from pipeline.queues import QUEUES
+    from pipeline.service.queues import QUEUES
 
     if not services.settings.redis_url:
         return {"in-process": services.queue.depth()}

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from api.auth import SESSION_COOKIE, check_not_blocked, client_address, cookie_principal, key_principal, record_failure
+from api.deps import ServicesDep
 from api.errors import ERRORS, ApiError
-from pipeline.keys import close_session, open_session
+from pipeline.service.keys import close_session, open_session
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,13 @@ class SessionOut(BaseModel):
 
 
 @router.post("", response_model=SessionOut, responses=ERRORS, summary="Log in with an API key (sets a cookie)")
-def login(request: Request, response: Response, body: LoginIn) -> SessionOut:
+def login(request: Request, response: Response, body: LoginIn, services: ServicesDep) -> SessionOut:
     check_not_blocked(request)
     principal = key_principal(request, body.key.strip())
     if principal is None:
         record_failure(request)
     if principal is None or principal.role not in PAGE_ROLES:
         raise ApiError(401, "unauthorized", "this key does not open the operator or QA pages")
-    services = request.app.state.services
     max_age_s = services.settings.auth.session_max_age_s
     with services.repository.sessions.begin() as session:
         close_session(session, request.cookies.get(SESSION_COOKIE))
@@ -69,8 +69,8 @@ def whoami(request: Request) -> SessionOut:
 
 
 @router.delete("", status_code=204, summary="Log out (ends the session on the server)")
-def logout(request: Request, response: Response) -> Response:
-    with request.app.state.services.repository.sessions.begin() as session:
+def logout(request: Request, response: Response, services: ServicesDep) -> Response:
+    with services.repository.sessions.begin() as session:
         close_session(session, request.cookies.get(SESSION_COOKIE))
     for name in (SESSION_COOKIE, LEGACY_KEY_COOKIE):
         response.delete_cookie(name, path="/", httponly=True, samesite="strict")

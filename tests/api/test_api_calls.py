@@ -22,7 +22,7 @@ from service_builders import (
 )
 
 from api.main import create_app
-from pipeline.corrections import CORRECTION_COLUMNS
+from pipeline.service.corrections import CORRECTION_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "samples" / "demo-call.wav"

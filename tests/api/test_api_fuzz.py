@@ -13,7 +13,7 @@ from schemathesis.checks import not_a_server_error
 from service_builders import auth, make_settings, new_key, push, quiet_services
 
 from api.main import create_app
-from pipeline.database import ApiKey
+from pipeline.service.database import ApiKey
 
 SEED_CALL = "fuzz-seed-1"
 

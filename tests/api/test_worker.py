@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from service_builders import auth, make_settings, new_key, push, wait_for
 
 from api.main import create_app
-from pipeline.service import build_services
+from pipeline.service.wiring import build_services
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "samples" / "demo-call.wav"
@@ -222,8 +222,8 @@ class WebhookReceiver:
 def test_a_finished_call_is_announced_by_a_signed_webhook_retried_after_a_server_error(tmp_path, shared_redis):
     from conftest import write_audio
 
-    from pipeline.keys import create_key
-    from pipeline.webhooks import verify
+    from pipeline.service.keys import create_key
+    from pipeline.service.webhooks import verify
 
     env, settings = _service_env(tmp_path, shared_redis)
     services = build_services(settings)

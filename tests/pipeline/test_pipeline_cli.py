@@ -119,7 +119,7 @@ def test_enroll_then_the_voiceprint_names_the_agent(demo_stereo, demo_mono, tmp_
     from asr.audio import load_audio
     from asr.diarize.embedding import EmbeddingDiarizer
     from asr.vad import WebrtcSpeechDetector
-    from pipeline.voiceprints import VoiceprintStore
+    from asr.voiceprints import VoiceprintStore
 
     audio = load_audio(demo_mono)
     diarization = EmbeddingDiarizer().diarize(audio, WebrtcSpeechDetector().detect(audio))

@@ -32,10 +32,10 @@ from sqlalchemy import select
 
 from api.auth import SESSION_COOKIE, FailureLimiter
 from api.main import create_app
-from pipeline.database import ApiKey, Call, LoginSession, utcnow
-from pipeline.keys import SESSION_TOUCH_S, open_session, session_principal
-from pipeline.service import make_jobs
-from pipeline.webhooks import verify
+from pipeline.service.database import ApiKey, Call, LoginSession, utcnow
+from pipeline.service.keys import SESSION_TOUCH_S, open_session, session_principal
+from pipeline.service.webhooks import verify
+from pipeline.service.wiring import make_jobs
 
 TICKET = {
     "fields": {"summary": {"value": "市民来电反映：小区楼下夜间施工噪音扰民。", "confidence": 0.8, "evidence": []}},
@@ -527,7 +527,7 @@ def receiver() -> Iterator[tuple[str, list]]:
 
 
 def documented_receiver(secret: str, requests: list[tuple[dict, bytes]]) -> list[str]:
-    """What pipeline/webhooks.py tells a receiver to do: verify the signature and the time, then act once per
+    """What pipeline/service/webhooks.py tells a receiver to do: verify the signature and the time, then act once per
     signed delivery id. Returns the delivery ids acted on."""
     seen, acted = set(), []
     for headers, body in requests:

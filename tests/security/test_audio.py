@@ -28,8 +28,8 @@ from sqlalchemy import update
 from api.main import create_app
 from asr.audio import load_audio
 from models import AudioDecodeError, AudioTooLongError
-from pipeline.database import Call
-from pipeline.recordings import READ_CHUNK
+from pipeline.service.database import Call
+from pipeline.service.recordings import READ_CHUNK
 
 AGENT = "A-SEC-1"
 

@@ -31,10 +31,10 @@ from api.main import create_app
 from api.schemas import TicketFieldsIn
 from api.server import TimedH11Protocol, log_config, server_config
 from models import TICKET_FIELDS, MetadataError, Ticket
-from pipeline.corrections import CORRECTION_COLUMNS, FORMULA_STARTS, csv_cell, to_csv
 from pipeline.logmask import MaskNumbers
 from pipeline.meta import load_meta
-from pipeline.repository import NewCall
+from pipeline.service.corrections import CORRECTION_COLUMNS, FORMULA_STARTS, csv_cell, to_csv
+from pipeline.service.repository import NewCall
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL = "sec-1"
@@ -409,7 +409,7 @@ except RuntimeError:
 from pipeline.cli import main
 logging.root.handlers.clear()
 main(verbose=False)
-logging.getLogger("pipeline.jobs").warning("call from {CALLER}")
+logging.getLogger("pipeline.service.jobs").warning("call from {CALLER}")
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

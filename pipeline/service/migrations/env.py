@@ -1,13 +1,13 @@
-"""Alembic environment: runs on the connection `pipeline.database.migrate` hands over."""
+"""Alembic environment: runs on the connection `pipeline.service.database.migrate` hands over."""
 
 from alembic import context
 
-from pipeline.database import Base
+from pipeline.service.database import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through pipeline.database.migrate (or `hotline db upgrade`)")
+    raise RuntimeError("run migrations through pipeline.service.database.migrate (or `hotline db upgrade`)")
 
 context.configure(
     connection=connection,

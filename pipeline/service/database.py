@@ -1,7 +1,7 @@
 """The service's database: SQLAlchemy 2 tables, engine set-up and Alembic migrations.
 
 SQLite (embedded, the default: DATA_DIR/hotline.db) and PostgreSQL (by URL) run the same schema; the
-schema is created and upgraded only by the migrations in `pipeline/migrations/` (`migrate`), never by
+schema is created and upgraded only by the migrations in `pipeline/service/migrations/` (`migrate`), never by
 `create_all`, so a deployment's database and the code agree on one revision.
 
 Phone numbers live in `calls.caller_number` and inside the ticket JSON, which is the ticket itself;

@@ -15,14 +15,14 @@ import pytest
 from seaweed import READER_ACCESS_KEY, READER_SECRET_KEY, SeaweedServer, find_weed, start_seaweed
 
 from models import RecordingNotFoundError, RecordingTooLargeError, StorageError
-from pipeline.recordings import (
+from pipeline.service.recordings import (
     CHUNK_SIZE,
     LocalRecordingStore,
     RecordingStore,
-    S3RecordingStore,
     StoredRecording,
-    open_store,
 )
+from pipeline.service.s3 import S3RecordingStore
+from pipeline.service.wiring import open_store
 
 BUCKET = "hotline-recordings"
 MISSING_KEY = "0" * 64
@@ -314,7 +314,7 @@ def test_failed_source_keeps_nothing(store: RecordingStore, request: pytest.Fixt
 
 
 def test_keys_are_logged_at_debug_only(store: RecordingStore, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="pipeline.recordings")
+    caplog.set_level(logging.DEBUG, logger="pipeline.service")  # both adapters: recordings and s3
     key = put_bytes(store, CONTENT).key
     put_bytes(store, CONTENT)
     store.delete(key)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from models import DepartmentSuggestion, Ticket, TicketField
-from pipeline.webhooks import (
+from pipeline.service.webhooks import (
     DeliveryAttempt,
     WebhookOptions,
     backoff_delay,
@@ -297,7 +297,7 @@ def test_redirect_is_not_followed(receiver, client):
 
 def test_logs_name_host_event_delivery_and_status_but_never_the_payload(receiver, client, caplog):
     payload_marker = "13812345678"
-    with caplog.at_level(logging.DEBUG, logger="pipeline.webhooks"):
+    with caplog.at_level(logging.DEBUG, logger="pipeline.service.webhooks"):
         deliver(
             receiver.base_url + "/status/500?token=sekrit",
             SECRET,

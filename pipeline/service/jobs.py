@@ -25,10 +25,10 @@ from models import (
     ProcessingError,
     RecordingNotFoundError,
 )
-from pipeline.database import utcnow
-from pipeline.recordings import RecordingStore
-from pipeline.repository import CallRepository
-from pipeline.webhooks import (
+from pipeline.service.database import utcnow
+from pipeline.service.recordings import RecordingStore
+from pipeline.service.repository import CallRepository
+from pipeline.service.webhooks import (
     DeliveryAttempt,
     WebhookOptions,
     call_summary,

@@ -2,6 +2,9 @@
 
 Queues: `asr` (transcription: GPU workers), `extract` (ticket extraction: CPU) and `webhooks`. Live calls
 go before backlog through Redis message priorities (0 = first with Celery's Redis transport).
+
+The task names below are what travels through Redis: they stay the same across releases (and across module
+moves), so messages queued before an upgrade are run after it. Celery is imported only when a sender is made.
 """
 
 import heapq
@@ -9,6 +12,10 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +25,39 @@ WEBHOOK_TASK = "hotline.webhook"
 WEBHOOK_QUEUE = "webhooks"
 QUEUES = ("asr", "extract", "webhooks")
 PRIORITY = {"live": 0, "backlog": 6}
+
+
+def configure(broker_url: str, lease_s: float, target: "Celery") -> "Celery":
+    """Point a Celery app (the worker's, `pipeline.service.tasks.app`, or a sender) at Redis. The visibility
+    timeout equals the job lease: longer than the slowest call."""
+    target.conf.update(
+        broker_url=broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": lease_s,
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+        },
+        task_default_queue="extract",
+        task_create_missing_queues=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,  # a worker holds one call at a time; the rest stay in Redis for others
+        worker_hijack_root_logger=False,
+    )
+    return target
+
+
+def sender(broker_url: str, lease_s: float) -> "Celery":
+    """An app of its own for a process that only sends tasks by name (the API): its connection pool belongs
+    to this broker URL, whatever else the process has configured."""
+    from celery import Celery
+
+    return configure(broker_url, lease_s, Celery("hotline-sender", set_as_current=False))
 
 
 class CeleryQueue:
@@ -48,7 +88,7 @@ class ThreadQueue:
         self._stopping = False
         self._workers: list[threading.Thread] = []
         self._busy = 0
-        self.jobs = None  # pipeline.jobs.Jobs, bound after construction (it needs this queue)
+        self.jobs = None  # pipeline.service.jobs.Jobs, bound after construction (it needs this queue)
 
     def start(self, jobs) -> None:
         self.jobs = jobs

@@ -49,9 +49,9 @@ def register(app: typer.Typer, load_settings) -> None:
         from celery.signals import after_setup_task_logger
 
         from pipeline.logmask import install as mask_numbers_in_logs
-        from pipeline.service import build_worker_jobs
-        from pipeline.tasks import app as celery_app
-        from pipeline.tasks import configure
+        from pipeline.service.tasks import app as celery_app
+        from pipeline.service.tasks import configure
+        from pipeline.service.wiring import build_worker_jobs
 
         settings = load_settings()
         if not settings.redis_url:
@@ -85,7 +85,7 @@ def register(app: typer.Typer, load_settings) -> None:
     @app.command()
     def sweep() -> None:
         """Re-enqueue calls whose jobs were lost and webhook deliveries that are due (e.g. from cron)."""
-        from pipeline.service import build_services
+        from pipeline.service.wiring import build_services
 
         settings = load_settings()
         services = build_services(settings)
@@ -93,7 +93,7 @@ def register(app: typer.Typer, load_settings) -> None:
             services.queue.stop()
             sys.stderr.write("nothing to sweep without HOTLINE_REDIS_URL: `hotline serve` sweeps its own jobs\n")
             raise typer.Exit(0)
-        from pipeline.service import make_jobs
+        from pipeline.service.wiring import make_jobs
 
         count = make_jobs(settings, services.repository, services.store, services.queue).sweep()
         print(f"re-enqueued {count}")
@@ -101,7 +101,7 @@ def register(app: typer.Typer, load_settings) -> None:
     @db_app.command("upgrade")
     def db_upgrade() -> None:
         """Create or upgrade the schema to the code's revision (the service also does this at start)."""
-        from pipeline.service import open_repository
+        from pipeline.service.wiring import open_repository
 
         settings = load_settings()
         engine, _ = open_repository(settings)
@@ -121,9 +121,9 @@ def register(app: typer.Typer, load_settings) -> None:
         ] = None,
     ) -> None:
         """Create a key. The key is printed alone on the last line (shown once; only its hash is stored)."""
-        from pipeline.keys import ROLES, create_key
-        from pipeline.service import open_repository
-        from pipeline.webhooks import validate_webhook_url
+        from pipeline.service.keys import ROLES, create_key
+        from pipeline.service.webhooks import validate_webhook_url
+        from pipeline.service.wiring import open_repository
 
         settings = load_settings()
         if role not in ROLES:
@@ -157,8 +157,8 @@ def register(app: typer.Typer, load_settings) -> None:
         """Keys with their role and state (never the keys themselves), one JSON object per line."""
         from sqlalchemy import select
 
-        from pipeline.database import ApiKey
-        from pipeline.service import open_repository
+        from pipeline.service.database import ApiKey
+        from pipeline.service.wiring import open_repository
 
         engine, repository = open_repository(load_settings())
         with repository.sessions() as session:
@@ -175,8 +175,8 @@ def register(app: typer.Typer, load_settings) -> None:
     @keys_app.command("revoke")
     def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (from `hotline keys list`)")]) -> None:
         """Revoke a key at once."""
-        from pipeline.keys import revoke_key
-        from pipeline.service import open_repository
+        from pipeline.service.keys import revoke_key
+        from pipeline.service.wiring import open_repository
 
         engine, repository = open_repository(load_settings())
         with repository.sessions.begin() as session:
@@ -197,9 +197,9 @@ def register(app: typer.Typer, load_settings) -> None:
     ) -> None:
         """Operator-accepted tickets as routing training data: text, department, the machine's rank of it.
         Train with `hotline train routing --csv OUT --text-column text --label-column department`."""
-        from pipeline.corrections import correction_rows, to_csv
         from pipeline.meta import aware, check_moment
-        from pipeline.service import open_repository
+        from pipeline.service.corrections import correction_rows, to_csv
+        from pipeline.service.wiring import open_repository
 
         for name, moment in (("--since", since), ("--until", until)):
             if moment is None:

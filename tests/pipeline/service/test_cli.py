@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.keys import authenticate
-from pipeline.service import open_repository
+from pipeline.service.keys import authenticate
+from pipeline.service.wiring import open_repository
 from pipeline.settings import Settings
 
 HOTLINE = Path(sys.executable).with_name("hotline")

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from service_builders import database_url
 
-from pipeline.database import Base, create_db_engine, migrate
+from pipeline.service.database import Base, create_db_engine, migrate
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

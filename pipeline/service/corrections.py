@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from extract.masking import mask_numbers
-from pipeline.database import Call
-from pipeline.repository import CallRepository
+from pipeline.service.database import Call
+from pipeline.service.repository import CallRepository
 
 CORRECTION_COLUMNS = (
     "call_id",

@@ -7,15 +7,16 @@ settings.
 import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from pipeline.database import create_db_engine, make_sessions, migrate
-from pipeline.jobs import JobOptions, JobQueue, Jobs
-from pipeline.recordings import RecordingStore, open_store
-from pipeline.repository import CallRepository
+from pipeline.service.database import create_db_engine, make_sessions, migrate
+from pipeline.service.jobs import JobOptions, JobQueue, Jobs
+from pipeline.service.recordings import LocalRecordingStore, RecordingStore
+from pipeline.service.repository import CallRepository
+from pipeline.service.webhooks import WebhookOptions
 from pipeline.settings import Settings
-from pipeline.webhooks import WebhookOptions
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,38 @@ def open_repository(settings: Settings) -> tuple[Engine, CallRepository]:
     engine = create_db_engine(settings.resolved_database_url)
     migrate(engine)
     return engine, CallRepository(make_sessions(engine))
+
+
+def open_store(
+    kind: str,
+    *,
+    root: Path | None = None,
+    bucket: str | None = None,
+    endpoint_url: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str = "us-east-1",
+    prefix: str = "recordings/",
+) -> RecordingStore:
+    """Build the configured store: "local" needs `root`, "s3" needs `bucket`; anything else is a ValueError."""
+    if kind == "local":
+        if root is None:
+            raise ValueError('the "local" recording store needs a root directory')
+        return LocalRecordingStore(root)
+    if kind == "s3":
+        if not bucket:
+            raise ValueError('the "s3" recording store needs a bucket name')
+        from pipeline.service.s3 import S3RecordingStore  # boto3 is loaded only when S3 is configured
+
+        return S3RecordingStore(
+            bucket,
+            endpoint_url=endpoint_url,
+            access_key=access_key,
+            secret_key=secret_key,
+            region=region,
+            prefix=prefix,
+        )
+    raise ValueError(f'unknown recording store kind {kind!r} (expected "local" or "s3")')
 
 
 def build_store(settings: Settings) -> RecordingStore:
@@ -106,8 +139,7 @@ def make_jobs(settings: Settings, repository: CallRepository, store: RecordingSt
 
 
 def celery_queue(settings: Settings):
-    from pipeline.queues import CeleryQueue
-    from pipeline.tasks import sender
+    from pipeline.service.queues import CeleryQueue, sender
 
     return CeleryQueue(sender(settings.redis_url, settings.worker.lease_s))
 
@@ -118,7 +150,7 @@ def build_services(settings: Settings) -> Services:
     store = build_store(settings)
     if settings.redis_url:
         return Services(settings, engine, repository, store, celery_queue(settings))
-    from pipeline.queues import ThreadQueue
+    from pipeline.service.queues import ThreadQueue
 
     queue = ThreadQueue(threads=settings.worker.concurrency)
     jobs = make_jobs(settings, repository, store, queue)

@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.database import ApiKey, LoginSession, utcnow
-from pipeline.repository import CallScope
+from pipeline.service.database import ApiKey, LoginSession, utcnow
+from pipeline.service.repository import CallScope
 
 ROLES = ("telephony", "operator", "qa", "admin")
 """telephony: push calls, read their status · operator: read calls, review tickets · qa: read, audit ·

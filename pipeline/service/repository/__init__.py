@@ -1,0 +1,44 @@
+"""All database access of the service, one short transaction per method, split by concern:
+
+- `calls`: registration and the processing state machine (claims, leases, results, failures): read its docstring
+  first, it states the exactly-once rules;
+- `reviews`: operators' ticket corrections and acceptance;
+- `audits`: QA audits, the per-agent summary, processing statistics;
+- `search`: call search and the text it looks through;
+- `outbox`: webhook deliveries, written in the transaction that finishes or fails a call;
+- `retention`: recordings that may be deleted;
+- `scope`: which calls a caller may see (`CallScope`), applied by every read the API makes for one.
+
+`CallRepository` puts the parts together as mixins over one `sessionmaker`, so its callers (jobs, the API,
+keys, corrections) keep calling `repository.claim(...)`, `repository.search(...)` as before: a facade would
+repeat every signature to forward it, and the parts share state (`finish` writes the outbox row in its own
+transaction).
+"""
+
+from sqlalchemy.orm import sessionmaker
+
+from pipeline.service.repository.audits import AuditsAndStats
+from pipeline.service.repository.calls import PHASES, CallLifecycle, NewCall
+from pipeline.service.repository.outbox import WEBHOOK_FALLBACK_S, WebhookOutbox
+from pipeline.service.repository.retention import Retention
+from pipeline.service.repository.reviews import Reviews
+from pipeline.service.repository.scope import CallScope
+from pipeline.service.repository.search import CallQuery, Search, search_text
+
+
+class CallRepository(CallLifecycle, Reviews, AuditsAndStats, Search, WebhookOutbox, Retention):
+    """All database access of the service, one short transaction per method."""
+
+    def __init__(self, sessions: sessionmaker):
+        self.sessions = sessions
+
+
+__all__ = [
+    "PHASES",
+    "WEBHOOK_FALLBACK_S",
+    "CallQuery",
+    "CallRepository",
+    "CallScope",
+    "NewCall",
+    "search_text",
+]

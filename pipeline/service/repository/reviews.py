@@ -1,0 +1,96 @@
+"""Operators' reviews: ticket corrections and acceptance (the machine ticket kept; each change a `TicketChange`)."""
+
+import copy
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import defer, sessionmaker
+
+from models import CallConflictError, CallNotFoundError
+from pipeline.service.database import (
+    Call,
+    TicketChange,
+    utcnow,
+)
+from pipeline.service.repository.search import search_text
+
+
+class Reviews:
+    """Ticket corrections and acceptance, and the accepted tickets for training."""
+
+    sessions: sessionmaker
+
+    def update_ticket(self, call_id: str, actor: str, changes: dict, accept: bool) -> Call:
+        """Apply an operator's corrections (field → new value; `department` picks the unit) and/or accept.
+        Each change is stored with who and when; the machine's ticket is kept unchanged."""
+        with self.sessions.begin() as session:
+            call = session.get(Call, call_id, with_for_update=True)
+            if call is None:
+                raise CallNotFoundError(f"no call {call_id}")
+            if call.status != "done" or call.ticket is None:
+                raise CallConflictError(f"call {call_id} has no ticket yet (status {call.status})")
+            ticket = copy.deepcopy(call.ticket)
+            recorded: dict = {}
+            for name, value in changes.items():
+                if name == "department":
+                    old = call.department
+                    if old != value:
+                        call.department = value
+                        ticket["department"] = value
+                        recorded[name] = {"old": old, "new": value}
+                    continue
+                field = ticket.setdefault("fields", {}).get(name) or {}
+                old = field.get("value")
+                if old == value:
+                    continue
+                ticket["fields"][name] = {
+                    **field,
+                    "value": value,
+                    "confidence": 1.0,
+                    "source": "corrected",  # by the operator, after the machine (not "operator": said by them)
+                    "evidence": field.get("evidence", []) if value is not None else [],
+                }
+                recorded[name] = {"old": old, "new": value}
+            now = utcnow()
+            if recorded:
+                call.ticket = ticket
+                session.add(TicketChange(call_id=call_id, actor=actor, at=now, action="correct", changes=recorded))
+            if accept and call.ticket_state != "accepted":
+                call.ticket_state = "accepted"
+                call.accepted_by = actor
+                call.accepted_at = now
+                session.add(TicketChange(call_id=call_id, actor=actor, at=now, action="accept", changes={}))
+            call.search_text = search_text(call.transcript, call.ticket)
+            call.updated_at = now
+            return call
+
+    def ticket_changes(self, call_id: str | None = None, since: datetime | None = None) -> list[TicketChange]:
+        with self.sessions() as session:
+            query = select(TicketChange).order_by(TicketChange.id)
+            if call_id is not None:
+                query = query.where(TicketChange.call_id == call_id)
+            if since is not None:
+                query = query.where(TicketChange.at >= since)
+            return list(session.scalars(query))
+
+    def accepted_calls(
+        self, since: datetime | None = None, until: datetime | None = None, limit: int | None = None
+    ) -> Iterator[Call]:
+        """Calls whose ticket an operator accepted (in [since, until) by acceptance time), oldest first, at most
+        `limit`, read in batches without their transcripts: an export of a year of tickets stays small in memory."""
+        statement = (
+            select(Call)
+            .options(defer(Call.transcript), defer(Call.search_text))
+            .where(Call.ticket_state == "accepted")
+            .order_by(Call.accepted_at, Call.id)
+            .execution_options(yield_per=500)
+        )
+        if since is not None:
+            statement = statement.where(Call.accepted_at >= since)
+        if until is not None:
+            statement = statement.where(Call.accepted_at < until)
+        if limit is not None:  # in the query: a stream cut short would leave PostgreSQL's cursor open
+            statement = statement.limit(limit)
+        with self.sessions() as session:
+            yield from session.scalars(statement)
