@@ -43,12 +43,14 @@ class RedecodeOptions:
     tokens_per_s: a re-decode writes at most this many tokens per second of its audio (plus 16).
         Mandarin at five to seven characters a second needs about ten with timestamps; a loop
         stops here instead of at Whisper's 448 tokens.
-    budget: re-decodes of a channel start only while the audio they have decoded again is less
-        than this share of the channel's speech; one that has started runs to its end (its cost
-        bounded by `tokens_per_s` and `temperature`), so a call that needs repairs costs at most
-        its batched pass x about (1 + budget) plus one re-decode. Counted in audio, not in wall
-        time: on a busy machine a wall-clock budget ran out sooner and left more of the same call
-        untranscribed.
+    budget: re-decodes of a channel start only while what they have cost is less than this share
+        of what its batched pass cost, both counted as audio seconds plus `encoder_charge_s` per
+        window; one that has started runs to its end (its cost bounded by `tokens_per_s` and
+        `temperature`), so a call that needs repairs costs at most its batched pass x about
+        (1 + budget) plus one re-decode. 1.0: a window that looped, decoded again whole, still
+        leaves room for the gaps another window left (dev-0013: 23.6 s untranscribed at 0.5).
+        Counted in audio, not in wall time: on a busy machine a wall-clock budget ran out sooner
+        and left more of the same call untranscribed.
     encoder_charge_s: what each re-decode costs on top of its audio: Whisper's encoder always
         runs a full 30 s window, so a short clip costs more than its length.
     """
@@ -57,7 +59,7 @@ class RedecodeOptions:
     context_s: float = 0.5
     temperature: tuple[float, ...] = (0.0, 0.4, 0.8)
     tokens_per_s: float = 10.0
-    budget: float = 0.5
+    budget: float = 1.0
     encoder_charge_s: float = 5.0
 
 
@@ -148,7 +150,9 @@ class FasterWhisperTranscriber:
         speech, timeline = pack_speech(samples, spans, opts.chunk_s)
         common = self._decode_options()
         windows = timeline.windows
-        budget = _Budget(opts.redecode.budget * sum(span.duration for span in spans), opts.redecode.encoder_charge_s)
+        charge = opts.redecode.encoder_charge_s
+        batched_cost = sum(span.duration for span in spans) + charge * len(windows)
+        budget = _Budget(opts.redecode.budget * batched_cost, charge)
         if opts.batch_size == 1:
             raw, _ = model.transcribe(speech, clip_timestamps=[t for window in windows for t in window], **common)
             segments = [_convert(segment, channel, timeline) for segment in raw]
