@@ -1,4 +1,5 @@
-"""The interactive API docs at /docs: Swagger UI from the pinned `swagger-ui-bundle` package, served by this app.
+"""The interactive API docs at /docs: Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) from the pinned
+`fastapi-offline` package's files, served by this app.
 
 FastAPI's default /docs and /redoc load their scripts from a CDN (only the major version pinned, no integrity
 hash) and run them on this origin, where they could act with a logged-in operator's cookie. Here the scripts
@@ -9,12 +10,12 @@ writes (by its SHA-256), nothing else. ReDoc is not served: one documentation pa
 import base64
 import hashlib
 import re
+from importlib.resources import files
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 __all__ = ["ASSETS", "DOCS", "docs_csp", "install"]
 
@@ -36,7 +37,9 @@ def docs_csp(html: str) -> str:
 
 
 def install(app: FastAPI) -> None:
-    app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    # only the package's files: its FastAPI subclass would replace our headers and CSP with its own pages
+    assets = files("fastapi_offline") / "static"
+    app.mount(ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get(DOCS, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
