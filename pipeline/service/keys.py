@@ -8,6 +8,9 @@ cookie; the database keeps its SHA-256, the key it was opened with, and when it 
 login (one shift), `idle_s` after it was last used, at logout, or when its key is revoked. The key itself
 never leaves the login request.
 
+A key with a webhook URL gets a signing secret in the Standard Webhooks format (`whsec_` + base64, made by
+`pipeline.service.webhooks.new_secret`); secrets stored before that format keep signing, as their UTF-8 bytes.
+
 Which calls a key may see (`Principal.scope`, applied by `CallRepository` to every read):
 
 - telephony: the calls it pushed (`calls.pushed_by`); a client's status and webhook log are its own.
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.service.database import ApiKey, LoginSession, utcnow
 from pipeline.service.repository import CallScope
+from pipeline.service.webhooks import new_secret
 
 ROLES = ("telephony", "operator", "qa", "admin")
 """telephony: push calls, read their status · operator: read calls, review tickets · qa: read, audit ·
@@ -94,7 +98,7 @@ def create_key(
         prefix=key[:10],
         key_hash=hash_key(key),
         webhook_url=webhook_url,
-        webhook_secret=webhook_secret or (secrets.token_urlsafe(32) if webhook_url else None),
+        webhook_secret=webhook_secret or (new_secret() if webhook_url else None),
         agent_id=agent_id,
         team=team,
     )

@@ -6,32 +6,44 @@ request type, timings and links back to the service: never the transcript or tic
 phone numbers or ID numbers leave through this channel. The body also carries ``event`` and
 ``delivery_id``: everything a receiver acts on is inside the signed bytes.
 
-Each request carries these headers::
+Requests are signed as Standard Webhooks (https://www.standardwebhooks.com), so a receiver verifies them
+with any of that project's libraries (Python: ``standardwebhooks``). Each request carries these headers::
 
     Content-Type: application/json
+    webhook-id: <delivery id>              the same as the body's "delivery_id" (same on every retry); signed
+    webhook-timestamp: <unix seconds>      when this attempt was signed
+    webhook-signature: v1,<base64>[ v1,<base64>...]
     X-Hotline-Event: call.done | call.failed      the same as the body's "event"
-    X-Hotline-Delivery: <delivery id>      the same as the body's "delivery_id" (same on every retry)
-    X-Hotline-Timestamp: <unix seconds>    when this attempt was signed
-    X-Hotline-Signature: v1=<hex>[,v1=<hex>...]
 
-Verifying a request (a receiver needs nothing from this project):
+Verifying a request (a receiver needs nothing from this project)::
+
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    summary = Webhook(secret).verify(raw_body, request_headers)  # raises WebhookVerificationError
+
+or by hand:
 
 1. Take the raw request body bytes, exactly as received (do not parse and re-serialise the JSON).
-2. Compute ``hex(HMAC-SHA256(key=secret as UTF-8, message=timestamp header as ASCII + b"." + body))``.
-3. Accept when any ``v1=`` entry of the comma-separated signature header equals it (compare in
-   constant time). During a secret rotation the header carries one entry per active secret.
-4. Reject when the timestamp is more than 5 minutes from the receiver's clock, so a captured request
+2. The key: a secret is ``whsec_`` + base64 of the key bytes. A secret issued before Standard Webhooks has
+   no prefix; its key is the secret's UTF-8 bytes (give a library ``"whsec_" + base64(secret)``, or the
+   bytes themselves: ``Webhook(secret.encode())``).
+3. Compute ``base64(HMAC-SHA256(key, webhook-id + "." + webhook-timestamp + "." + body))``.
+4. Accept when any ``v1,`` entry of the space-separated signature header equals it (compare in constant
+   time). During a secret rotation the header carries one entry per active secret.
+5. Reject when the timestamp is more than 5 minutes from the receiver's clock, so a captured request
    cannot be replayed later.
-5. Parse the body and de-duplicate on its ``delivery_id``, never on the header alone: the headers are
-   not signed, so a request captured in transit could be sent again within the 5 minutes under another
-   ``X-Hotline-Delivery``; the signed id stays the same. Remembering the ids of the last 10 minutes is
-   enough (older requests fail step 4). A receiver that keys on the header must check that it equals the
-   body's ``delivery_id`` (``verify(..., delivery_id=header)`` checks that with steps 2-4), and act on
-   the body's ``event``.
+6. De-duplicate on ``webhook-id``: it is signed, so a replay under another id fails step 4. Remembering the
+   ids of the last 10 minutes is enough (older requests fail step 5). Act on the body's ``event``.
 
-The signed id is how a receiver tells a retry (same id, new timestamp) from a new announcement; the
-``v1`` scheme is unchanged from earlier versions, so existing receivers keep verifying, and only their
-de-duplication key moves into the body.
+The delivery id is how a receiver tells a retry (same id, new timestamp) from a new announcement.
+
+Earlier releases signed with headers of their own; they are still sent beside the Standard Webhooks
+headers for one release, so existing receivers keep verifying while they move, and are then removed
+(`sign_legacy`, `verify_legacy`)::
+
+    X-Hotline-Delivery: <delivery id>      not signed: de-duplicate on the body's "delivery_id"
+    X-Hotline-Timestamp: <unix seconds>    the same as webhook-timestamp
+    X-Hotline-Signature: v1=<hex>[,v1=<hex>...]    hex(HMAC-SHA256(secret as UTF-8, timestamp + "." + body))
 
 A receiver answers 2xx to acknowledge. Network errors, timeouts, 5xx and 429 are retried with
 exponential backoff (`WebhookOptions`); other answers, redirects included (they are never followed),
@@ -41,25 +53,30 @@ This module does one attempt at a time and keeps no state: the caller (the worke
 `DeliveryAttempt` log and schedules retries with `retry_delay`.
 """
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
 import random
+import secrets as random_secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from standardwebhooks import Webhook
 
 from models import top_department
 
 __all__ = [
     "EVENTS",
+    "SECRET_PREFIX",
     "SIGNATURE_VERSION",
     "DeliveryAttempt",
     "WebhookOptions",
@@ -67,11 +84,14 @@ __all__ = [
     "call_summary",
     "deliver",
     "encode_payload",
+    "new_secret",
     "retry_delay",
     "sign",
+    "sign_legacy",
     "signed_delivery_id",
     "validate_webhook_url",
     "verify",
+    "verify_legacy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,8 +99,11 @@ logger = logging.getLogger(__name__)
 EVENTS = ("call.done", "call.failed")
 """The events a webhook is sent for, one per final call status."""
 
+SECRET_PREFIX = "whsec_"
+"""Marks a Standard Webhooks secret: the base64 of the key bytes follows."""
+
 SIGNATURE_VERSION = "v1"
-"""Prefix of each entry in X-Hotline-Signature; a new scheme would get a new prefix, sent side by side."""
+"""Prefix of each entry in X-Hotline-Signature (``v1=``); a new scheme would get a new prefix, sent side by side."""
 
 # Enough of a receiver's answer to diagnose it; more would bloat the delivery log with whatever the
 # receiver chose to put there. Reading stops after a few KiB so a huge error page costs nothing.
@@ -132,17 +155,82 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _digest(secret: str, timestamp: str, body: bytes) -> str:
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks format: ``whsec_`` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(random_secrets.token_bytes(32)).decode("ascii")
+
+
+def _signing_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks signature. Secrets issued before the ``whsec_`` format keep
+    working: their key is their UTF-8 bytes, as in the legacy scheme."""
+    if secret.startswith(SECRET_PREFIX):
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    else:
+        key = secret.encode("utf-8")
+    if not key:
+        raise ValueError("a webhook secret may not be empty")
+    return key
+
+
+def sign(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """One entry of the webhook-signature header:
+    ``v1,<base64 hmac-sha256(key, f"{delivery_id}.{timestamp}.{body}")>`` (Standard Webhooks)."""
+    signed_at = datetime.fromtimestamp(int(timestamp), UTC)
+    return Webhook(_signing_key(secret)).sign(delivery_id, signed_at, body.decode("utf-8"))
+
+
+def _fresh(timestamp_header: str, now: float | None, tolerance_s: int) -> bool:
+    """Whether a timestamp header is unix seconds within `tolerance_s` of `now` (default: the clock)."""
+    if not timestamp_header.isascii() or not timestamp_header.isdigit():
+        return False
+    current = time.time() if now is None else now
+    return abs(current - int(timestamp_header)) <= tolerance_s
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance_s: int = 300,
+) -> bool:
+    """Whether a request's Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature; any
+    case) sign `body` with `secret` within `tolerance_s` of `now` (default: the clock).
+
+    The signature header may list several space-separated ``v1,`` entries (secret rotation); one match is
+    enough. Malformed headers or bodies give False, never an exception.
+    """
+    # Not `Webhook.verify`: it reads the system clock and raises on some malformed headers; this one takes a
+    # clock and answers False, and compares against the library's own signature.
+    lowered = {name.lower(): value for name, value in headers.items()}
+    delivery_id = lowered.get("webhook-id", "")
+    timestamp = lowered.get("webhook-timestamp", "").strip()
+    if not delivery_id or not _fresh(timestamp, now, tolerance_s):
+        return False
+    try:
+        expected = sign(secret, delivery_id, int(timestamp), body).encode("ascii")
+    except ValueError:  # a body that is not UTF-8, or a whsec_ secret that is not base64
+        return False
+    matched = False
+    for entry in lowered.get("webhook-signature", "").split(" "):
+        # compare_digest on str refuses non-ASCII; bytes keep a hostile header from raising.
+        matched |= hmac.compare_digest(entry.encode("utf-8", "replace"), expected)
+    return matched
+
+
+def _legacy_digest(secret: str, timestamp: str, body: bytes) -> str:
     message = timestamp.encode("ascii") + b"." + body
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The X-Hotline-Signature value for one secret: ``v1=<hex hmac-sha256(secret, f"{timestamp}.{body}")>``."""
-    return f"{SIGNATURE_VERSION}={_digest(secret, str(int(timestamp)), body)}"
+def sign_legacy(secret: str, timestamp: int, body: bytes) -> str:
+    """The deprecated X-Hotline-Signature value for one secret:
+    ``v1=<hex hmac-sha256(secret, f"{timestamp}.{body}")>``."""
+    return f"{SIGNATURE_VERSION}={_legacy_digest(secret, str(int(timestamp)), body)}"
 
 
-def verify(
+def verify_legacy(
     secret: str,
     timestamp_header: str,
     signature_header: str,
@@ -152,19 +240,17 @@ def verify(
     now: float | None = None,
     tolerance_s: int = 300,
 ) -> bool:
-    """Whether a request was signed with `secret` within `tolerance_s` of `now` (default: the clock), and,
-    when `delivery_id` is given (the X-Hotline-Delivery header), whether the signed body names that delivery.
+    """Whether a request was signed with `secret` in the deprecated X-Hotline scheme within `tolerance_s` of
+    `now` (default: the clock), and, when `delivery_id` is given (the X-Hotline-Delivery header), whether the
+    signed body names that delivery.
 
     `signature_header` may list several comma-separated ``v1=`` entries (secret rotation); one
     match is enough. Malformed headers or bodies give False, never an exception.
     """
     timestamp_header = timestamp_header.strip()
-    if not timestamp_header.isascii() or not timestamp_header.isdigit():
+    if not _fresh(timestamp_header, now, tolerance_s):
         return False
-    current = time.time() if now is None else now
-    if abs(current - int(timestamp_header)) > tolerance_s:
-        return False
-    expected = _digest(secret, timestamp_header, body).encode("ascii")
+    expected = _legacy_digest(secret, timestamp_header, body).encode("ascii")
     prefix = f"{SIGNATURE_VERSION}="
     matched = False
     for entry in signature_header.split(","):
@@ -261,7 +347,7 @@ def deliver(
     """POST `payload` once to `url`, signed with `secret`, and report how it went.
 
     The body sent is `payload` with ``event`` and ``delivery_id`` set, so both are signed. `secret` may be
-    several secrets during a rotation (new first); the signature header then carries
+    several secrets during a rotation (new first); each signature header then carries
     one entry per secret. Network and HTTP failures are returned, not raised; redirects are not
     followed. Call `validate_webhook_url` before each delivery, not only when the URL is registered:
     a host name can start resolving to a private address later.
@@ -277,10 +363,14 @@ def deliver(
     timestamp = int(now())
     headers = {
         "Content-Type": "application/json",
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, delivery_id, timestamp, body) for s in secrets),
         "X-Hotline-Event": event,
+        # the scheme before Standard Webhooks, sent beside it for one release so receivers can move
         "X-Hotline-Delivery": delivery_id,
         "X-Hotline-Timestamp": str(timestamp),
-        "X-Hotline-Signature": ",".join(sign(s, timestamp, body) for s in secrets),
+        "X-Hotline-Signature": ",".join(sign_legacy(s, timestamp, body) for s in secrets),
     }
     host = _host(url)
     status_code: int | None = None

@@ -223,7 +223,7 @@ def test_a_finished_call_is_announced_by_a_signed_webhook_retried_after_a_server
     from conftest import write_audio
 
     from pipeline.service.keys import create_key
-    from pipeline.service.webhooks import verify
+    from pipeline.service.webhooks import verify, verify_legacy
 
     env, settings = _service_env(tmp_path, shared_redis)
     services = build_services(settings)
@@ -246,8 +246,9 @@ def test_a_finished_call_is_announced_by_a_signed_webhook_retried_after_a_server
         services.engine.dispose()
     assert len(receiver.requests) == 2, "one 500, then delivered, and nothing after"
     for headers, body in receiver.requests:
-        assert verify(secret, headers["X-Hotline-Timestamp"], headers["X-Hotline-Signature"], body)
-        assert not verify("another-secret", headers["X-Hotline-Timestamp"], headers["X-Hotline-Signature"], body)
+        assert verify(secret, headers, body)
+        assert not verify("another-secret", headers, body)
+        assert verify_legacy(secret, headers["X-Hotline-Timestamp"], headers["X-Hotline-Signature"], body)
         assert b"13800007731" not in body, "no phone numbers in webhooks"
     payload = json.loads(receiver.requests[-1][1])
     assert payload["event"] == "call.failed" and payload["call_id"] == "hooked-1"

@@ -34,7 +34,7 @@ from api.auth import SESSION_COOKIE, FailureLimiter
 from api.main import create_app
 from pipeline.service.database import ApiKey, Call, LoginSession, utcnow
 from pipeline.service.keys import SESSION_TOUCH_S, open_session, session_principal
-from pipeline.service.webhooks import verify
+from pipeline.service.webhooks import verify, verify_legacy
 from pipeline.service.wiring import make_jobs
 
 TICKET = {
@@ -527,13 +527,13 @@ def receiver() -> Iterator[tuple[str, list]]:
 
 
 def documented_receiver(secret: str, requests: list[tuple[dict, bytes]]) -> list[str]:
-    """What pipeline/service/webhooks.py tells a receiver to do: verify the signature and the time, then act once per
-    signed delivery id. Returns the delivery ids acted on."""
+    """What pipeline/service/webhooks.py tells a receiver to do: verify the Standard Webhooks signature and the time,
+    then act once per webhook-id (signed). Returns the delivery ids acted on."""
     seen, acted = set(), []
     for headers, body in requests:
-        if not verify(secret, headers["x-hotline-timestamp"], headers["x-hotline-signature"], body):
+        if not verify(secret, headers, body):
             continue
-        delivery = json.loads(body)["delivery_id"]
+        delivery = headers["webhook-id"]
         if delivery in seen:
             continue
         seen.add(delivery)
@@ -550,14 +550,17 @@ def test_a_webhook_replayed_under_a_new_delivery_id_is_done_once(world, receiver
     jobs = make_jobs(services.settings, services.repository, services.store, services.queue)
     assert jobs.deliver_webhook(delivery_id) == "delivered"
     [(headers, body)] = received
-    assert headers["x-hotline-delivery"] == delivery_id
+    assert headers["webhook-id"] == headers["x-hotline-delivery"] == delivery_id == json.loads(body)["delivery_id"]
     # an eavesdropper sends the captured request again at once, under a delivery id of its own
-    forged = {**headers, "x-hotline-delivery": "00000000-0000-4000-8000-000000000000"}
+    forged_id = "00000000-0000-4000-8000-000000000000"
+    forged = {**headers, "webhook-id": forged_id, "x-hotline-delivery": forged_id}
     assert httpx.post(url, content=body, headers=forged).status_code == 204
     secret = services.repository.delivery(delivery_id)[1]
+    assert secret.startswith("whsec_"), "a new key's secret is in the Standard Webhooks format"
     assert documented_receiver(secret, received) == [delivery_id]
     replay_headers, replay_body = received[1]
-    assert not verify(
+    assert not verify(secret, replay_headers, replay_body), "the standard signature covers webhook-id"
+    assert not verify_legacy(
         secret,
         replay_headers["x-hotline-timestamp"],
         replay_headers["x-hotline-signature"],

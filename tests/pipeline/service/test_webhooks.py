@@ -1,6 +1,7 @@
 """Webhooks against a real local HTTP receiver: signing as a receiver checks it, retry decisions per
 answer, timeouts, refused connections, redirects, backoff, URL guard, and a payload free of personal data."""
 
+import base64
 import hashlib
 import hmac
 import json
@@ -17,17 +18,22 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from models import DepartmentSuggestion, Ticket, TicketField
 from pipeline.service.webhooks import (
+    SECRET_PREFIX,
     DeliveryAttempt,
     WebhookOptions,
     backoff_delay,
     call_summary,
     deliver,
+    new_secret,
     retry_delay,
+    sign,
     validate_webhook_url,
     verify,
+    verify_legacy,
 )
 
 SECRET = "whsec-test-秘密"
@@ -135,13 +141,42 @@ def _deliver(url: str, client: httpx.Client, *, secret=SECRET, timeout_s: float 
     )
 
 
-def _expected_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The documented scheme, written out independently of the module under test."""
+def _expected_legacy_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The deprecated X-Hotline scheme, written out independently of the module under test."""
     mac = hmac.new(secret.encode("utf-8"), timestamp.encode() + b"." + body, hashlib.sha256)
     return "v1=" + mac.hexdigest()
 
 
-def test_delivered_request_carries_documented_headers_and_signature(receiver, client):
+def _expected_signature(key: bytes, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """The Standard Webhooks scheme, written out independently of the module under test."""
+    mac = hmac.new(key, f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def _lowered(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def test_signatures_match_the_standard_webhooks_test_vector():
+    # The published vector of the Standard Webhooks reference libraries: a receiver's library accepts ours.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+    assert sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+    headers = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330"}
+    assert verify(secret, {**headers, "webhook-signature": expected}, body, now=1614265330)
+
+
+def test_new_secrets_are_standard_webhooks_secrets_of_32_random_bytes():
+    first, second = new_secret(), new_secret()
+
+    assert first.startswith(SECRET_PREFIX) and second.startswith(SECRET_PREFIX)
+    assert len(base64.b64decode(first[len(SECRET_PREFIX) :], validate=True)) == 32
+    assert first != second
+
+
+def test_delivered_request_carries_documented_headers_and_signatures(receiver, client):
     result = _deliver(receiver.base_url + "/status/200", client)
 
     assert result == DeliveryAttempt(
@@ -157,18 +192,25 @@ def test_delivered_request_carries_documented_headers_and_signature(receiver, cl
     )
     assert 0 <= result.duration_s < 2
     [request] = receiver.requests
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers = _lowered(request.headers)
+    timestamp = str(int(NOW))
     assert headers["content-type"] == "application/json"
     assert headers["x-hotline-event"] == "call.done"
+    assert headers["webhook-id"] == "dlv-1"
+    assert headers["webhook-timestamp"] == timestamp
+    # a secret from before the whsec_ format signs with its UTF-8 bytes
+    assert headers["webhook-signature"] == _expected_signature(SECRET.encode(), "dlv-1", timestamp, request.body)
+    # the deprecated headers, sent beside the standard ones for one release
     assert headers["x-hotline-delivery"] == "dlv-1"
-    assert headers["x-hotline-timestamp"] == str(int(NOW))
-    assert headers["x-hotline-signature"] == _expected_signature(SECRET, str(int(NOW)), request.body)
+    assert headers["x-hotline-timestamp"] == timestamp
+    assert headers["x-hotline-signature"] == _expected_legacy_signature(SECRET, timestamp, request.body)
     # The bytes on the wire are the documented serialisation, Chinese unescaped, the delivery id signed inside.
     sent = {**PAYLOAD, "delivery_id": "dlv-1"}
     assert request.body == json.dumps(sent, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
     assert json.loads(request.body) == sent
-    assert verify(SECRET, headers["x-hotline-timestamp"], headers["x-hotline-signature"], request.body, now=NOW + 5)
-    assert verify(
+    assert verify(SECRET, request.headers, request.body, now=NOW + 5)
+    assert verify_legacy(SECRET, headers["x-hotline-timestamp"], headers["x-hotline-signature"], request.body, now=NOW)
+    assert verify_legacy(
         SECRET,
         headers["x-hotline-timestamp"],
         headers["x-hotline-signature"],
@@ -178,62 +220,120 @@ def test_delivered_request_carries_documented_headers_and_signature(receiver, cl
     )
 
 
+def test_the_reference_library_verifies_what_is_sent(receiver, client):
+    """A receiver using the `standardwebhooks` package, as the module docstring shows it, accepts a delivery
+    signed with a whsec_ secret and one signed with a secret from before that format."""
+    fresh = new_secret()
+    for secret in (fresh, SECRET):
+        deliver(
+            receiver.base_url + "/status/200",
+            secret,
+            "call.done",
+            PAYLOAD,
+            "dlv-2",
+            1,
+            client=client,
+            options=WebhookOptions(timeout_s=2),
+        )
+    new_format, old_format = receiver.requests
+
+    assert Webhook(fresh).verify(new_format.body, new_format.headers) == json.loads(new_format.body)
+    assert Webhook(SECRET.encode()).verify(old_format.body, old_format.headers)["delivery_id"] == "dlv-2"
+    as_whsec = SECRET_PREFIX + base64.b64encode(SECRET.encode()).decode()
+    assert Webhook(as_whsec).verify(old_format.body, old_format.headers)["delivery_id"] == "dlv-2"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(new_format.body, new_format.headers)
+
+
 @pytest.fixture
-def signed(receiver, client) -> tuple[str, str, bytes]:
+def signed(receiver, client) -> Received:
     _deliver(receiver.base_url + "/status/200", client)
     [request] = receiver.requests
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    return headers["x-hotline-timestamp"], headers["x-hotline-signature"], request.body
+    return Received(request.path, _lowered(request.headers), request.body)
 
 
-def test_verify_rejects_tampered_body_wrong_secret_and_bad_timestamps(signed):
-    timestamp, signature, body = signed
+def test_verify_rejects_tampered_body_or_id_wrong_secret_and_bad_timestamps(signed):
+    headers, body = signed.headers, signed.body
+    ts = int(headers["webhook-timestamp"])
+    assert verify(SECRET, headers, body, now=ts + 300)
+    assert verify(SECRET, headers, body, now=ts - 300)
+    assert verify(SECRET, {k.upper(): v for k, v in headers.items()}, body, now=ts)
+    assert not verify(SECRET, headers, body.replace(b'"n":1', b'"n":2'), now=ts)
+    assert not verify(SECRET, headers, b"\xff" + body, now=ts)
+    assert not verify("another-secret", headers, body, now=ts)
+    assert not verify(new_secret(), headers, body, now=ts)
+    assert not verify("whsec_not base64!", headers, body, now=ts)
+    assert not verify("", headers, body, now=ts)
+    assert not verify(SECRET, headers, body, now=ts + 301)
+    assert not verify(SECRET, headers, body, now=ts - 301)
+    assert not verify(SECRET, {**headers, "webhook-id": "dlv-forged"}, body, now=ts), "the id is signed"
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        assert not verify(SECRET, {k: v for k, v in headers.items() if k != name}, body, now=ts)
+    for timestamp in (str(ts + 1), "", "1e9"):
+        assert not verify(SECRET, {**headers, "webhook-timestamp": timestamp}, body, now=ts)
+    signature = headers["webhook-signature"]
+    for bad in (signature.replace("v1,", "v2,"), "v1,ünïcode", "", signature.replace(",", "=")):
+        assert not verify(SECRET, {**headers, "webhook-signature": bad}, body, now=ts)
+
+
+def test_verify_legacy_rejects_tampered_body_wrong_secret_and_bad_timestamps(signed):
+    timestamp, signature = signed.headers["x-hotline-timestamp"], signed.headers["x-hotline-signature"]
+    body = signed.body
     ts = int(timestamp)
-    assert verify(SECRET, timestamp, signature, body, now=ts + 300)
-    assert verify(SECRET, timestamp, signature, body, now=ts - 300)
-    assert not verify(SECRET, timestamp, signature, body.replace(b'"n":1', b'"n":2'), now=ts)
-    assert not verify("another-secret", timestamp, signature, body, now=ts)
-    assert not verify(SECRET, timestamp, signature, body, now=ts + 301)
-    assert not verify(SECRET, timestamp, signature, body, now=ts - 301)
-    assert not verify(SECRET, str(ts + 1), signature, body, now=ts)
-    assert not verify(SECRET, "", signature, body, now=ts)
-    assert not verify(SECRET, "1e9", signature, body, now=ts)
-    assert not verify(SECRET, timestamp, signature.replace("v1=", "v0="), body, now=ts)
-    assert not verify(SECRET, timestamp, "v1=ünïcode", body, now=ts)
-    assert not verify(SECRET, timestamp, "", body, now=ts)
+    assert verify_legacy(SECRET, timestamp, signature, body, now=ts + 300)
+    assert verify_legacy(SECRET, timestamp, signature, body, now=ts - 300)
+    assert not verify_legacy(SECRET, timestamp, signature, body.replace(b'"n":1', b'"n":2'), now=ts)
+    assert not verify_legacy("another-secret", timestamp, signature, body, now=ts)
+    assert not verify_legacy(SECRET, timestamp, signature, body, now=ts + 301)
+    assert not verify_legacy(SECRET, timestamp, signature, body, now=ts - 301)
+    assert not verify_legacy(SECRET, str(ts + 1), signature, body, now=ts)
+    assert not verify_legacy(SECRET, "", signature, body, now=ts)
+    assert not verify_legacy(SECRET, "1e9", signature, body, now=ts)
+    assert not verify_legacy(SECRET, timestamp, signature.replace("v1=", "v0="), body, now=ts)
+    assert not verify_legacy(SECRET, timestamp, "v1=ünïcode", body, now=ts)
+    assert not verify_legacy(SECRET, timestamp, "", body, now=ts)
 
 
 def test_verify_accepts_any_of_several_signatures(signed):
-    timestamp, signature, body = signed
-    other = _expected_signature("old-secret", timestamp, body)
-    assert verify(SECRET, timestamp, f"{other}, {signature}", body, now=int(timestamp))
-    assert verify(SECRET, timestamp, f"{signature},{other}", body, now=int(timestamp))
-    assert not verify(SECRET, timestamp, f"{other},v1=00", body, now=int(timestamp))
+    headers, body = signed.headers, signed.body
+    timestamp, signature = headers["webhook-timestamp"], headers["webhook-signature"]
+    other = _expected_signature(b"old-secret", "dlv-1", timestamp, body)
+    for listed in (f"{other} {signature}", f"{signature} {other}"):
+        assert verify(SECRET, {**headers, "webhook-signature": listed}, body, now=int(timestamp))
+    assert not verify(SECRET, {**headers, "webhook-signature": f"{other} v1,AA=="}, body, now=int(timestamp))
+
+    legacy = headers["x-hotline-signature"]
+    other = _expected_legacy_signature("old-secret", timestamp, body)
+    assert verify_legacy(SECRET, timestamp, f"{other}, {legacy}", body, now=int(timestamp))
+    assert verify_legacy(SECRET, timestamp, f"{legacy},{other}", body, now=int(timestamp))
+    assert not verify_legacy(SECRET, timestamp, f"{other},v1=00", body, now=int(timestamp))
 
 
 def test_a_request_replayed_under_another_delivery_id_is_caught_by_the_documented_checks(receiver, client):
-    """A request captured in transit and sent again within the 5 minutes with a new X-Hotline-Delivery: the
-    signature still verifies (the headers are not signed), but the signed body names the first delivery, so a
-    receiver that de-duplicates on it, or checks the header against it, does the work once."""
+    """A request captured in transit and sent again within the 5 minutes under a new delivery id. The standard
+    signature covers webhook-id, so it fails at once. The legacy signature still verifies (its headers are not
+    signed), but the signed body names the first delivery, so a receiver that de-duplicates on it, or checks the
+    header against it, does the work once."""
     _deliver(receiver.base_url + "/status/200", client)
     [original] = receiver.requests
     replayed = httpx.post(
         receiver.base_url + "/status/200",
         content=original.body,
-        headers={**original.headers, "X-Hotline-Delivery": "dlv-forged"},
+        headers={**original.headers, "X-Hotline-Delivery": "dlv-forged", "webhook-id": "dlv-forged"},
     )
     assert replayed.status_code == 200
     checks = []
     for request in receiver.requests:
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        headers = _lowered(request.headers)
         timestamp, signature = headers["x-hotline-timestamp"], headers["x-hotline-signature"]
-        assert verify(SECRET, timestamp, signature, request.body, now=NOW + 60), "the headers are not signed"
-        header_matches = verify(
+        assert verify_legacy(SECRET, timestamp, signature, request.body, now=NOW + 60), "the headers are not signed"
+        header_matches = verify_legacy(
             SECRET, timestamp, signature, request.body, delivery_id=headers["x-hotline-delivery"], now=NOW
         )
-        checks.append((json.loads(request.body)["delivery_id"], header_matches))
-    # de-duplicated on the signed id, the replay is the delivery already handled; its header gives it away
-    assert checks == [("dlv-1", True), ("dlv-1", False)]
+        standard = verify(SECRET, headers, request.body, now=NOW)
+        checks.append((json.loads(request.body)["delivery_id"], header_matches, standard))
+    # de-duplicated on the signed id, the replay is the delivery already handled; its headers give it away
+    assert checks == [("dlv-1", True, True), ("dlv-1", False, False)]
 
 
 def test_the_payload_must_be_for_the_event_sent(client):
@@ -246,14 +346,20 @@ def test_rotation_sends_one_signature_per_secret(receiver, client):
 
     assert result.delivered
     [request] = receiver.requests
-    timestamp = request.headers["X-Hotline-Timestamp"]
-    signature = request.headers["X-Hotline-Signature"]
+    headers = _lowered(request.headers)
+    timestamp = headers["webhook-timestamp"]
+    assert headers["webhook-signature"].split(" ") == [
+        _expected_signature(b"new-secret", "dlv-1", timestamp, request.body),
+        _expected_signature(b"old-secret", "dlv-1", timestamp, request.body),
+    ]
+    signature = headers["x-hotline-signature"]
     assert signature.split(",") == [
-        _expected_signature("new-secret", timestamp, request.body),
-        _expected_signature("old-secret", timestamp, request.body),
+        _expected_legacy_signature("new-secret", timestamp, request.body),
+        _expected_legacy_signature("old-secret", timestamp, request.body),
     ]
     for secret in ("new-secret", "old-secret"):
-        assert verify(secret, timestamp, signature, request.body, now=NOW)
+        assert verify(secret, headers, request.body, now=NOW)
+        assert verify_legacy(secret, timestamp, signature, request.body, now=NOW)
 
 
 @pytest.mark.parametrize(("code", "retry"), [(500, True), (503, True), (429, True), (410, False), (400, False)])
