@@ -7,9 +7,9 @@ The task names below are what travels through Redis: they stay the same across r
 moves), so messages queued before an upgrade are run after it. Celery is imported only when a sender is made.
 """
 
-import heapq
 import itertools
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -78,16 +78,23 @@ class CeleryQueue:
 class ThreadQueue:
     """Jobs run by threads of this process, live calls first. For one machine with no Redis: what is
     queued here is lost if the process dies, and the sweeper (`Jobs.sweep`, run at start-up and on a
-    timer) finds those calls in the database again."""
+    timer) finds those calls in the database again.
+
+    A `queue.PriorityQueue` of (priority, order, job) feeds a fixed set of threads: the lowest priority
+    number first (`PRIORITY`), first in first out within one. A job's exception is logged, never raised.
+    """
 
     def __init__(self, threads: int = 1):
         self._threads = threads
-        self._heap: list[tuple[int, int, Callable[[], object]]] = []
+        # The counter breaks ties in order of arrival, so the jobs themselves are never compared.
+        self._pending: queue.PriorityQueue[tuple[int, int, Callable[[], object] | None]] = queue.PriorityQueue()
         self._order = itertools.count()
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()
+        # Jobs queued or running. Counted before the put and uncounted after the run, so `idle` never misses
+        # a job between the queue and the thread that took it.
+        self._unfinished = 0
         self._stopping = False
         self._workers: list[threading.Thread] = []
-        self._busy = 0
         self.jobs = None  # pipeline.service.jobs.Jobs, bound after construction (it needs this queue)
 
     def start(self, jobs) -> None:
@@ -104,39 +111,42 @@ class ThreadQueue:
         self._put(PRIORITY["live"], lambda: self.jobs.deliver_webhook(delivery_id))
 
     def stop(self, timeout: float = 5.0) -> None:
-        with self._ready:
-            self._stopping = True
-            self._ready.notify_all()
+        """Each thread finishes the job it is running and ends, waiting up to `timeout` for each; jobs still
+        queued are not run (the sweeper finds their calls again)."""
+        with self._lock:
+            first_stop, self._stopping = not self._stopping, True
+        if first_stop:
+            for _ in self._workers:
+                # One stop sign per thread, ahead of every job (priority -1): no thread takes another job.
+                self._pending.put((-1, next(self._order), None))
         for worker in self._workers:
             worker.join(timeout)
 
     def depth(self) -> int:
-        with self._ready:
-            return len(self._heap)
+        """Jobs waiting for a thread."""
+        return self._pending.qsize()
 
     def idle(self) -> bool:
-        with self._ready:
-            return not self._heap and not self._busy
+        """Whether no job is waiting or running."""
+        with self._lock:
+            return self._unfinished == 0
 
     def _put(self, priority: int, job: Callable[[], object]) -> None:
-        with self._ready:
-            heapq.heappush(self._heap, (priority, next(self._order), job))
-            self._ready.notify()
+        with self._lock:
+            self._unfinished += 1
+            order = next(self._order)
+        self._pending.put((priority, order, job))
 
     def _work(self) -> None:
         while True:
-            with self._ready:
-                while not self._heap and not self._stopping:
-                    self._ready.wait()
-                if self._stopping:
-                    return
-                _, _, job = heapq.heappop(self._heap)
-                self._busy += 1
+            _, _, job = self._pending.get()
+            if job is None:
+                return
             try:
                 job()
             except Exception:
                 # the call stays claimed until its lease ends; the sweeper then enqueues it again
                 logger.exception("in-process job failed")
             finally:
-                with self._ready:
-                    self._busy -= 1
+                with self._lock:
+                    self._unfinished -= 1

@@ -1,6 +1,14 @@
-"""The Celery task names are a wire format: messages already in Redis name their task."""
+"""The Celery task names are a wire format: messages already in Redis name their task. The in-process
+`ThreadQueue`: priority order, depth and idleness, failures logged, stop."""
 
-from pipeline.service.queues import QUEUE_OF_PHASE, TASK_OF_PHASE, WEBHOOK_TASK
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.service.queues import QUEUE_OF_PHASE, TASK_OF_PHASE, WEBHOOK_TASK, ThreadQueue
 
 
 def test_task_names_do_not_follow_module_paths() -> None:
@@ -18,3 +26,138 @@ def test_the_worker_registers_its_tasks_under_those_names() -> None:
     assert tasks.transcribe.name == TASK_OF_PHASE["transcribe"]
     assert tasks.extract.name == TASK_OF_PHASE["extract"]
     assert tasks.webhook.name == WEBHOOK_TASK
+
+
+class _RecordingJobs:
+    """Stands in for `Jobs`: records what ran, in order. The call "hold" waits until released, "boom" raises."""
+
+    def __init__(self):
+        self.ran: list[tuple[str, str]] = []
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def _run(self, phase: str, call_id: str) -> None:
+        if call_id == "hold":
+            self.holding.set()
+            assert self.release.wait(5)
+        if call_id == "boom":
+            raise RuntimeError("boom")
+        self.ran.append((phase, call_id))
+
+    def transcribe(self, call_id: str) -> None:
+        self._run("transcribe", call_id)
+
+    def extract(self, call_id: str) -> None:
+        self._run("extract", call_id)
+
+    def deliver_webhook(self, delivery_id: str) -> None:
+        self._run("webhook", delivery_id)
+
+
+def _wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def held_queue() -> Iterator[tuple[ThreadQueue, _RecordingJobs]]:
+    """A one-thread queue whose thread is busy with the call "hold" until the test releases it."""
+    jobs = _RecordingJobs()
+    queue = ThreadQueue(threads=1)
+    queue.start(jobs)
+    queue.enqueue("transcribe", "hold", "backlog")
+    assert jobs.holding.wait(5)
+    yield queue, jobs
+    jobs.release.set()
+    queue.stop()
+
+
+def test_live_calls_and_webhooks_go_before_backlog_in_order_of_arrival(held_queue):
+    queue, jobs = held_queue
+    queue.enqueue("transcribe", "b-1", "backlog")
+    queue.enqueue("transcribe", "l-1", "live")
+    queue.enqueue("extract", "b-2", "backlog")
+    queue.enqueue_webhook("d-1")
+    queue.enqueue("extract", "l-2", "live")
+    queue.enqueue("transcribe", "u-1", "unknown priority")  # counts as backlog
+
+    assert queue.depth() == 6, "the running job is not waiting"
+    assert not queue.idle()
+    jobs.release.set()
+    _wait_until(queue.idle)
+
+    assert queue.depth() == 0
+    assert jobs.ran == [
+        ("transcribe", "hold"),
+        ("transcribe", "l-1"),
+        ("webhook", "d-1"),
+        ("extract", "l-2"),
+        ("transcribe", "b-1"),
+        ("extract", "b-2"),
+        ("transcribe", "u-1"),
+    ]
+
+
+def test_a_running_job_keeps_the_queue_busy(held_queue):
+    queue, jobs = held_queue
+
+    assert queue.depth() == 0 and not queue.idle()
+    jobs.release.set()
+    _wait_until(queue.idle)
+    assert jobs.ran == [("transcribe", "hold")]
+
+
+def test_a_failing_job_is_logged_and_the_next_one_runs(caplog):
+    jobs = _RecordingJobs()
+    queue = ThreadQueue()
+    queue.start(jobs)
+    try:
+        with caplog.at_level(logging.ERROR, logger="pipeline.service.queues"):
+            queue.enqueue("transcribe", "boom", "live")
+            queue.enqueue("extract", "after", "live")
+            _wait_until(queue.idle)
+    finally:
+        queue.stop()
+
+    assert jobs.ran == [("extract", "after")]
+    [record] = caplog.records
+    assert record.getMessage() == "in-process job failed" and record.exc_info[0] is RuntimeError
+
+
+def test_stop_lets_the_running_job_finish_and_runs_nothing_queued():
+    jobs = _RecordingJobs()
+    queue = ThreadQueue(threads=1)
+    before = set(threading.enumerate())
+    queue.start(jobs)
+    [thread] = set(threading.enumerate()) - before
+    queue.enqueue("transcribe", "hold", "backlog")
+    assert jobs.holding.wait(5)
+    queue.enqueue("transcribe", "left-1", "live")
+    queue.enqueue("extract", "left-2", "backlog")
+
+    started = time.monotonic()
+    queue.stop(timeout=0.2)  # returns when the timeout is up, the job still running
+    assert 0.2 <= time.monotonic() - started < 2 and thread.is_alive()
+    jobs.release.set()
+    thread.join(5)
+
+    assert not thread.is_alive()
+    assert jobs.ran == [("transcribe", "hold")]
+    assert queue.depth() == 2 and not queue.idle(), "what was queued is left for the sweeper"
+
+
+def test_each_thread_takes_a_job_of_its_own():
+    jobs = _RecordingJobs()
+    queue = ThreadQueue(threads=2)
+    queue.start(jobs)
+    try:
+        queue.enqueue("transcribe", "hold", "live")
+        assert jobs.holding.wait(5)
+        queue.enqueue("extract", "beside", "live")
+        _wait_until(lambda: jobs.ran == [("extract", "beside")])
+    finally:
+        jobs.release.set()
+        queue.stop()
+    assert jobs.ran == [("extract", "beside"), ("transcribe", "hold")]
