@@ -17,7 +17,7 @@ import io
 import logging
 import os
 import re
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
 from models import RecordingNotFoundError, RecordingTooLargeError
+from models.files import partial_file
 
 logger = logging.getLogger(__name__)
 
@@ -146,25 +147,11 @@ def copy_hashing(source: BinaryIO, target: BinaryIO, max_bytes: int | None) -> S
     return StoredRecording(key=digest.hexdigest(), size=size)
 
 
-def _fsync_dir(path: Path) -> None:
-    # A rename is durable only once its directory entry is; not every platform can open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class LocalRecordingStore:
     """Recordings as files under `root`, at `root/ab/cd/<sha256>`.
 
-    The two-level fan-out keeps directories small. Temporary files live in `root/tmp/`, on the same
-    file system as their final place, so `os.replace` publishes them atomically.
+    The two-level fan-out keeps directories small. A recording is written as a partial file in `root/tmp/`
+    (`models.files.partial_file`), on the same file system as its final place, so one rename publishes it.
     """
 
     def __init__(self, root: Path) -> None:
@@ -178,24 +165,17 @@ class LocalRecordingStore:
 
     def put(self, source: BinaryIO, max_bytes: int | None = None) -> StoredRecording:
         """Stream `source` into the store; see `RecordingStore.put`."""
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
-        tmp_path = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                stored = copy_hashing(source, tmp, max_bytes)
-                tmp.flush()
-                os.fsync(tmp.fileno())
+        # The name is known only once the content is hashed; a unique partial name lets puts run side by side.
+        with partial_file(self._tmp / f"put-{uuid.uuid4().hex}", "xb", durable=True) as partial:
+            stored = copy_hashing(source, partial.handle, max_bytes)
             path = self._path(stored.key)
             if path.is_file():
                 logger.debug("recording %s already stored", stored.key)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # Two puts of the same content may race here; both replace with identical bytes.
-                os.replace(tmp_path, path)
-                _fsync_dir(path.parent)
+                partial.publish(path)
                 logger.debug("stored recording %s (%d bytes)", stored.key, stored.size)
-        finally:
-            tmp_path.unlink(missing_ok=True)
         return stored
 
     def exists(self, key: str) -> bool:
