@@ -1,8 +1,10 @@
 """Callback phone number and ID-card numbers.
 
 A number the caller reads out counts most when the operator reads it back and the caller confirms it;
-"就打我现在这个号码" means the calling number (ANI) from the telephony metadata. ID-card numbers are
-detected so they can be masked: they never leave the ticket in clear.
+"就打我现在这个号码" means the calling number (ANI) from the telephony metadata. A spoken number one or two
+digits away from the ANI is the ANI misheard (most callers leave the number they call from, and a real other
+number that close is far rarer than a digit the ASR got wrong), unless the caller said it is another number.
+ID-card numbers are detected so they can be masked: they never leave the ticket in clear.
 """
 
 import re
@@ -25,9 +27,17 @@ _THIS_NUMBER = re.compile(
 _NOT_THIS_NUMBER = re.compile(r"^[，。\s]*(不是|不用|不对|换一个|另外)")
 # a mobile number with a digit or two lost by the ASR is still worth showing (flagged invalid)
 _PARTIAL_MOBILE = re.compile(r"1[3-9]\d{7,8}")
-_DIGIT_SEPARATORS = " ,，、。.-—－"
-_DIGIT_RUN = re.compile(r"\d(?:[ ,，、。.\-—－]{0,2}\d)*")
-_YAO = set("幺要摇邀腰妖吆药咬")
+_DIGIT_SEPARATORS = " ,，、。.:：-—－"
+_DIGIT_RUN = re.compile(r"\d(?:[ ,，、。.:：\-—－]{0,2}\d)*")
+# What the ASR writes for a spoken digit it did not write as one, read as that digit next to digits: the
+# hotline's 幺 (yāo, 1) as a homophone or as the letter L, and Chinese digits the normaliser left (after 十,
+# or a group it did not take as a number).
+_DIGIT_LOOKALIKES = {
+    **{char: "1" for char in "幺要摇邀腰妖吆药咬Ll"},
+    **dict(zip("零〇一二三四五六七八九两", "001234567892", strict=True)),
+}
+# spoken numbers this close to the ANI (edits) are the ANI misheard
+_ANI_DISTANCE = 2
 
 
 @dataclass
@@ -45,8 +55,11 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
     """The callback number: spoken (confirmed read-backs first), else the ANI when the caller points to it."""
     candidates: dict[str, _Candidate] = {}
     pointed_to_ani: list[Evidence] = []
+    another_number: list[Evidence] = []  # the caller said the callback number is not the one they call from
     for turn in document.turns:
         asked = _asked_for_phone(document, turn)
+        if turn.is_caller and asked and (match := _NOT_THIS_NUMBER.search(turn.text)):
+            another_number.append(turn.evidence(match.start(), match.end()))
         for number, start, end in _numbers(turn.text):
             candidate = candidates.setdefault(number, _Candidate(number, [], 0.0, "spoken"))
             candidate.evidence.append(turn.evidence(start, end))
@@ -87,6 +100,10 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
         else:
             confidence = 0.75
         raw = " / ".join(evidence.text for evidence in best.evidence[:2])
+        if ani and best.number == ani:
+            confidence = max(confidence, 0.9)  # what was said and the telephony's number agree
+        elif ani and not another_number and Levenshtein.distance(best.number, ani) <= _ANI_DISTANCE:
+            return TicketField(ani, 0.8, best.evidence, raw=raw, source="ani_matched")
         if not is_valid_phone(best.number):
             if ani:
                 # a misheard number is no callback number; the calling number often is (raw keeps what was heard)
@@ -95,6 +112,8 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
         return TicketField(best.number, confidence, best.evidence, raw=raw, source="spoken")
     if pointed_to_ani and ani:
         return TicketField(ani, 0.9, pointed_to_ani, raw=pointed_to_ani[0].text, source="ani")
+    if another_number:
+        return TicketField(evidence=another_number)  # another number, not understood: the operator asks again
     if ani:
         # nothing said: the calling number is the best callback number there is, but the operator should confirm
         return TicketField(ani, 0.4, [], source="ani")
@@ -141,19 +160,20 @@ def _numbers(text: str) -> list[tuple[str, int, int]]:
 
 
 def _digits_view(text: str) -> str:
-    """The text with 幺 and its ASR homophones written as 1 where they stand next to digits (same length)."""
+    """The text with digit look-alikes (`_DIGIT_LOOKALIKES`) written as their digits where they stand next to
+    digits or other look-alikes (same length, so spans stay those of the text)."""
     chars = list(text)
-    for index, char in enumerate(chars):
-        if char in _YAO and (_digit_near(chars, index, -1) or _digit_near(chars, index, 1)):
-            chars[index] = "1"
+    for index, char in enumerate(text):
+        if char in _DIGIT_LOOKALIKES and (_digit_near(text, index, -1) or _digit_near(text, index, 1)):
+            chars[index] = _DIGIT_LOOKALIKES[char]
     return "".join(chars)
 
 
-def _digit_near(chars: list[str], index: int, step: int) -> bool:
+def _digit_near(text: str, index: int, step: int) -> bool:
     index += step
-    while 0 <= index < len(chars) and chars[index] in _DIGIT_SEPARATORS:
+    while 0 <= index < len(text) and text[index] in _DIGIT_SEPARATORS:
         index += step
-    return 0 <= index < len(chars) and (chars[index].isdigit() or chars[index] in _YAO)
+    return 0 <= index < len(text) and (text[index].isdigit() or text[index] in _DIGIT_LOOKALIKES)
 
 
 def _asked_for_phone(document: CallDocument, turn: TurnText) -> bool:

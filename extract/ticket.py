@@ -121,6 +121,10 @@ def extract_ticket(
         ticket.warnings.append(PipelineWarning("phone_invalid", "the spoken phone number is not a valid number"))
     elif fields["phone"].source == "ani_fallback":
         ticket.warnings.append(PipelineWarning("phone_misheard", "the spoken number was not understood; ANI shown"))
+    elif fields["phone"].source == "ani_matched":
+        ticket.warnings.append(
+            PipelineWarning("phone_matched_ani", "the spoken number is one or two digits from the ANI; ANI shown")
+        )
 
     request_text = _request_text(ticket, document)
     ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)

@@ -51,6 +51,7 @@ const SOURCES = {
   corrected: "人工修改",
   ani: "主叫号码",
   ani_fallback: "号码未听清，主叫号码",
+  ani_matched: "所述号码与主叫号码仅差一两位，取主叫号码",
   inferred: "推断",
   catalogue: "事项目录",
   default: "默认值",
@@ -59,6 +60,7 @@ const SOURCES = {
 const WARNINGS = {
   phone_invalid: "回访号码无效",
   phone_misheard: "号码未听清，已填主叫号码",
+  phone_matched_ani: "所述号码与主叫号码相近，已填主叫号码，请与市民核对",
   out_of_scope: "可能不属受理范围",
   empty_transcript: "转写为空",
   no_caller: "没有市民发言",

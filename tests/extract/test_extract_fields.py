@@ -54,6 +54,44 @@ def test_a_different_number_wins_over_the_ani_when_the_caller_says_not_this_one(
         (C, "不是，你记一下这个号码，幺八幺，九幺二二，幺六八幺。"),
     )
     assert extract_phone(document, ani="15592194070").value == "18191221681"
+    # the other number one digit away from the ANI (a family plan) stays what was said
+    assert extract_phone(document, ani="18191221682").value == "18191221681"
+    misheard = doc((A, "请问联系电话是您现在来电的这个号码吗？"), (C, "不是，你记一下，幺五九五次邀请最"))
+    other = extract_phone(misheard, ani="17399227531")
+    assert other.value is None and other.evidence[0].text == "不是"
+
+
+def test_a_spoken_number_a_digit_or_two_from_the_calling_number_is_the_calling_number_misheard():
+    read_back_wrong = doc(
+        (A, "麻烦留一下您的联系电话。"),
+        (C, "电话是幺三四，二八六八，九六八幺。"),
+        (A, "跟您核对一下，一三四，二八六八，六六八，幺，对吗？"),
+        (C, "是的。"),
+    )
+    phone = extract_phone(read_back_wrong, ani="13428689681")
+    assert (phone.value, phone.source) == ("13428689681", "spoken")
+    assert phone.confidence >= 0.9  # said and the telephony's number agree
+    both_wrong = doc(
+        (A, "请问联系电话是您现在来电的这个号码吗？"),
+        (C, "对，19 8,2 80,0 55 69,"),
+        (A, "跟您核对一下，19 8,2 80,0 55 69，对吗？"),
+        (C, "对的。"),
+    )
+    matched = extract_phone(both_wrong, ani="19828100569")
+    assert (matched.value, matched.source) == ("19828100569", "ani_matched")
+    assert matched.raw.startswith("19 8,2 80,0 55 69") and matched.evidence
+    assert 0.5 < matched.confidence < 0.9  # a correction the operator should see
+    assert extract_phone(both_wrong, ani="13922446688").value == "19828005569"  # far from the ANI: as said
+
+
+def test_digits_whisper_writes_as_letters_or_leaves_in_chinese_are_read_as_digits():
+    letter = doc((A, "方便留一个联系电话吗？"), (C, "L 30,6 46 3,8 30 4好的，"))
+    assert extract_phone(letter, ani=None).value == "13064638304"
+    left_in_chinese = doc((A, "麻烦留一下您的联系电话。"), (C, "连规信零，电话是十一三四：2868：968，幺"))
+    assert extract_phone(left_in_chinese, ani=None).value == "13428689681"
+    # a Chinese digit away from digits stays a word
+    words = doc((A, "请问您的联系电话？"), (C, "我想问一下，就是那个三四天前的事"))
+    assert extract_phone(words, ani=None).value is None
 
 
 def test_no_number_said_falls_back_to_the_ani_with_low_confidence_and_none_without_it():
