@@ -5,12 +5,14 @@ root conftest is imported by name elsewhere."""
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from pipeline.service.keys import create_key
+from pipeline.service.processor import PipelineProcessor
 from pipeline.service.queues import ThreadQueue
 from pipeline.service.wiring import Services, build_store, make_jobs, open_repository
 from pipeline.settings import Settings
@@ -61,8 +63,9 @@ def in_process_services(settings: Settings, engines) -> Services:
     queue = ThreadQueue()
     jobs = make_jobs(settings, repository, store, queue)
     if engines is not None:
-        jobs.engines = lambda: engines
-        jobs.extractor = lambda: engines.extractor
+        jobs.processor = PipelineProcessor(
+            settings, engines=replace(engines, extractor=None), extractor=engines.extractor
+        )
     queue.start(jobs)
     return Services(settings, engine, repository, store, queue, jobs)
 

@@ -8,10 +8,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -24,10 +24,11 @@ from models import (
     NoSpeechError,
     ProcessingError,
     RecordingNotFoundError,
+    Ticket,
 )
-from pipeline.service.database import utcnow
+from pipeline.service.database import Call, utcnow
 from pipeline.service.recordings import RecordingStore
-from pipeline.service.repository import CallRepository
+from pipeline.service.repository import CallRepository, Phase
 from pipeline.service.webhooks import (
     DeliveryAttempt,
     WebhookOptions,
@@ -37,16 +38,31 @@ from pipeline.service.webhooks import (
     validate_webhook_url,
 )
 
+if TYPE_CHECKING:
+    from pipeline.run import StageHook
+
 logger = logging.getLogger(__name__)
 
 PERMANENT_ERRORS = (AudioDecodeError, AudioTooLongError, NoSpeechError, RecordingNotFoundError)
 """The call itself is at fault: retrying cannot help, the call fails with the reason."""
 
 
+class CallProcessor(Protocol):
+    """What the two phases run on a call: the models (real adapter: `pipeline.service.processor.PipelineProcessor`,
+    which loads them on first use, once per process)."""
+
+    def transcribe(self, recording: Path, meta: CallMeta, hook: "StageHook") -> CallTranscript:
+        """The speaker-attributed transcript, without a ticket (the extract phase makes it). Raises the
+        pipeline's errors: `PERMANENT_ERRORS` fail the call, anything else is retried."""
+
+    def extract(self, transcript: CallTranscript, meta: CallMeta) -> Ticket | None:
+        """The call's ticket; None when ticket extraction is switched off in the settings."""
+
+
 class JobQueue(Protocol):
     """Hands work to workers (Celery over Redis, or threads in the API process)."""
 
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
+    def enqueue(self, phase: Phase, call_id: str, priority: str) -> None:
         """Run `Jobs.transcribe` or `Jobs.extract` (phase) for the call, live calls before backlog."""
 
     def enqueue_webhook(self, delivery_id: str) -> None:
@@ -72,31 +88,26 @@ class JobOptions:
 
 @dataclass
 class Jobs:
-    """A worker's jobs. `engines` and `extractor` are factories so models load on the first job, once."""
+    """A worker's jobs: each takes a call (or delivery) id and moves it through the repository's state machine."""
 
     repository: CallRepository
     store: RecordingStore
     queue: JobQueue
-    engines: Callable[[], object]  # () -> pipeline.run.Engines without extractor
-    extractor: Callable[[], object | None]  # () -> pipeline.run.Extractor | None
-    pipeline_options: Callable[[], object]  # () -> pipeline.run.PipelineOptions
+    processor: CallProcessor
     options: JobOptions = field(default_factory=JobOptions)
     http: httpx.Client | None = None
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def transcribe(self, call_id: str) -> str:
         """Phase 1: audio → transcript. Returns what happened: transcribed | failed | skipped."""
-        call, outcome = self._claim(call_id, "transcribe")
+        call, outcome = self._claim(call_id, Phase.TRANSCRIBE)
         if call is None:
             return outcome
-        from pipeline.run import run_pipeline  # the API process imports this module without the ASR stack
-
         meta = _call_meta(call)
         hook = _Heartbeat(self.repository, call_id, self.options)
-        engines = replace(self.engines(), extractor=None)
         try:
             with self.store.local_copy(call.recording_key) as path:
-                transcript = run_pipeline(path, meta, engines, self.pipeline_options(), hook)
+                transcript = self.processor.transcribe(path, meta, hook)
         except PERMANENT_ERRORS as error:
             self._fail(call_id, error)
             return "failed"
@@ -104,23 +115,21 @@ class Jobs:
             self.repository.release(call_id)  # transient or a crash of ours: let a retry claim it at once
             raise
         document = transcript.to_dict()
-        document.pop("ticket", None)
+        document.pop("ticket", None)  # the ticket has a column of its own, written by the extract phase
         if self.repository.save_transcript(call_id, document, dict(transcript.timings), transcript.duration):
-            self.queue.enqueue("extract", call_id, call.priority)
+            self.queue.enqueue(Phase.EXTRACT, call_id, call.priority)
         return "transcribed"
 
     def extract(self, call_id: str) -> str:
         """Phase 2: transcript → ticket; the call is done. Returns done | skipped."""
-        call, outcome = self._claim(call_id, "extract")
+        call, outcome = self._claim(call_id, Phase.EXTRACT)
         if call is None:
             return outcome
         meta = _call_meta(call)
-        extractor = self.extractor()
-        ticket = None
         started = time.perf_counter()
         try:
-            if extractor is not None:
-                ticket = extractor.extract(CallTranscript.from_dict(call.transcript), meta).to_dict()
+            made = self.processor.extract(CallTranscript.from_dict(call.transcript), meta)
+            ticket = made.to_dict() if made is not None else None
         except BaseException:
             self.repository.release(call_id)
             raise
@@ -216,7 +225,7 @@ class Jobs:
             deleted += 1
         return deleted
 
-    def _claim(self, call_id: str, phase: str):
+    def _claim(self, call_id: str, phase: Phase) -> tuple[Call, None] | tuple[None, str]:
         """(the claimed call, None), or (None, skipped | failed) when there is nothing to run: another delivery
         holds or finished the phase, or the call used up its attempts."""
         call = self.repository.claim(call_id, phase, self.options.lease_s, self.worker_name)
@@ -237,7 +246,7 @@ class Jobs:
         return self.http
 
 
-def _call_meta(call) -> CallMeta:
+def _call_meta(call: Call) -> CallMeta:
     return CallMeta(
         call_id=call.id,
         caller_number=call.caller_number,

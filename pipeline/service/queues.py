@@ -3,8 +3,10 @@
 Queues: `asr` (transcription: GPU workers), `extract` (ticket extraction: CPU) and `webhooks`. Live calls
 go before backlog through Redis message priorities (0 = first with Celery's Redis transport).
 
-The task names below are what travels through Redis: they stay the same across releases (and across module
-moves), so messages queued before an upgrade are run after it. Celery is imported only when a sender is made.
+Which `Jobs` method runs a job, under which task name and on which queue, is written once, in `JobRoute`s: both
+queues and the Celery tasks (`pipeline.service.tasks`) read them. The task names are what travels through Redis:
+they stay the same across releases (and across module moves), so messages queued before an upgrade are run
+after it. Celery is imported only when a sender is made.
 """
 
 import itertools
@@ -12,18 +14,35 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from pipeline.service.jobs import Jobs
+from pipeline.service.repository import Phase
 
 if TYPE_CHECKING:
     from celery import Celery
 
 logger = logging.getLogger(__name__)
 
-QUEUE_OF_PHASE = {"transcribe": "asr", "extract": "extract"}
-TASK_OF_PHASE = {"transcribe": "hotline.transcribe", "extract": "hotline.extract"}
-WEBHOOK_TASK = "hotline.webhook"
-WEBHOOK_QUEUE = "webhooks"
-QUEUES = ("asr", "extract", "webhooks")
+
+@dataclass(frozen=True)
+class JobRoute:
+    """One kind of job: the Celery task name (a wire name), the queue it waits in, and the `Jobs` method that
+    runs it on an id (a call id, or a webhook delivery id)."""
+
+    task: str
+    queue: str
+    run: Callable[[Jobs, str], str]
+
+
+# Calls through the instance, not `Jobs.transcribe` itself, so a subclass or a stand-in for `Jobs` is honoured.
+PHASE_ROUTES: dict[Phase, JobRoute] = {
+    Phase.TRANSCRIBE: JobRoute("hotline.transcribe", "asr", lambda jobs, call_id: jobs.transcribe(call_id)),
+    Phase.EXTRACT: JobRoute("hotline.extract", "extract", lambda jobs, call_id: jobs.extract(call_id)),
+}
+WEBHOOK_ROUTE = JobRoute("hotline.webhook", "webhooks", lambda jobs, delivery_id: jobs.deliver_webhook(delivery_id))
+QUEUES = (*(route.queue for route in PHASE_ROUTES.values()), WEBHOOK_ROUTE.queue)
 PRIORITY = {"live": 0, "backlog": 6}
 
 
@@ -66,13 +85,12 @@ class CeleryQueue:
     def __init__(self, app):
         self.app = app
 
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
-        self.app.send_task(
-            TASK_OF_PHASE[phase], args=[call_id], queue=QUEUE_OF_PHASE[phase], priority=PRIORITY.get(priority, 6)
-        )
+    def enqueue(self, phase: Phase, call_id: str, priority: str) -> None:
+        route = PHASE_ROUTES[phase]
+        self.app.send_task(route.task, args=[call_id], queue=route.queue, priority=PRIORITY.get(priority, 6))
 
     def enqueue_webhook(self, delivery_id: str) -> None:
-        self.app.send_task(WEBHOOK_TASK, args=[delivery_id], queue=WEBHOOK_QUEUE, priority=PRIORITY["live"])
+        self.app.send_task(WEBHOOK_ROUTE.task, args=[delivery_id], queue=WEBHOOK_ROUTE.queue, priority=PRIORITY["live"])
 
 
 class ThreadQueue:
@@ -95,20 +113,21 @@ class ThreadQueue:
         self._unfinished = 0
         self._stopping = False
         self._workers: list[threading.Thread] = []
-        self.jobs = None  # pipeline.service.jobs.Jobs, bound after construction (it needs this queue)
+        self.jobs: Jobs | None = None  # bound after construction (Jobs needs this queue)
 
-    def start(self, jobs) -> None:
+    def start(self, jobs: Jobs) -> None:
         self.jobs = jobs
         for index in range(self._threads):
             worker = threading.Thread(target=self._work, name=f"hotline-job-{index}", daemon=True)
             worker.start()
             self._workers.append(worker)
 
-    def enqueue(self, phase: str, call_id: str, priority: str) -> None:
-        self._put(PRIORITY.get(priority, 6), lambda: getattr(self.jobs, phase)(call_id))
+    def enqueue(self, phase: Phase, call_id: str, priority: str) -> None:
+        route = PHASE_ROUTES[phase]
+        self._put(PRIORITY.get(priority, 6), lambda: route.run(self.jobs, call_id))
 
     def enqueue_webhook(self, delivery_id: str) -> None:
-        self._put(PRIORITY["live"], lambda: self.jobs.deliver_webhook(delivery_id))
+        self._put(PRIORITY["live"], lambda: WEBHOOK_ROUTE.run(self.jobs, delivery_id))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Each thread finishes the job it is running and ends, waiting up to `timeout` for each; jobs still

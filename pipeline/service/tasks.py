@@ -6,20 +6,22 @@ job lease). Only transient errors (store or database unreachable, a model that f
 retried, with exponential backoff; a bad recording fails its call instead.
 
 The worker reads settings (an entry point); the API only sends tasks by name (`pipeline.service.queues`).
-This module is a leaf: only `hotline worker` imports it. Task names are the wire names in
-`pipeline.service.queues` (`hotline.transcribe`, `hotline.extract`, `hotline.webhook`): messages queued by an
-older release are still run by a newer worker.
+This module is a leaf: only `hotline worker` imports it. Each task is made from a `JobRoute` of
+`pipeline.service.queues`: its name is the route's wire name (`hotline.transcribe`, `hotline.extract`,
+`hotline.webhook`), so messages queued by an older release are still run by a newer worker, and it runs the
+route's `Jobs` method, the one the in-process queue runs.
 """
 
 import functools
 import logging
 
-from celery import Celery
+from celery import Celery, Task
 from sqlalchemy.exc import OperationalError
 
 from models import ModelLoadError, StorageError
-from pipeline.service.queues import QUEUES, TASK_OF_PHASE, WEBHOOK_TASK
+from pipeline.service.queues import PHASE_ROUTES, QUEUES, WEBHOOK_ROUTE, JobRoute
 from pipeline.service.queues import configure as configure_celery
+from pipeline.service.repository import Phase
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +53,18 @@ _retry = {
 }
 
 
-@app.task(name=TASK_OF_PHASE["transcribe"], **_retry)
-def transcribe(call_id: str) -> str:
-    return _jobs().transcribe(call_id)
+def _task(route: JobRoute) -> Task:
+    """The task that runs `route`'s `Jobs` method on the id a message carries, registered under its wire name."""
+
+    def run(job_id: str) -> str:
+        return route.run(_jobs(), job_id)
+
+    return app.task(name=route.task, **_retry)(run)
 
 
-@app.task(name=TASK_OF_PHASE["extract"], **_retry)
-def extract(call_id: str) -> str:
-    return _jobs().extract(call_id)
-
-
-@app.task(name=WEBHOOK_TASK, **_retry)
-def webhook(delivery_id: str) -> str:
-    return _jobs().deliver_webhook(delivery_id)
+transcribe = _task(PHASE_ROUTES[Phase.TRANSCRIBE])
+extract = _task(PHASE_ROUTES[Phase.EXTRACT])
+webhook = _task(WEBHOOK_ROUTE)
 
 
 __all__ = ["QUEUES", "app", "configure", "extract", "transcribe", "webhook"]

@@ -4,7 +4,6 @@ Entry points (`hotline serve`, `hotline worker`, `hotline keys`) call these; lib
 settings.
 """
 
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.service.database import create_db_engine, make_sessions, migrate
 from pipeline.service.jobs import JobOptions, JobQueue, Jobs
+from pipeline.service.processor import PipelineProcessor
 from pipeline.service.recordings import LocalRecordingStore, RecordingStore
 from pipeline.service.repository import CallRepository
 from pipeline.service.webhooks import WebhookOptions
@@ -107,33 +107,11 @@ def job_options(settings: Settings) -> JobOptions:
 
 def make_jobs(settings: Settings, repository: CallRepository, store: RecordingStore, queue: JobQueue) -> Jobs:
     """Jobs whose models load on the first call that needs them, once per process."""
-
-    @functools.cache
-    def engines():
-        from pipeline.factory import build_engines
-
-        return build_engines(
-            settings.model_copy(update={"extract": settings.extract.model_copy(update={"enabled": False})})
-        )
-
-    @functools.cache
-    def extractor():
-        from pipeline.factory import build_extractor
-
-        return build_extractor(settings) if settings.extract.enabled else None
-
-    def options():
-        from pipeline.factory import pipeline_options
-
-        return pipeline_options(settings)
-
     return Jobs(
         repository=repository,
         store=store,
         queue=queue,
-        engines=engines,
-        extractor=extractor,
-        pipeline_options=options,
+        processor=PipelineProcessor(settings),
         options=job_options(settings),
     )
 

@@ -129,6 +129,20 @@ def shared_redis():
     client.close()
 
 
+def wait_until_transcribing(services, call_id: str, timeout: float) -> None:
+    """Until the worker's heartbeat shows it inside transcription (the progress of its `transcribe` stage is in
+    the database), not merely holding the claim; fails if the transcript is saved first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        call = services.repository.get(call_id)
+        assert call.transcript is None, f"call {call_id} got past transcription before its worker could be killed"
+        if call.status == "processing" and "transcribe" in (call.progress or {}):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"call {call_id} not in transcription after {timeout} s (status {call.status})")
+        time.sleep(0.1)
+
+
 def _events(services, call_id: str) -> list[str]:
     return [event.event for event in services.repository.events(call_id)]
 
@@ -149,8 +163,7 @@ def test_worker_processes_a_call_and_a_killed_worker_does_it_exactly_once(tmp_pa
         # kill -9 while it transcribes, then start a new worker
         assert push(client, key, DEMO, "killed-1").status_code == 202
         with worker_process(env, log) as first:
-            wait_for(client, "killed-1", key, statuses=("processing",), timeout=300)
-            time.sleep(1.0)
+            wait_until_transcribing(services, "killed-1", timeout=300)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(10)
         assert client.get("/v1/calls/killed-1", headers=auth(key)).json()["status"] == "processing"

@@ -18,7 +18,7 @@ transaction).
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.service.repository.audits import AuditsAndStats
-from pipeline.service.repository.calls import PHASES, CallLifecycle, NewCall
+from pipeline.service.repository.calls import CallLifecycle, NewCall, Phase
 from pipeline.service.repository.outbox import WEBHOOK_FALLBACK_S, WebhookOutbox
 from pipeline.service.repository.retention import Retention
 from pipeline.service.repository.reviews import Reviews
@@ -34,11 +34,11 @@ class CallRepository(CallLifecycle, Reviews, AuditsAndStats, Search, WebhookOutb
 
 
 __all__ = [
-    "PHASES",
     "WEBHOOK_FALLBACK_S",
     "CallQuery",
     "CallRepository",
     "CallScope",
     "NewCall",
+    "Phase",
     "search_text",
 ]

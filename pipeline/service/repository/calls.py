@@ -19,6 +19,7 @@ in `pipeline.service.keys.Principal.scope`; a call's `team` is fixed when it is 
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +36,13 @@ from pipeline.service.recordings import StoredRecording
 from pipeline.service.repository.scope import CallScope
 from pipeline.service.repository.search import search_text
 
-PHASES = ("transcribe", "extract")
+
+class Phase(StrEnum):
+    """A call's two processing phases, in order. The value is what the `stage` column, the call events and the
+    queues' messages say; a plain string with that value is the same phase."""
+
+    TRANSCRIBE = "transcribe"
+    EXTRACT = "extract"
 
 
 @dataclass(frozen=True)
@@ -139,13 +146,13 @@ class CallLifecycle:
         with self.sessions() as session:
             return list(session.scalars(select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id)))
 
-    def claim(self, call_id: str, phase: str, lease_s: float, worker: str = "") -> Call | None:
+    def claim(self, call_id: str, phase: Phase, lease_s: float, worker: str = "") -> Call | None:
         """Take the call for `phase` under a lease; None when it is not this phase's turn or is held."""
-        if phase not in PHASES:
+        if phase not in tuple(Phase):
             raise ValueError(f"unknown phase {phase!r}")
         now = utcnow()
         lease_free = or_(Call.lease_until.is_(None), Call.lease_until < now)
-        if phase == "transcribe":
+        if phase == Phase.TRANSCRIBE:
             ready = or_(Call.status == "queued", and_(Call.status == "processing", Call.transcript.is_(None)))
         else:
             ready = and_(Call.status == "processing", Call.transcript.is_not(None), Call.ticket.is_(None))
@@ -188,7 +195,7 @@ class CallLifecycle:
                     transcript=transcript,
                     timings=timings,
                     audio_duration_s=duration_s,
-                    stage="extract",
+                    stage=Phase.EXTRACT.value,
                     lease_until=None,
                     enqueued_at=now,
                     search_text=search_text(transcript, None),
@@ -251,7 +258,7 @@ class CallLifecycle:
         with self.sessions.begin() as session:
             session.execute(update(Call).where(Call.id == call_id).values(lease_until=None, updated_at=utcnow()))
 
-    def stale(self, older_than_s: float, now: datetime | None = None) -> list[tuple[str, str, str]]:
+    def stale(self, older_than_s: float, now: datetime | None = None) -> list[tuple[str, Phase, str]]:
         """Calls whose task may have been lost (Redis restarted, worker died): (call id, phase, priority) of
         calls waiting longer than `older_than_s` since they were queued, or holding an expired lease.
         Their `enqueued_at` is reset so the next sweep waits again."""
@@ -265,9 +272,9 @@ class CallLifecycle:
                 select(Call).where(Call.status.in_(("queued", "processing")), or_(waiting, expired)).limit(1000)
             ).all()
             for call in rows:
-                phase = "extract" if call.transcript is not None else "transcribe"
+                phase = Phase.EXTRACT if call.transcript is not None else Phase.TRANSCRIBE
                 call.enqueued_at = now
-                session.add(CallEvent(call_id=call.id, event="requeued", detail={"phase": phase}))
+                session.add(CallEvent(call_id=call.id, event="requeued", detail={"phase": phase.value}))
                 found.append((call.id, phase, call.priority))
         return found
 
