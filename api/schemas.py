@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS
+from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS, Ticket
 from pipeline.meta import AGENT_ID_PATTERN
 
 
@@ -136,8 +136,8 @@ class TicketChangeOut(BaseModel):
 
 class TicketOut(BaseModel):
     call_id: str
-    ticket: dict[str, Any]
-    machine_ticket: dict[str, Any] | None
+    ticket: Ticket = Field(description="the current ticket, the operator's corrections applied")
+    machine_ticket: Ticket | None = Field(description="the ticket as extraction made it")
     department: str | None
     state: str
     accepted_by: str | None

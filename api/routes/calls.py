@@ -229,7 +229,7 @@ def get_transcript(
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     if format == "json":
-        return JSONResponse({**call.transcript, "ticket": call.ticket})
+        return JSONResponse({**call.transcript, "ticket": call.ticket.to_dict() if call.ticket else None})
     transcript = CallTranscript.from_dict(call.transcript)
     text = render(transcript, "text" if format == "txt" else format)
     media = {"vtt": "text/vtt", "srt": "application/x-subrip"}.get(format, "text/plain")

@@ -120,7 +120,7 @@ class Jobs:
         started = time.perf_counter()
         try:
             if extractor is not None:
-                ticket = extractor.extract(CallTranscript.from_dict(call.transcript), meta).to_dict()
+                ticket = extractor.extract(CallTranscript.from_dict(call.transcript), meta)
         except BaseException:
             self.repository.release(call_id)
             raise

@@ -30,7 +30,7 @@ from api.headers import API_CSP, PAGES_CSP
 from api.main import create_app
 from api.schemas import TicketFieldsIn
 from api.server import TimedH11Protocol, log_config, server_config
-from models import TICKET_FIELDS, MetadataError, Ticket
+from models import TICKET_FIELDS, DepartmentSuggestion, MetadataError, Ticket
 from pipeline.logmask import MaskNumbers
 from pipeline.meta import load_meta
 from pipeline.service.corrections import CORRECTION_COLUMNS, FORMULA_STARTS, csv_cell, to_csv
@@ -73,9 +73,9 @@ def service(tmp_path_factory):
 def _finish(repository, call_id: str) -> None:
     """The call as the worker leaves it: transcript saved, ticket pre-filled, done."""
     turns = [{"role": "agent", "text": "您好，12345热线"}, {"role": "caller", "text": "楼下施工太吵"}]
-    ticket = Ticket.empty().to_dict()
-    ticket["fields"]["summary"]["value"] = "市民来电反映：楼下施工太吵。"
-    ticket["department_suggestions"] = [{"department": "城市管理行政执法局", "score": 0.6, "reasons": []}]
+    ticket = Ticket.empty()
+    ticket.fields["summary"].value = "市民来电反映：楼下施工太吵。"
+    ticket.department_suggestions = [DepartmentSuggestion("城市管理行政执法局", 0.6)]
     assert repository.claim(call_id, "transcribe", 60)
     assert repository.save_transcript(call_id, {"call_id": call_id, "turns": turns}, {}, 2.0)
     assert repository.claim(call_id, "extract", 60)
