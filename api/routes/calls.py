@@ -43,10 +43,9 @@ from pipeline.meta import (
     load_metadata_json,
     parse_meta,
 )
-from pipeline.service.database import Call
 from pipeline.service.keys import Principal
 from pipeline.service.recordings import READ_CHUNK
-from pipeline.service.repository import CallQuery, NewCall
+from pipeline.service.repository import Call, CallQuery, NewCall
 
 logger = logging.getLogger(__name__)
 
