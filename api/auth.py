@@ -108,7 +108,7 @@ def failure_limiter(request: Request) -> FailureLimiter:
         with _limiter_lock:
             limiter = getattr(state, "auth_failures", None)
             if limiter is None:
-                options = state.services.settings.auth
+                options = services_of(request).settings.auth
                 limiter = state.auth_failures = FailureLimiter(options.max_failures, options.failure_window_s)
     return limiter
 

@@ -6,8 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS
-from pipeline.meta import AGENT_ID_PATTERN
+from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS, Ticket
+from pipeline.meta import (
+    AGENT_ID_PATTERN,
+    CALL_ID_PATTERN,
+    METADATA_MAX_CHARS,
+    METADATA_MAX_DEPTH,
+    MOMENT_RANGE,
+)
 
 
 class ErrorBody(BaseModel):
@@ -53,6 +59,31 @@ class CallStatus(BaseModel):
     audit_score: float | None = Field(None, description="the latest QA audit's score; null = not audited")
     audited_at: datetime | None = None
     links: CallLinks
+
+
+PRIORITIES = ("live", "backlog")
+
+
+class CallPushForm(BaseModel):
+    """A recorded call: the recording and its metadata, as form fields, as a META.json document, or both."""
+
+    # The push's OpenAPI request body is this model's JSON schema. `api.routes.calls` parses the multipart form
+    # itself (the recording spooled to disk as it streams in under the body limit, at most 20 fields, its own
+    # 4xx answers) and reads these fields; the metadata ones are checked by `pipeline.meta.CallMetaIn`, whose
+    # fields and bounds tests/security/test_input.py holds equal to these.
+    recording: bytes = Field(description="the recording (audio/*; the container is found from its bytes)")
+    call_id: str = Field(pattern=CALL_ID_PATTERN)
+    caller_number: str | None = Field(None, max_length=32)
+    agent_id: str | None = Field(None, pattern=AGENT_ID_PATTERN)
+    started_at: datetime | None = Field(None, description=MOMENT_RANGE)
+    channel_map: str | None = Field(None, description='JSON, e.g. {"0": "agent", "1": "caller"}: at most 8 channels')
+    metadata: str | None = Field(
+        None,
+        max_length=METADATA_MAX_CHARS,
+        description="the META.json document (fields above win over its keys); "
+        f"at most {METADATA_MAX_DEPTH} levels deep",
+    )
+    priority: Literal[PRIORITIES] = "live"  # type: ignore[valid-type]
 
 
 class CallAccepted(BaseModel):
@@ -136,8 +167,8 @@ class TicketChangeOut(BaseModel):
 
 class TicketOut(BaseModel):
     call_id: str
-    ticket: dict[str, Any]
-    machine_ticket: dict[str, Any] | None
+    ticket: Ticket = Field(description="the current ticket, the operator's corrections applied")
+    machine_ticket: Ticket | None = Field(description="the ticket as extraction made it")
     department: str | None
     state: str
     accepted_by: str | None

@@ -3,10 +3,16 @@
 Every field carries its value, a confidence in [0, 1] and the evidence it came from, so the operator
 can click a field and hear where it was said. The JSON form (`Ticket.to_dict()`) is documented in
 docs/TRANSCRIPT_SCHEMA.md under `ticket`.
+
+The dataclasses are the one definition of the ticket's shape. Pydantic reads them as they are (`TypeAdapter`):
+`Ticket.from_dict` validates the JSON form where the service reads a stored ticket, and the API's response
+models use `Ticket` as a field type, so OpenAPI describes the ticket field by field.
 """
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
 
 from models.pipeline_warning import PipelineWarning
 
@@ -109,24 +115,32 @@ class Ticket:
     review: str = "manual"
     review_reasons: list[str] = field(default_factory=list)
     warnings: list[PipelineWarning] = field(default_factory=list)
+    department: Annotated[str | None, Field(exclude_if=lambda department: department is None)] = None
+    """The unit (处置单位) an operator chose in review; extraction leaves it None. The JSON form has the key only
+    once a unit is chosen: the ticket's JSON stays what it was before the ticket was typed."""
 
     @classmethod
     def empty(cls) -> "Ticket":
         return cls(fields={name: TicketField() for name in TICKET_FIELDS})
 
+    @classmethod
+    def from_dict(cls, data: Any) -> "Ticket":
+        """The ticket of a JSON form (`to_dict()`); raises pydantic's ValidationError when it is not one."""
+        return _JSON_FORM.validate_python(data)
+
     def value(self, name: str) -> str | None:
         return self.fields[name].value
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _JSON_FORM.dump_python(self, mode="json")
 
 
-def top_department(ticket: "Ticket | dict[str, Any] | None") -> str | None:
-    """The best-ranked suggested department (处置单位) of a ticket or of its JSON form (`Ticket.to_dict()`),
-    or None when there is no ticket or no suggestion."""
-    if ticket is None:
+_JSON_FORM = TypeAdapter(Ticket)
+
+
+def top_department(ticket: Ticket | None) -> str | None:
+    """The best-ranked suggested department (处置单位) of a ticket, or None when there is no ticket or no
+    suggestion."""
+    if ticket is None or not ticket.department_suggestions:
         return None
-    if isinstance(ticket, Ticket):
-        return ticket.department_suggestions[0].department if ticket.department_suggestions else None
-    suggestions = ticket.get("department_suggestions") or []
-    return suggestions[0].get("department") if suggestions else None
+    return ticket.department_suggestions[0].department

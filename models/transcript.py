@@ -75,7 +75,9 @@ class CallTranscript:
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        document["ticket"] = None if self.ticket is None else self.ticket.to_dict()  # the ticket's own JSON form
+        return document
 
     @classmethod
     def from_dict(cls, data: Any) -> "CallTranscript":

@@ -152,6 +152,19 @@ def test_the_service_does_not_import_api() -> None:
     assert _violations("pipeline.service", ("api",), allowed=("pipeline.service.cli",)) == []
 
 
+def test_api_routes_reach_the_database_through_the_service() -> None:
+    """Routes take the services (`api.deps.ServicesDep`): no tables, no SQL of their own."""
+    assert _violations("api.routes", ("pipeline.service.database",)) == []
+    sql = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted((ROOT / "api" / "routes").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "sqlalchemy" for alias in node.names))
+        or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy")
+    ]
+    assert sql == []
+
+
 def test_the_celery_worker_module_is_a_leaf() -> None:
     importers = {found.importer for found in IMPORTS if found.imported == "pipeline.service.tasks"}
     assert importers == {"pipeline.service.cli"}

@@ -15,12 +15,14 @@ from api.errors import ERRORS, ApiError
 from api.limits import BodyRefused
 from api.ranges import RangeNotSatisfiable, select_range
 from api.schemas import (
+    PRIORITIES,
     AuditIn,
     AuditOut,
     CallAccepted,
     CallError,
     CallLinks,
     CallPage,
+    CallPushForm,
     CallStatus,
     ServiceCheckOut,
     TicketChangeOut,
@@ -34,18 +36,16 @@ from extract.masking import mask_number
 from models import CallTranscript
 from pipeline.meta import (
     AGENT_ID_PATTERN,
-    CALL_ID_PATTERN,
-    METADATA_MAX_CHARS,
     MOMENT_RANGE,
+    CallMetaIn,
     Moment,
     aware,
     load_metadata_json,
     parse_meta,
 )
-from pipeline.service.database import Call
 from pipeline.service.keys import Principal
 from pipeline.service.recordings import READ_CHUNK
-from pipeline.service.repository import CallQuery, NewCall
+from pipeline.service.repository import Call, CallQuery, NewCall
 
 logger = logging.getLogger(__name__)
 
@@ -64,35 +64,11 @@ AUDIO_TYPES = ("audio/", "application/octet-stream", "video/")
     response_model=CallAccepted,
     responses=ERRORS,
     summary="Push a recorded call (multipart: `recording` file + metadata fields)",
+    # generated from the form's model; the form is parsed here, not by FastAPI (see CallPushForm)
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["recording", "call_id"],
-                        "properties": {
-                            "recording": {"type": "string", "format": "binary"},
-                            "call_id": {"type": "string", "pattern": CALL_ID_PATTERN},
-                            "caller_number": {"type": "string", "maxLength": 32},
-                            "agent_id": {"type": "string", "pattern": AGENT_ID_PATTERN},
-                            "started_at": {"type": "string", "format": "date-time", "description": MOMENT_RANGE},
-                            "channel_map": {
-                                "type": "string",
-                                "description": 'JSON, e.g. {"0": "agent", "1": "caller"}: at most 8 channels',
-                            },
-                            "metadata": {
-                                "type": "string",
-                                "maxLength": METADATA_MAX_CHARS,
-                                "description": "the META.json document (fields above win over its keys); "
-                                "at most 8 levels deep",
-                            },
-                            "priority": {"type": "string", "enum": ["live", "backlog"]},
-                        },
-                    }
-                }
-            },
+            "content": {"multipart/form-data": {"schema": CallPushForm.model_json_schema()}},
         }
     },
 )
@@ -156,7 +132,7 @@ def _parse_fields(form) -> tuple:
         data = load_metadata_json(form["metadata"], "the 'metadata' field")
         if not isinstance(data, dict):
             raise ApiError(422, "bad_metadata", "the 'metadata' field must be a JSON object")
-    for name in ("call_id", "caller_number", "agent_id", "started_at", "channel_map"):
+    for name in CallMetaIn.model_fields:  # each field of the metadata document may come as a form field too
         value = form.get(name)
         if isinstance(value, str) and value != "":
             data[name] = value
@@ -168,7 +144,7 @@ def _parse_fields(form) -> tuple:
     if meta.started_at is not None and meta.started_at.tzinfo is None:
         meta = type(meta)(**{**meta.__dict__, "started_at": aware(meta.started_at)})
     priority = form.get("priority") or data.get("priority") or "live"
-    if priority not in ("live", "backlog"):
+    if priority not in PRIORITIES:
         raise ApiError(422, "bad_metadata", "priority is 'live' or 'backlog'")
     return meta, priority
 
@@ -229,7 +205,7 @@ def get_transcript(
     if call.transcript is None:
         raise ApiError(409, "not_ready", f"call {call_id} has no transcript yet (status {call.status})")
     if format == "json":
-        return JSONResponse({**call.transcript, "ticket": call.ticket})
+        return JSONResponse({**call.transcript, "ticket": call.ticket.to_dict() if call.ticket else None})
     transcript = CallTranscript.from_dict(call.transcript)
     text = render(transcript, "text" if format == "txt" else format)
     media = {"vtt": "text/vtt", "srt": "application/x-subrip"}.get(format, "text/plain")

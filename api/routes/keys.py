@@ -6,8 +6,7 @@ from api.auth import AdminKey
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.schemas import KeyCreated, KeyIn, KeyOut
-from pipeline.service.database import ApiKey
-from pipeline.service.keys import create_key, revoke_key
+from pipeline.service.keys import all_keys, create_key, revoke_key
 from pipeline.service.webhooks import validate_webhook_url
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"])
@@ -18,8 +17,7 @@ MAX_KEY_ID = 2**63 - 1  # the largest integer SQLite (and PostgreSQL's bigint) c
 @router.get("", response_model=list[KeyOut], summary="List keys (never the keys themselves)")
 def list_keys(_principal: AdminKey, services: ServicesDep) -> list[KeyOut]:
     with services.repository.sessions() as session:
-        rows = session.query(ApiKey).order_by(ApiKey.id).all()
-        return [KeyOut.model_validate(row, from_attributes=True) for row in rows]
+        return [KeyOut.model_validate(row, from_attributes=True) for row in all_keys(session)]
 
 
 @router.post("", response_model=KeyCreated, status_code=201, summary="Create a key; shown once")

@@ -5,7 +5,6 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import text
 
 from api.deps import ServicesDep
 
@@ -21,8 +20,7 @@ def healthz() -> dict:
 def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        with services.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        services.repository.ping()
         checks["database"] = "ok"
     except Exception as error:  # readiness reports, it does not raise
         checks["database"] = f"error: {type(error).__name__}"

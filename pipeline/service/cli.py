@@ -155,14 +155,12 @@ def register(app: typer.Typer, load_settings) -> None:
     @keys_app.command("list")
     def keys_list() -> None:
         """Keys with their role and state (never the keys themselves), one JSON object per line."""
-        from sqlalchemy import select
-
-        from pipeline.service.database import ApiKey
+        from pipeline.service.keys import all_keys
         from pipeline.service.wiring import open_repository
 
         engine, repository = open_repository(load_settings())
         with repository.sessions() as session:
-            for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            for row in all_keys(session):
                 state = "revoked" if row.revoked_at else "active"
                 line = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "state": state}
                 if row.agent_id:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from extract.masking import mask_numbers
+from models import Ticket
 from pipeline.service.database import Call
 from pipeline.service.repository import CallRepository
 
@@ -47,14 +48,11 @@ def correction_rows(
 
 
 def correction_row(call: Call) -> dict:
-    ticket = call.ticket or {}
-    machine = call.machine_ticket or {}
-    fields = ticket.get("fields") or {}
-    summary = str((fields.get("summary") or {}).get("value") or "")
-    machine_units = [item.get("department") for item in machine.get("department_suggestions") or []]
-    corrected = sorted(
-        name for name, field in fields.items() if isinstance(field, dict) and field.get("source") == "corrected"
-    )
+    ticket = call.ticket or Ticket.empty()
+    machine = call.machine_ticket
+    machine_units = [item.department for item in machine.department_suggestions] if machine else []
+    summary = _value(ticket, "summary")
+    corrected = sorted(name for name, field in ticket.fields.items() if field.source == "corrected")
     if call.department != (machine_units[0] if machine_units else None):
         corrected = sorted({*corrected, "department"})
     return {
@@ -67,15 +65,15 @@ def correction_row(call: Call) -> dict:
         "department": call.department or "",
         "machine_department": machine_units[0] if machine_units else "",
         "machine_rank": machine_units.index(call.department) + 1 if call.department in machine_units else "",
-        "request_type": _value(fields, "request_type"),
-        "district": _value(fields, "district"),
+        "request_type": _value(ticket, "request_type"),
+        "district": _value(ticket, "district"),
         "corrected_fields": ",".join(corrected),
     }
 
 
-def _value(fields: dict, name: str) -> str:
-    value = (fields.get(name) or {}).get("value")
-    return "" if value is None else str(value)
+def _value(ticket: Ticket, name: str) -> str:
+    field = ticket.fields.get(name)
+    return "" if field is None or field.value is None else field.value
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")

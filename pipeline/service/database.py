@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from models import Ticket
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -62,6 +64,22 @@ class UtcDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+class TicketJSON(TypeDecorator):
+    """A `Ticket` in a JSON column, stored as its JSON form (`Ticket.to_dict()`) and read back as a `Ticket`: the
+    one place where the service turns a stored ticket into the typed one, so no code reads it by string keys."""
+
+    impl = JSON
+    cache_ok = True
+    # as JSON's own: a column left unset is SQL NULL (the extract phase claims on it), None set is JSON null
+    should_evaluate_none = True
+
+    def process_bind_param(self, value: Ticket | None, dialect):
+        return None if value is None else value.to_dict()
+
+    def process_result_value(self, value, dialect) -> Ticket | None:
+        return None if value is None else Ticket.from_dict(value)
 
 
 class Base(DeclarativeBase):
@@ -102,8 +120,8 @@ class Call(Base):
     audio_duration_s: Mapped[float | None] = mapped_column(Float)
     # results
     transcript: Mapped[dict | None] = mapped_column(JSON)
-    ticket: Mapped[dict | None] = mapped_column(JSON)  # the current ticket, corrections applied
-    machine_ticket: Mapped[dict | None] = mapped_column(JSON)  # as the extractor made it
+    ticket: Mapped[Ticket | None] = mapped_column(TicketJSON)  # the current ticket, corrections applied
+    machine_ticket: Mapped[Ticket | None] = mapped_column(TicketJSON)  # as the extractor made it
     review: Mapped[str | None] = mapped_column(String(16), index=True)
     department: Mapped[str | None] = mapped_column(String(128), index=True)
     ticket_state: Mapped[str] = mapped_column(String(16), default="pending")

@@ -128,8 +128,7 @@ class Jobs:
         meta = _call_meta(call)
         started = time.perf_counter()
         try:
-            made = self.processor.extract(CallTranscript.from_dict(call.transcript), meta)
-            ticket = made.to_dict() if made is not None else None
+            ticket = self.processor.extract(CallTranscript.from_dict(call.transcript), meta)
         except BaseException:
             self.repository.release(call_id)
             raise

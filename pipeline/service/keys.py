@@ -120,6 +120,11 @@ def authenticate(session: Session, key: str | None, now: datetime | None = None)
     return _principal(row)
 
 
+def all_keys(session: Session) -> list[ApiKey]:
+    """Every key, revoked ones too, oldest first (their hashes stay in the rows: show only what `KeyOut` shows)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
 def _principal(row: ApiKey) -> Principal:
     return Principal(key_id=row.id, name=row.name, role=row.role, agent_id=row.agent_id, team=row.team)
 

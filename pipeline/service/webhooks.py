@@ -72,7 +72,7 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-from models import top_department
+from models import Ticket, top_department
 
 __all__ = [
     "EVENTS",
@@ -485,16 +485,16 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
-def _request_type(ticket: dict[str, Any]) -> str | None:
-    field = (ticket.get("fields") or {}).get("request_type") or {}
-    return field.get("value")
+def _request_type(ticket: Ticket) -> str | None:
+    field = ticket.fields.get("request_type")
+    return field.value if field is not None else None
 
 
 def call_summary(
     call_id: str,
     status: str,
     *,
-    ticket: dict[str, Any] | None,
+    ticket: Ticket | None,
     error: str | None,
     timings: dict[str, Any] | None,
     links: dict[str, Any],
@@ -502,7 +502,7 @@ def call_summary(
 ) -> dict[str, Any]:
     """The webhook payload for a finished call (`status` "done" or "failed").
 
-    `ticket` is `Ticket.to_dict()` or None. Of its fields only request_type is copied: the others may
+    `ticket` is the call's ticket or None. Of its fields only request_type is copied: the others may
     hold the caller's phone number, ID number or address, which the client fetches through the API.
     Keys: event, call_id, status, error ({kind, message} as in the API's call status, or None), review,
     department, request_type, timings, links.
@@ -515,7 +515,7 @@ def call_summary(
         "call_id": call_id,
         "status": status,
         "error": {"kind": error_kind, "message": error} if error is not None else None,
-        "review": ticket.get("review") if ticket else None,
+        "review": ticket.review if ticket else None,
         "department": top_department(ticket) if ticket else None,
         "request_type": _request_type(ticket) if ticket else None,
         "timings": dict(timings) if timings is not None else None,

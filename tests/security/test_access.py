@@ -32,17 +32,17 @@ from sqlalchemy import select
 
 from api.auth import SESSION_COOKIE, FailureLimiter
 from api.main import create_app
+from models import DepartmentSuggestion, Ticket, TicketField
 from pipeline.service.database import ApiKey, Call, LoginSession, utcnow
 from pipeline.service.keys import SESSION_TOUCH_S, open_session, session_principal
 from pipeline.service.webhooks import verify, verify_legacy
 from pipeline.service.wiring import make_jobs
 
-TICKET = {
-    "fields": {"summary": {"value": "市民来电反映：小区楼下夜间施工噪音扰民。", "confidence": 0.8, "evidence": []}},
-    "department": None,
-    "department_suggestions": [{"department": "城市管理行政执法局", "score": 0.6}],
-    "review": "check",
-}
+TICKET = Ticket(
+    fields={**Ticket.empty().fields, "summary": TicketField("市民来电反映：小区楼下夜间施工噪音扰民。", 0.8)},
+    department_suggestions=[DepartmentSuggestion("城市管理行政执法局", 0.6)],
+    review="check",
+)
 
 # who holds which key: (role, agent id, team, webhook)
 HOLDERS = {
@@ -196,7 +196,8 @@ def test_an_operator_cannot_read_patch_or_play_another_agents_call_but_can_a_tea
         patch = client.patch(f"/v1/calls/{call_id}/ticket", headers=a1, json={"fields": {"caller_surname": "黑"}})
         assert patch.status_code == 404
     with world["services"].repository.sessions() as session:
-        assert "黑" not in json.dumps([call.ticket for call in session.scalars(select(Call))], ensure_ascii=False)
+        tickets = [call.ticket.to_dict() for call in session.scalars(select(Call)) if call.ticket]
+        assert "黑" not in json.dumps(tickets, ensure_ascii=False)
     # A2 is A1's teammate (班组 T1): A1 works on A2's call
     assert client.get("/v1/calls/x-a2/transcript", headers=a1).json()["turns"]
     assert client.get("/v1/calls/x-a2/audio", headers=a1).status_code == 200

@@ -28,11 +28,11 @@ from sqlalchemy import text
 from api.docs import docs_csp
 from api.headers import API_CSP, PAGES_CSP
 from api.main import create_app
-from api.schemas import TicketFieldsIn
+from api.schemas import CallPushForm, TicketFieldsIn
 from api.server import TimedH11Protocol, log_config, server_config
-from models import TICKET_FIELDS, MetadataError, Ticket
+from models import TICKET_FIELDS, DepartmentSuggestion, MetadataError, Ticket
 from pipeline.logmask import MaskNumbers
-from pipeline.meta import load_meta
+from pipeline.meta import METADATA_MAX_CHARS, CallMetaIn, load_meta
 from pipeline.service.corrections import CORRECTION_COLUMNS, FORMULA_STARTS, csv_cell, to_csv
 from pipeline.service.repository import NewCall
 
@@ -73,9 +73,9 @@ def service(tmp_path_factory):
 def _finish(repository, call_id: str) -> None:
     """The call as the worker leaves it: transcript saved, ticket pre-filled, done."""
     turns = [{"role": "agent", "text": "您好，12345热线"}, {"role": "caller", "text": "楼下施工太吵"}]
-    ticket = Ticket.empty().to_dict()
-    ticket["fields"]["summary"]["value"] = "市民来电反映：楼下施工太吵。"
-    ticket["department_suggestions"] = [{"department": "城市管理行政执法局", "score": 0.6, "reasons": []}]
+    ticket = Ticket.empty()
+    ticket.fields["summary"].value = "市民来电反映：楼下施工太吵。"
+    ticket.department_suggestions = [DepartmentSuggestion("城市管理行政执法局", 0.6)]
     assert repository.claim(call_id, "transcribe", 60)
     assert repository.save_transcript(call_id, {"call_id": call_id, "turns": turns}, {}, 2.0)
     assert repository.claim(call_id, "extract", 60)
@@ -112,6 +112,37 @@ def test_the_ticket_schema_shows_in_openapi(service):
     assert set(variant("emotion", "enum")) == {"angry", "anxious", "distressed", "calm"}
     assert "反映" in variant("request_type", "enum")
     assert variant("phone", "pattern")
+
+
+def _bounds(property_schema: dict) -> dict:
+    """A field's pattern and length bounds, from its schema or from its non-null variant."""
+    options = property_schema.get("anyOf", [property_schema])
+    return {key: value for option in options for key, value in option.items() if key in ("pattern", "maxLength")}
+
+
+def test_the_push_form_in_openapi_is_what_the_push_reads():
+    form = CallPushForm.model_json_schema()["properties"]
+    metadata = CallMetaIn.model_json_schema()["properties"]
+    # every field of the metadata document may come as a form field (the push reads CallMetaIn's fields), and
+    # the form has no other field than the recording, the whole document and the priority
+    assert set(form) == {"recording", "metadata", "priority", *metadata}
+    for name in ("call_id", "caller_number", "agent_id"):
+        assert _bounds(form[name]) == _bounds(metadata[name]) != {}, name
+    assert form["recording"]["format"] == "binary"
+    assert _bounds(form["metadata"]) == {"maxLength": METADATA_MAX_CHARS}
+
+
+def test_the_push_body_shows_in_openapi(service):
+    push = service["client"].get("/openapi.json").json()["paths"]["/v1/calls"]["post"]["requestBody"]
+    assert push["required"] is True
+    schema = push["content"]["multipart/form-data"]["schema"]
+    assert set(schema["properties"]) == set(CallPushForm.model_fields)  # the model's schema (nulls left out)
+    assert (
+        schema["properties"]["call_id"]["pattern"]
+        == CallPushForm.model_json_schema()["properties"]["call_id"]["pattern"]
+    )
+    assert {"recording", "call_id"} <= set(schema["required"])
+    assert set(schema["properties"]["priority"]["enum"]) == {"live", "backlog"}
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,14 @@
 `CallRepository` puts the parts together as mixins over one `sessionmaker`, so its callers (jobs, the API,
 keys, corrections) keep calling `repository.claim(...)`, `repository.search(...)` as before: a facade would
 repeat every signature to forward it, and the parts share state (`finish` writes the outbox row in its own
-transaction).
+transaction). Reads return `Call` rows, exported here with the queries' types: the API's routes use the
+repository, never the tables.
 """
 
+from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
+from pipeline.service.database import Call
 from pipeline.service.repository.audits import AuditsAndStats
 from pipeline.service.repository.calls import CallLifecycle, NewCall, Phase
 from pipeline.service.repository.outbox import WEBHOOK_FALLBACK_S, WebhookOutbox
@@ -32,9 +35,15 @@ class CallRepository(CallLifecycle, Reviews, AuditsAndStats, Search, WebhookOutb
     def __init__(self, sessions: sessionmaker):
         self.sessions = sessions
 
+    def ping(self) -> None:
+        """Raises when the database does not answer (the API's readiness check)."""
+        with self.sessions() as session:
+            session.execute(text("SELECT 1"))
+
 
 __all__ = [
     "WEBHOOK_FALLBACK_S",
+    "Call",
     "CallQuery",
     "CallRepository",
     "CallScope",

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from models import CallConflictError, CallNotFoundError, top_department
+from models import CallConflictError, CallNotFoundError, Ticket, top_department
 from pipeline.service.database import (
     ApiKey,
     Call,
@@ -206,7 +206,7 @@ class CallLifecycle:
                 session.add(CallEvent(call_id=call_id, event="transcribed", detail={}))
             return bool(saved)
 
-    def finish(self, call_id: str, ticket: dict | None, timings: dict) -> list[str]:
+    def finish(self, call_id: str, ticket: Ticket | None, timings: dict) -> list[str]:
         """The call is done: ticket stored, webhook deliveries queued in the same transaction (outbox).
         Returns the new delivery ids; [] when the call was already finished by another delivery."""
         now = utcnow()
@@ -222,7 +222,7 @@ class CallLifecycle:
                     stage=None,
                     ticket=ticket,
                     machine_ticket=ticket,
-                    review=(ticket or {}).get("review"),
+                    review=ticket.review if ticket else None,
                     department=top_department(ticket),
                     timings={**(call.timings or {}), **timings},
                     search_text=search_text(call.transcript, ticket),

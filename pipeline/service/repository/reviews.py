@@ -2,12 +2,13 @@
 
 import copy
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import defer, sessionmaker
 
-from models import CallConflictError, CallNotFoundError
+from models import CallConflictError, CallNotFoundError, TicketField
 from pipeline.service.database import (
     Call,
     TicketChange,
@@ -21,7 +22,7 @@ class Reviews:
 
     sessions: sessionmaker
 
-    def update_ticket(self, call_id: str, actor: str, changes: dict, accept: bool) -> Call:
+    def update_ticket(self, call_id: str, actor: str, changes: dict[str, str | None], accept: bool) -> Call:
         """Apply an operator's corrections (field → new value; `department` picks the unit) and/or accept.
         Each change is stored with who and when; the machine's ticket is kept unchanged."""
         with self.sessions.begin() as session:
@@ -37,20 +38,20 @@ class Reviews:
                     old = call.department
                     if old != value:
                         call.department = value
-                        ticket["department"] = value
+                        ticket.department = value
                         recorded[name] = {"old": old, "new": value}
                     continue
-                field = ticket.setdefault("fields", {}).get(name) or {}
-                old = field.get("value")
+                field = ticket.fields.get(name) or TicketField()
+                old = field.value
                 if old == value:
                     continue
-                ticket["fields"][name] = {
-                    **field,
-                    "value": value,
-                    "confidence": 1.0,
-                    "source": "corrected",  # by the operator, after the machine (not "operator": said by them)
-                    "evidence": field.get("evidence", []) if value is not None else [],
-                }
+                ticket.fields[name] = replace(
+                    field,
+                    value=value,
+                    confidence=1.0,
+                    source="corrected",  # by the operator, after the machine (not "operator": said by them)
+                    evidence=field.evidence if value is not None else [],
+                )
                 recorded[name] = {"old": old, "new": value}
             now = utcnow()
             if recorded:

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import sessionmaker
 
-from models import top_department
+from models import Ticket, top_department
 from pipeline.service.database import (
     Call,
 )
@@ -47,16 +47,16 @@ class Search:
             return list(rows), total
 
 
-def search_text(transcript: dict | None, ticket: dict | None) -> str:
+def search_text(transcript: dict | None, ticket: Ticket | None) -> str:
     """What text search looks through: the turns, the summary and the chosen department."""
     parts = [turn.get("text", "") for turn in (transcript or {}).get("turns", [])]
-    fields = (ticket or {}).get("fields", {})
-    summary = (fields.get("summary") or {}).get("value")
-    if summary:
-        parts.append(str(summary))
-    department = (ticket or {}).get("department") or top_department(ticket)
-    if department:
-        parts.append(department)
+    if ticket is not None:
+        summary = ticket.fields.get("summary")
+        if summary is not None and summary.value:
+            parts.append(summary.value)
+        department = ticket.department or top_department(ticket)
+        if department:
+            parts.append(department)
     return "\n".join(parts)
 
 

@@ -171,7 +171,7 @@ def test_transcript_saved_to_done_with_the_ticket_and_a_webhook_enqueued(jobs, c
     assert jobs.extract("c-1") == "done"
     call = jobs.repository.get("c-1")
     assert (call.status, call.lease_until, call.finished_at, call.attempts) == ("done", None, clock.now, 2)
-    assert call.ticket == call.machine_ticket == a_ticket().to_dict()
+    assert call.ticket == call.machine_ticket == a_ticket()
     assert call.review == "check"
     assert set(call.timings) == {"decode", "transcribe", "extract"}
     [(kind, delivery_id)] = enqueued(jobs)
@@ -440,7 +440,7 @@ def test_the_in_process_queue_runs_each_job_through_the_route_table(jobs, receiv
             time.sleep(0.01)
     finally:
         queue.stop()
-    assert jobs.repository.get("c-1").ticket == a_ticket().to_dict()
+    assert jobs.repository.get("c-1").ticket == a_ticket()
     assert len(receiver.requests) == 1
 
 

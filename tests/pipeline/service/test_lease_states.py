@@ -39,6 +39,7 @@ import pytest
 from service_fakes import FakeClock, open_repository, register, webhook_key
 from sqlalchemy import update
 
+from models import DepartmentSuggestion, Ticket
 from pipeline.service.database import Call
 from pipeline.service.repository import WEBHOOK_FALLBACK_S, Phase
 from pipeline.service.webhooks import DeliveryAttempt
@@ -180,7 +181,7 @@ def test_extracting_to_done_on_finish_with_the_ticket_and_merged_timings(reposit
     register(repository, "c-1")
     transcribed(repository, "c-1")
     repository.claim("c-1", Phase.EXTRACT, LEASE_S)
-    ticket = {"fields": {}, "review": "check", "department_suggestions": [{"department": "市城管局", "score": 0.9}]}
+    ticket = Ticket({}, [DepartmentSuggestion("市城管局", 0.9)], review="check")
     assert repository.finish("c-1", ticket, {"extract": 0.5}) == [], "no webhook URL: nothing to announce"
     call = repository.get("c-1")
     assert (call.status, call.stage, call.lease_until, call.finished_at) == ("done", None, None, clock.now)
@@ -195,7 +196,7 @@ def test_done_is_final_finish_and_fail_again_change_nothing(repository):
     transcribed(repository, "c-1")
     repository.claim("c-1", Phase.EXTRACT, LEASE_S)
     repository.finish("c-1", None, {})
-    assert repository.finish("c-1", {"fields": {}}, {}) == []
+    assert repository.finish("c-1", Ticket({}), {}) == []
     assert repository.fail("c-1", "ProcessingError", "late") == []
     assert repository.claim("c-1", Phase.EXTRACT, LEASE_S) is None
     assert repository.claim("c-1", Phase.TRANSCRIBE, LEASE_S) is None
@@ -225,7 +226,7 @@ def test_failed_is_final_nothing_moves_it(repository):
     repository.fail("c-1", "AudioDecodeError", "not audio")
     assert repository.fail("c-1", "ProcessingError", "again") == []
     assert not repository.save_transcript("c-1", {"turns": []}, {}, 1.0)
-    assert repository.finish("c-1", {"fields": {}}, {}) == []
+    assert repository.finish("c-1", Ticket({}), {}) == []
     assert repository.claim("c-1", Phase.TRANSCRIBE, LEASE_S) is None
     call = repository.get("c-1")
     assert (call.status, call.error_kind, call.transcript, call.ticket) == ("failed", "AudioDecodeError", None, None)

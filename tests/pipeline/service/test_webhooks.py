@@ -541,7 +541,7 @@ def test_host_names_are_checked_on_every_resolved_address(monkeypatch):
         validate_webhook_url("https://nowhere.example.com/x", allow_private=False)
 
 
-def _ticket_with_personal_data() -> dict:
+def _ticket_with_personal_data() -> Ticket:
     ticket = Ticket.empty()
     ticket.fields["phone"] = TicketField(value="13812345678", confidence=0.9, raw="幺三八一二三四五六七八")
     ticket.fields["id_number"] = TicketField(value="110101199003078515", confidence=0.9)
@@ -554,7 +554,7 @@ def _ticket_with_personal_data() -> dict:
         DepartmentSuggestion("街道办", 0.4, []),
     ]
     ticket.review = "check"
-    return ticket.to_dict()
+    return ticket
 
 
 def test_summary_of_a_done_call_has_no_personal_data():
@@ -590,8 +590,8 @@ def test_summary_of_a_failed_call_without_ticket():
 
 
 def test_summary_tolerates_a_ticket_without_suggestions_or_request_type():
-    ticket = Ticket.empty().to_dict()
-    del ticket["fields"]["request_type"]
+    ticket = Ticket.empty()
+    del ticket.fields["request_type"]
     payload = call_summary("c-3", "done", ticket=ticket, error=None, timings={}, links={})
 
     assert (payload["review"], payload["department"], payload["request_type"]) == ("manual", None, None)
