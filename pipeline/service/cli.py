@@ -44,7 +44,10 @@ def register(app: typer.Typer, load_settings) -> None:
         concurrency: Annotated[int, typer.Option(help="processes (each loads the models once)")] = 1,
         name: Annotated[str | None, typer.Option(help="Celery node name")] = None,
         beat: Annotated[
-            bool, typer.Option(help="also run Celery beat, the housekeeping schedule: on one worker of a deployment")
+            bool,
+            typer.Option(
+                "--beat", help="also run Celery beat, the housekeeping schedule: on one worker of a deployment"
+            ),
         ] = False,
     ) -> None:
         """Run a Celery worker over Redis. Lost jobs, due webhooks and expired recordings are seen to by Celery
