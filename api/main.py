@@ -5,8 +5,6 @@ workers (Celery), or, with no Redis configured, to a job thread of its own that 
 the first call.
 """
 
-import logging
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,8 +15,6 @@ from api.limits import JSON_BODY_LIMIT, BodyGuard, SendGuard
 from api.routes import audits, calls, corrections, keys, reference, service, session
 from pipeline.settings import Settings
 
-logger = logging.getLogger(__name__)
-
 API_VERSION = "1.0.0"
 
 
@@ -27,6 +23,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from pipeline.service.housekeeping import Housekeeping
         from pipeline.service.wiring import build_services
 
         nonlocal services
@@ -34,14 +31,15 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
         if owned:
             services = build_services(settings or Settings())
         app.state.services = services
-        sweeper = _Sweeper(services) if services.jobs is not None else None
-        if sweeper:
-            sweeper.start()
+        housekeeping = None
+        if services.jobs is not None:  # in-process mode: no Celery beat, this process keeps its own time
+            housekeeping = Housekeeping(services.jobs, services.settings.retention_days)
+            housekeeping.start(services.settings.worker.sweep_interval_s)
         try:
             yield
         finally:
-            if sweeper:
-                sweeper.stop()
+            if housekeeping:
+                housekeeping.stop()
             if owned:
                 if services.jobs is not None:
                     services.queue.stop()
@@ -82,39 +80,6 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     app.add_middleware(SendGuard, idle_s=lambda: app.state.services.settings.server.send_idle_timeout_s)
     app.add_middleware(SecurityHeaders)  # added last: outside the body guard, so its 413 and 408 get them too
     return app
-
-
-class _Sweeper:
-    """In-process mode: re-runs lost jobs (queued before a restart) and due webhook retries on a timer."""
-
-    def __init__(self, services):
-        self.services = services
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="hotline-sweeper", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-
-    def run(self) -> None:
-        settings = self.services.settings
-        first = True
-        while not self.stopping.is_set():
-            try:
-                if first:  # after a restart, whatever was queued in memory is gone: take it all again
-                    self.services.repository.release_all()
-                    for call_id, phase, priority in self.services.repository.stale(0):
-                        self.services.queue.enqueue(phase, call_id, priority)
-                    first = False
-                self.services.jobs.sweep()
-                if settings.retention_days:
-                    self.services.jobs.purge_recordings(settings.retention_days)
-            except Exception:
-                logger.exception("sweep failed")
-            self.stopping.wait(settings.worker.sweep_interval_s)
 
 
 app = create_app()

@@ -4,9 +4,9 @@ The code logs none (ids, counts and kinds only); this is the second line, for wh
 exception's text or a library's message. `MaskNumbers` is a `logging.Filter` that rewrites each record's
 message, arguments, exception text and stack with `extract.masking.mask_numbers` (mobile, landline and
 ID-card numbers). A filter on a handler sees every record that handler writes, whichever logger it came from,
-so the entry points put it on their handlers after they configure logging: the CLI and `hotline worker` with
-`install()`, `hotline serve` in uvicorn's logging configuration (`api.server.log_config`), which every worker
-process applies again.
+so the entry points put it on their handlers after they configure logging: the CLI, `hotline worker` and
+`hotline beat` with `install()`, `hotline serve` in uvicorn's logging configuration (`api.server.log_config`),
+which every worker process applies again.
 """
 
 import logging

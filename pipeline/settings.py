@@ -44,17 +44,22 @@ class StoreSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    """Celery workers and the sweeper that re-enqueues lost jobs."""
+    """Celery workers and housekeeping (the sweep that re-enqueues lost jobs); also the defaults of
+    `pipeline.service.jobs.JobOptions`."""
 
     lease_s: float = Field(
-        3600, gt=0, description="a claimed job's lease and Redis' visibility timeout; above the slowest call"
+        3600.0, gt=0, description="a claimed job's lease and Redis' visibility timeout; above the slowest call"
     )
-    requeue_after_s: float = Field(900, gt=0, description="a job queued this long without a claim is re-enqueued")
-    sweep_interval_s: float = Field(60, gt=0, description="how often a worker looks for lost jobs and webhooks")
+    requeue_after_s: float = Field(900.0, gt=0, description="a job queued this long without a claim is re-enqueued")
+    sweep_interval_s: float = Field(
+        60, gt=0, description="how often beat (the API without Redis) sweeps for lost jobs and due webhooks"
+    )
     concurrency: int = Field(1, ge=1, description="jobs at a time per worker process (models load once each)")
 
 
 class WebhookSettings(BaseModel):
+    """Webhook delivery; also the defaults of `pipeline.service.webhooks.WebhookOptions`, which explains them."""
+
     timeout_s: float = Field(10, gt=0)
     max_attempts: int = Field(8, ge=1)
     backoff_base_s: float = Field(30, gt=0)

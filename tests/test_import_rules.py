@@ -8,7 +8,8 @@
   `pipeline.cli`, the `hotline` entry point, which registers the service's commands (`pipeline.service.cli`).
 - `pipeline.service` imports nothing from `api`. The exception is `pipeline.service.cli`, whose `hotline serve`
   starts the API server (`api.server`).
-- `pipeline.service.tasks` (the Celery worker's app) is imported by `pipeline.service.cli` (`hotline worker`) only.
+- `pipeline.service.tasks` (the Celery worker's app) is imported by `pipeline.service.cli` (`hotline worker`,
+  `hotline beat`) only.
 - No import cycle among the project's modules.
 
 The graph is read from the source files with `ast`. The layer rules count every import, at module level or inside

@@ -1,9 +1,8 @@
-"""`hotline serve`, `hotline worker`, `hotline sweep`, `hotline db upgrade`, `hotline keys …`: the service's
-entry points, registered on the main `hotline` app (pipeline.cli)."""
+"""`hotline serve`, `hotline worker`, `hotline beat`, `hotline sweep`, `hotline db upgrade`, `hotline keys …`: the
+service's entry points, registered on the main `hotline` app (pipeline.cli)."""
 
 import json
 import sys
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -44,43 +43,44 @@ def register(app: typer.Typer, load_settings) -> None:
         ),
         concurrency: Annotated[int, typer.Option(help="processes (each loads the models once)")] = 1,
         name: Annotated[str | None, typer.Option(help="Celery node name")] = None,
+        beat: Annotated[
+            bool,
+            typer.Option(
+                "--beat", help="also run Celery beat, the housekeeping schedule: on one worker of a deployment"
+            ),
+        ] = False,
     ) -> None:
-        """Run a Celery worker over Redis, with a sweeper that re-enqueues lost jobs and due webhooks."""
-        from celery.signals import after_setup_task_logger
-
-        from pipeline.logmask import install as mask_numbers_in_logs
+        """Run a Celery worker over Redis. Lost jobs, due webhooks and expired recordings are seen to by Celery
+        beat: `--beat` on one worker, or `hotline beat` once."""
         from pipeline.service.tasks import app as celery_app
-        from pipeline.service.tasks import configure
+        from pipeline.service.tasks import configure, schedule_housekeeping
         from pipeline.service.wiring import build_worker_jobs
 
-        settings = load_settings()
-        if not settings.redis_url:
-            sys.stderr.write("error: a worker needs HOTLINE_REDIS_URL (without it, `hotline serve` runs jobs)\n")
-            raise typer.Exit(2)
+        settings = _celery_settings(load_settings, "a worker")
         configure(settings.redis_url, settings.worker.lease_s)
-        # Celery sets up its handlers when the worker starts (the task logger's last): mask numbers in them too
-        after_setup_task_logger.connect(lambda **_: mask_numbers_in_logs(), weak=False)
-        sweeper_jobs = build_worker_jobs(settings)  # also migrates the database before the first task
-        stopping = threading.Event()
-
-        def sweep_forever() -> None:
-            while not stopping.wait(settings.worker.sweep_interval_s):
-                try:
-                    sweeper_jobs.sweep()
-                    if settings.retention_days:
-                        sweeper_jobs.purge_recordings(settings.retention_days)
-                except Exception as error:  # a sweep that fails is retried at the next interval
-                    sys.stderr.write(f"sweep failed: {type(error).__name__}: {error}\n")
-
-        threading.Thread(target=sweep_forever, name="hotline-sweeper", daemon=True).start()
+        schedule_housekeeping(settings.worker.sweep_interval_s)
+        _mask_numbers_in_celery_logs()
+        build_worker_jobs(settings)  # fails fast: migrates the database and checks the store before the first task
         argv = ["worker", "--loglevel=INFO", f"--queues={queues}", f"--concurrency={concurrency}"]
         argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork"]
         if name:
             argv.append(f"--hostname={name}")
-        try:
-            celery_app.worker_main(argv)
-        finally:
-            stopping.set()
+        if beat:
+            argv.append("--beat")
+        celery_app.worker_main(argv)
+
+    @app.command("beat")
+    def beat_command() -> None:
+        """Run Celery beat alone: it sends the housekeeping tasks (lost jobs, due webhooks, expired recordings)
+        every HOTLINE_WORKER__SWEEP_INTERVAL_S to the workers. One per deployment."""
+        from pipeline.service.tasks import app as celery_app
+        from pipeline.service.tasks import configure, schedule_housekeeping
+
+        settings = _celery_settings(load_settings, "beat")
+        configure(settings.redis_url, settings.worker.lease_s)
+        schedule_housekeeping(settings.worker.sweep_interval_s)
+        _mask_numbers_in_celery_logs()
+        celery_app.start(["beat", "--loglevel=INFO"])
 
     @app.command()
     def sweep() -> None:
@@ -218,3 +218,22 @@ def register(app: typer.Typer, load_settings) -> None:
         finally:
             engine.dispose()
         sys.stderr.write(f"{len(rows)} accepted tickets → {out}\n")
+
+
+def _celery_settings(load_settings, who: str):
+    """Settings with a broker; without HOTLINE_REDIS_URL it exits 2 (`hotline serve` then runs jobs itself)."""
+    settings = load_settings()
+    if not settings.redis_url:
+        sys.stderr.write(f"error: {who} needs HOTLINE_REDIS_URL (without it, `hotline serve` runs jobs)\n")
+        raise typer.Exit(2)
+    return settings
+
+
+def _mask_numbers_in_celery_logs() -> None:
+    """Celery sets up its handlers when it starts (a worker's task logger last): mask numbers in them too."""
+    from celery.signals import after_setup_logger, after_setup_task_logger
+
+    from pipeline.logmask import install
+
+    after_setup_logger.connect(lambda **_: install(), weak=False)
+    after_setup_task_logger.connect(lambda **_: install(), weak=False)

@@ -37,11 +37,16 @@ from pipeline.service.webhooks import (
     retry_delay,
     validate_webhook_url,
 )
+from pipeline.settings import Settings, WebhookSettings, WorkerSettings
 
 if TYPE_CHECKING:
     from pipeline.run import StageHook
 
 logger = logging.getLogger(__name__)
+
+# The settings' defaults (plain models: building them reads no environment)
+_WORKER_DEFAULTS = WorkerSettings()
+_WEBHOOK_DEFAULTS = WebhookSettings()
 
 PERMANENT_ERRORS = (AudioDecodeError, AudioTooLongError, NoSpeechError, RecordingNotFoundError)
 """The call itself is at fault: retrying cannot help, the call fails with the reason."""
@@ -75,14 +80,17 @@ class JobOptions:
     """lease_s: how long a claim holds a call without a heartbeat (Redis' visibility timeout matches it).
     requeue_after_s: a call queued this long without being claimed is enqueued again by `sweep`.
     heartbeat_s: least time between two progress writes.
-    max_attempts: claims of one call before it fails (a recording that crashes workers must not loop)."""
+    max_attempts: claims of one call before it fails (a recording that crashes workers must not loop).
+    All but heartbeat_s and max_attempts are deployment settings (HOTLINE_WORKER__*, HOTLINE_PUBLIC_URL,
+    HOTLINE_WEBHOOKS__*): their defaults are `pipeline.settings`', kept there once, and `wiring.job_options`
+    builds these options from the settings."""
 
-    lease_s: float = 3600.0
-    requeue_after_s: float = 900.0
+    lease_s: float = _WORKER_DEFAULTS.lease_s
+    requeue_after_s: float = _WORKER_DEFAULTS.requeue_after_s
     heartbeat_s: float = 2.0
     max_attempts: int = 5
-    public_url: str = "http://127.0.0.1:8000"
-    allow_private_webhooks: bool = False
+    public_url: str = Settings.model_fields["public_url"].default  # Settings() would read the environment
+    allow_private_webhooks: bool = _WEBHOOK_DEFAULTS.allow_private
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
 

@@ -5,11 +5,16 @@ that dies mid-call leaves it in Redis, which hands it out again after the visibi
 job lease). Only transient errors (store or database unreachable, a model that failed to load) are
 retried, with exponential backoff; a bad recording fails its call instead.
 
+Housekeeping (`pipeline.service.housekeeping`) runs as two periodic tasks that Celery beat sends every
+HOTLINE_WORKER__SWEEP_INTERVAL_S (`schedule_housekeeping`). They are not retried: the next one comes soon, and
+one that waited a whole interval in the queue is dropped (`expires`), so a pile-up after an outage runs once.
+
 The worker reads settings (an entry point); the API only sends tasks by name (`pipeline.service.queues`).
-This module is a leaf: only `hotline worker` imports it. Each task is made from a `JobRoute` of
-`pipeline.service.queues`: its name is the route's wire name (`hotline.transcribe`, `hotline.extract`,
+This module is a leaf: only `hotline worker` and `hotline beat` import it. Each job task is made from a `JobRoute`
+of `pipeline.service.queues`: its name is the route's wire name (`hotline.transcribe`, `hotline.extract`,
 `hotline.webhook`), so messages queued by an older release are still run by a newer worker, and it runs the
-route's `Jobs` method, the one the in-process queue runs.
+route's `Jobs` method, the one the in-process queue runs. The housekeeping tasks' wire names are pinned there too
+(`hotline.sweep`, `hotline.purge_recordings`).
 """
 
 import functools
@@ -19,9 +24,19 @@ from celery import Celery, Task
 from sqlalchemy.exc import OperationalError
 
 from models import ModelLoadError, StorageError
-from pipeline.service.queues import PHASE_ROUTES, QUEUES, WEBHOOK_ROUTE, JobRoute
+from pipeline.service.housekeeping import Housekeeping
+from pipeline.service.queues import (
+    HOUSEKEEPING_QUEUE,
+    PHASE_ROUTES,
+    PURGE_RECORDINGS_TASK,
+    QUEUES,
+    SWEEP_TASK,
+    WEBHOOK_ROUTE,
+    JobRoute,
+)
 from pipeline.service.queues import configure as configure_celery
 from pipeline.service.repository import Phase
+from pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +56,26 @@ def _jobs():
     from pipeline.service.wiring import build_worker_jobs
 
     return build_worker_jobs()
+
+
+@functools.cache
+def _housekeeping() -> Housekeeping:
+    return Housekeeping(_jobs(), Settings().retention_days)
+
+
+def schedule_housekeeping(interval_s: float) -> Celery:
+    """Beat's schedule: `hotline.sweep` and `hotline.purge_recordings` every `interval_s`. Beat keeps it in
+    memory (nothing written to disk): after a restart the first ones come one interval later."""
+    options = {"queue": HOUSEKEEPING_QUEUE, "expires": interval_s}
+    app.conf.update(
+        beat_schedule={
+            "sweep": {"task": SWEEP_TASK, "schedule": interval_s, "options": options},
+            "purge recordings": {"task": PURGE_RECORDINGS_TASK, "schedule": interval_s, "options": options},
+        },
+        beat_scheduler="celery.beat:Scheduler",
+        result_expires=None,  # no result backend to clean: beat would add a daily cleanup task otherwise
+    )
+    return app
 
 
 _retry = {
@@ -67,4 +102,24 @@ extract = _task(PHASE_ROUTES[Phase.EXTRACT])
 webhook = _task(WEBHOOK_ROUTE)
 
 
-__all__ = ["QUEUES", "app", "configure", "extract", "transcribe", "webhook"]
+@app.task(name=SWEEP_TASK)
+def sweep() -> int:
+    return _housekeeping().sweep()
+
+
+@app.task(name=PURGE_RECORDINGS_TASK)
+def purge_recordings() -> int:
+    return _housekeeping().purge_recordings()
+
+
+__all__ = [
+    "QUEUES",
+    "app",
+    "configure",
+    "extract",
+    "purge_recordings",
+    "schedule_housekeeping",
+    "sweep",
+    "transcribe",
+    "webhook",
+]

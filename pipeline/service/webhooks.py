@@ -73,6 +73,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from models import Ticket, top_department
+from pipeline.settings import WebhookSettings
 
 __all__ = [
     "EVENTS",
@@ -110,6 +111,8 @@ SIGNATURE_VERSION = "v1"
 _MAX_ERROR_CHARS = 200
 _MAX_BODY_READ_BYTES = 4096
 
+_DEFAULTS = WebhookSettings()  # the settings' defaults (a plain model: building it reads no environment)
+
 
 @dataclass(frozen=True)
 class WebhookOptions:
@@ -122,12 +125,14 @@ class WebhookOptions:
         ~63 min, full jitter makes it ~32 min on average) before the delivery is given up.
     backoff_base_s: ceiling of the first retry's wait; doubles with each attempt.
     backoff_max_s: the ceiling never grows past this (1 h), so late retries still come hourly.
+
+    The defaults are the settings' (`pipeline.settings.WebhookSettings`, HOTLINE_WEBHOOKS__*), kept there once.
     """
 
-    timeout_s: float = 10
-    max_attempts: int = 8
-    backoff_base_s: float = 30
-    backoff_max_s: float = 3600
+    timeout_s: float = _DEFAULTS.timeout_s
+    max_attempts: int = _DEFAULTS.max_attempts
+    backoff_base_s: float = _DEFAULTS.backoff_base_s
+    backoff_max_s: float = _DEFAULTS.backoff_max_s
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def redis_server(port: int):
 def worker_process(env: dict[str, str], log: Path):
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [str(HOTLINE), "worker"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            [str(HOTLINE), "worker", "--beat"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         yield process

@@ -9,7 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.service.queues import PHASE_ROUTES, QUEUES, WEBHOOK_ROUTE, CeleryQueue, ThreadQueue
+from pipeline.service.queues import (
+    PHASE_ROUTES,
+    PURGE_RECORDINGS_TASK,
+    QUEUES,
+    SWEEP_TASK,
+    WEBHOOK_ROUTE,
+    CeleryQueue,
+    ThreadQueue,
+)
 from pipeline.service.repository import Phase
 
 
@@ -20,6 +28,7 @@ def test_task_names_do_not_follow_module_paths() -> None:
         Phase.EXTRACT: ("hotline.extract", "extract"),
     }
     assert (WEBHOOK_ROUTE.task, WEBHOOK_ROUTE.queue) == ("hotline.webhook", "webhooks")
+    assert (SWEEP_TASK, PURGE_RECORDINGS_TASK) == ("hotline.sweep", "hotline.purge_recordings")
     assert QUEUES == ("asr", "extract", "webhooks")
 
 
@@ -37,11 +46,12 @@ def test_every_phase_has_a_route_to_its_jobs_method() -> None:
 def test_the_worker_registers_its_tasks_under_those_names() -> None:
     from pipeline.service import tasks
 
-    names = {*(route.task for route in PHASE_ROUTES.values()), WEBHOOK_ROUTE.task}
+    names = {*(route.task for route in PHASE_ROUTES.values()), WEBHOOK_ROUTE.task, SWEEP_TASK, PURGE_RECORDINGS_TASK}
     assert {name: tasks.app.tasks[name].name for name in names} == {name: name for name in names}
     assert tasks.transcribe.name == PHASE_ROUTES[Phase.TRANSCRIBE].task
     assert tasks.extract.name == PHASE_ROUTES[Phase.EXTRACT].task
     assert tasks.webhook.name == WEBHOOK_ROUTE.task
+    assert (tasks.sweep.name, tasks.purge_recordings.name) == (SWEEP_TASK, PURGE_RECORDINGS_TASK)
 
 
 def test_the_celery_queue_sends_each_job_by_its_wire_name_and_queue() -> None:
