@@ -20,13 +20,16 @@ _ASKS_NAME = re.compile(r"贵姓|称呼|姓名|名字|怎么叫您")
 _DECLINES = re.compile(r"不方便|不想|不用留|不留|不说|不告诉|匿名|保密|算了吧|就不")
 _SAYS_SURNAME = re.compile(r"(?:免贵|我)?姓([\u4e00-\u9fff]{1,2})")
 _SAYS_NAME = re.compile(r"(?:我叫|我是|名字是|名字叫|叫我)([\u4e00-\u9fff]{2,4})")
+# an answer whose 我 landed at the end of the operator's turn (a turn split a little early): "叫李慧敏"
+_ANSWER_STARTS_WITH_NAME = re.compile(r"^[，。\s嗯啊呃]*(?:叫|是)([\u4e00-\u9fff]{2,4})")
 _HONORIFIC = re.compile(r"([\u4e00-\u9fff]{1,2})(先生|女士|小姐|阿姨|大爷|师傅|女是|女式|女事|女仕)")
 # 女士 as Whisper often writes it on the phone
 _HONORIFIC_SPELLING = {"女是": "女士", "女式": "女士", "女事": "女士", "女仕": "女士"}
 # "免贵姓符" heard as 免贵幸福 / 贵性高: 姓 comes out as a character that sounds like it
 _SURNAME_AFTER_GUI = re.compile(r"(?:免贵|贵)([\u4e00-\u9fff])([\u4e00-\u9fff])")
 # spelling a surname out: "符号的符", "弓长张" is not caught, "耳东陈" neither: only the X…的X form
-_SPELLED = re.compile(r"([\u4e00-\u9fff])[\u4e00-\u9fff]{1,2}的\1")
+# spelling a surname ends its phrase: "符号的符。", "木子的李"; "路段的路灯" goes on and is no spelling
+_SPELLED = re.compile(r"([\u4e00-\u9fff])[\u4e00-\u9fff]{1,2}的\1(?=$|[，。！？、,.!?\s])")
 _FILLERS = re.compile(r"^(嗯|啊|哦|呃|那个|我|就)+|[，。！？、,.!?\s]")
 
 
@@ -188,7 +191,10 @@ def _asked_for_name(document: CallDocument, turn: TurnText) -> bool:
 
 def _full_name(turn: TurnText, asked: bool) -> TicketField | None:
     text = turn.text
-    for match in _SAYS_NAME.finditer(text):
+    matches = list(_SAYS_NAME.finditer(text))
+    if asked:
+        matches += list(_ANSWER_STARTS_WITH_NAME.finditer(text))
+    for match in matches:
         for name, offset in person_names(match.group(1)):
             if _known_surname(name, prefix=True) and 2 <= len(name) <= 4:
                 start = match.start(1) + offset

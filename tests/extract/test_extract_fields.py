@@ -131,6 +131,19 @@ def test_surname_and_honorific_from_the_operator_full_name_from_the_answer():
     assert surname_only.honorific.value == "女士"
 
 
+def test_a_name_answer_split_from_its_wo_is_found_and_a_road_is_no_spelled_surname():
+    document = doc(
+        (C, "九山区府城县后街16号民房路段的路灯不亮"),
+        (A, "好的，这边帮您登记，请问您贵姓我"),
+        (C, "叫李慧敏好"),
+        (A, "好的，方便留一个联系电话吗？"),
+    )
+    person = extract_person(document)
+    assert (person.caller_name.value, person.caller_surname.value) == ("李慧敏", "李")
+    road_only = extract_person(doc((C, "民房路段的路灯不亮"), (A, "好的")))
+    assert road_only.caller_surname.value is None
+
+
 def test_a_refused_name_stays_empty_with_the_refusal_as_evidence():
     person = extract_person(doc((A, "好的，麻烦留一下您的姓名。"), (C, "这个不方便透露。")))
     assert person.caller_name.value is None and person.caller_surname.value is None
