@@ -160,9 +160,25 @@ def correct_districts(text: str, place: DeploymentPlace) -> str:
             if _NAMED_AFTER_DISTRICT.match(text, start + size - 1):
                 continue  # 秀阴小学 is 秀英小学, not 秀英区学
             in_address = bool(_PLACE_FOLLOWS.match(text, start + size))
-            if _sounds_like(_sound(heard), sound, loosely=in_address):
+            if _sounds_like(_sound(heard), sound, loosely=in_address) or (
+                in_address and _only_district_one_syllable_off(heard, district, districts)
+            ):
                 text = text[:start] + district + text[start + size :]
     return _correct_named_after_districts(text, districts)
+
+
+def _only_district_one_syllable_off(heard: str, district: str, districts: dict[str, tuple[str, ...]]) -> bool:
+    """松山区 before a street is 琼山区: the suffix itself heard (区), the name's other syllables heard exactly,
+    and no other district of the city as near. A district name the city does not have, said where an address
+    is being given, is one of its own misheard: a city has only a handful."""
+
+    def one_off(name: str) -> bool:
+        if len(name) != len(heard) or len(name) < 3 or name[-1] != heard[-1]:
+            return False
+        heard_sound, name_sound = _sound(heard[:-1]), districts[name][:-1]
+        return sum(a != b for a, b in zip(heard_sound, name_sound, strict=True)) == 1
+
+    return one_off(district) and sum(map(one_off, districts)) == 1
 
 
 # Places named after a district (琼山医院, 秀英小学, 美兰机场): the district's name without 区 before these

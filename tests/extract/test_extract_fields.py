@@ -278,6 +278,14 @@ def test_district_names_whisper_misspells_are_recognised_but_roads_named_after_d
     assert garbled.district.value == "美兰区"
 
 
+def test_a_district_the_city_lacks_before_a_street_is_the_one_it_has_a_syllable_away():
+    place = DeploymentPlace()
+    assert correct_districts("我在松山区滨江街道", place) == "我在琼山区滨江街道"
+    assert correct_districts("松山区的天气", place) == "松山区的天气"  # no address follows
+    assert correct_districts("美华区龙昆南路", place) == "美华区龙昆南路"  # 美兰区 or 龙华区: not guessed
+    assert correct_districts("广州天河区体育西路", place) == "广州天河区体育西路"
+
+
 def test_recurring_times_are_not_event_times_and_name_answers_stay_out_of_the_summary():
     assert extract_event_time(doc((C, "每天晚上都挖到十二点多")), CALL_START).value is None
     document = doc(
