@@ -1,10 +1,13 @@
 """Scoring a routing model on labelled texts, and writing its predictions as CSV."""
 
 import csv
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import top_k_accuracy_score
 
 from extract.routing.model import RoutingModel
 
@@ -29,15 +32,16 @@ def evaluate_routing(
     """
     aliases = dict(label_aliases or {})
     gold = [aliases.get(label, label) for label in labels]
-    predictions = model.predict(texts, k=max(ks)) if texts else []
+    probabilities = model.predict_proba(texts) if texts else np.zeros((0, len(model.labels)))
     result: dict = {"n": len(gold)}
     for k in ks:
-        hits = sum(label in [name for name, _ in ranked[:k]] for label, ranked in zip(gold, predictions, strict=True))
-        result[f"top{k}"] = hits / len(gold) if gold else 0.0
+        result[f"top{k}"] = _top_k_hits(model.labels, probabilities, gold, k) / len(gold) if gold else 0.0
     known = set(model.labels)
     result["unseen"] = sum(label not in known for label in gold)
-    confidence = np.array([ranked[0][1] for ranked in predictions])
-    correct = np.array([ranked[0][0] == label for label, ranked in zip(gold, predictions, strict=True)])
+    # the model's first choice as `RoutingModel.predict` makes it: the first unit among equal probabilities
+    first = [model.labels[column] for column in probabilities.argmax(axis=1)]
+    confidence = probabilities.max(axis=1)
+    correct = np.array([choice == label for label, choice in zip(gold, first, strict=True)])
     order = np.argsort(-confidence, kind="stable")
     result["coverage"] = {}
     for share in coverages:
@@ -47,14 +51,33 @@ def evaluate_routing(
             "min_score": float(confidence[order[count - 1]]) if count else 0.0,
         }
     per_label: dict[str, dict] = {}
-    for label, ranked in zip(gold, predictions, strict=True):
+    for label, choice in zip(gold, first, strict=True):
         entry = per_label.setdefault(label, {"support": 0, "top1": 0.0})
         entry["support"] += 1
-        entry["top1"] += float(ranked[0][0] == label)
+        entry["top1"] += float(choice == label)
     for entry in per_label.values():
         entry["top1"] /= entry["support"]
     result["per_label"] = dict(sorted(per_label.items(), key=lambda item: -item[1]["support"]))
     return result
+
+
+def _top_k_hits(units: Sequence[str], probabilities: np.ndarray, gold: Sequence[str], k: int) -> int:
+    """How many texts have their gold unit among the model's first k; a unit the model never learnt is a miss."""
+    learnt = set(units)
+    known = [row for row, label in enumerate(gold) if label in learnt]
+    if not known:
+        return 0
+    # Each unit's place in the model's ranking as a score in (0, 1], 1 for the first: sklearn then counts the
+    # ranking `RoutingModel.predict` returns, ties between equal probabilities broken the same way.
+    places = np.argsort(np.argsort(-probabilities[known], axis=1, kind="stable"), axis=1)
+    scores = 1.0 - places / len(units)
+    if len(units) == 2:
+        scores = scores[:, 1]  # sklearn's two-class form: the second unit's score, first when above 0.5
+    with warnings.catch_warnings():
+        # k >= the number of units: every known unit is among the first k, which is the count we want
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        hits = top_k_accuracy_score([gold[row] for row in known], scores, k=k, labels=list(units), normalize=False)
+    return int(hits)
 
 
 def write_predictions(

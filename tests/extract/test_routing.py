@@ -369,20 +369,42 @@ def test_evaluate_routing_counts_top_k(char_model):
     assert half["top1"] in (0.0, 1.0) and 0.0 < half["min_score"] <= 1.0
 
 
+class FixedModel:
+    """A routing model at the evaluation's port: fixed probabilities per text."""
+
+    def __init__(self, labels: list[str], probabilities: dict[str, list[float]]):
+        self.labels = labels
+        self.probabilities = probabilities
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return np.array([self.probabilities[text] for text in texts])
+
+
 def test_evaluate_routing_coverage_ranks_by_confidence():
-    class Fixed:
-        labels = ("a", "b")
-
-        def predict(self, texts, k=3):
-            scores = {"sure-right": 0.9, "sure-wrong": 0.8, "unsure-right": 0.55, "unsure-wrong": 0.5}
-            return [[("a", scores[t]), ("b", 1 - scores[t])] for t in texts]
-
+    scores = {"sure-right": 0.9, "sure-wrong": 0.8, "unsure-right": 0.55, "unsure-wrong": 0.5}
+    model = FixedModel(["a", "b"], {text: [score, 1 - score] for text, score in scores.items()})
     texts = ["sure-right", "sure-wrong", "unsure-right", "unsure-wrong"]
-    result = evaluate_routing(Fixed(), texts, ["a", "b", "a", "b"], coverages=(0.25, 0.5, 1.0))
+    result = evaluate_routing(model, texts, ["a", "b", "a", "b"], coverages=(0.25, 0.5, 1.0))
     assert result["coverage"] == {
         "25%": {"top1": 1.0, "min_score": 0.9},
         "50%": {"top1": 0.5, "min_score": 0.8},
         "100%": {"top1": 0.5, "min_score": 0.5},
+    }
+    # two units: "unsure-wrong" is a tie, which the model's ranking gives to the first unit
+    assert (result["top1"], result["top3"]) == (0.5, 1.0)
+
+
+def test_evaluate_routing_counts_the_ranking_predict_returns_ties_included():
+    # `RoutingModel.predict` ranks the first of equal units first: a, b, c, d for both "tie" and "even"
+    probabilities = {"tie": [0.4, 0.25, 0.25, 0.1], "even": [0.3, 0.3, 0.2, 0.2], "clear": [0.1, 0.2, 0.3, 0.4]}
+    model = FixedModel(["a", "b", "c", "d"], probabilities)
+    result = evaluate_routing(model, ["tie", "even", "clear", "clear"], ["b", "b", "d", "x"], ks=(1, 2, 3))
+    assert (result["top1"], result["top2"], result["top3"]) == (0.25, 0.75, 0.75)
+    assert result["unseen"] == 1
+    assert result["per_label"] == {
+        "b": {"support": 2, "top1": 0.0},
+        "d": {"support": 1, "top1": 1.0},
+        "x": {"support": 1, "top1": 0.0},
     }
 
 
