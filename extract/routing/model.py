@@ -8,12 +8,13 @@ through `strip_routing_instruction` first, in training and in prediction.
 Benchmark and defaults: bench/routing.py.
 """
 
+import copy
 import hashlib
 import json
 import logging
-import pickle
 import platform
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,10 +23,12 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import scipy
 import sklearn
+import skops.io
 from scipy.special import softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from extract.phone import mask_numbers
 from extract.routing.text import split_channel_prefix, strip_routing_instruction
@@ -44,9 +47,13 @@ __all__ = [
     "TextEncoder",
 ]
 
-FORMAT_VERSION = 2
-MODEL_FILE = "model.pkl"
+FORMAT_VERSION = 3
+"""3: the fitted parts in a skops file. 1 and 2 were pickles, which are not loaded: loading one runs code from it."""
+MODEL_FILE = "model.skops"
 MANIFEST_FILE = "manifest.json"
+# Beyond skops' defaults (sklearn estimators, NumPy arrays, Python values): the neighbour index of a model
+# without embeddings is its char TF-IDF rows, a SciPy CSR matrix, which skops rebuilds from arrays.
+TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix"]
 
 
 class TextEncoder(Protocol):
@@ -309,17 +316,22 @@ class RoutingModel:
         ]
 
     def save(self, directory: Path) -> None:
-        """Write `model.pkl` (the fitted sklearn objects) and `manifest.json` into `directory`."""
+        """Write `model.skops` (the fitted sklearn objects and the neighbour index) and `manifest.json` into
+        `directory`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        payload = pickle.dumps(
+        # The vocabulary goes as one JSON string of the terms in column order: skops would write its ~60k
+        # entries as as many schema nodes (a file half as large again, loading some 20 times slower).
+        vectorizer = copy.copy(self._vectorizer)
+        del vectorizer.vocabulary_
+        payload = skops.io.dumps(
             {
-                "vectorizer": self._vectorizer,
+                "vectorizer": vectorizer,
+                "vocabulary": json.dumps(self._vectorizer.get_feature_names_out().tolist(), ensure_ascii=False),
                 "char_classifier": self._char_classifier,
                 "embedding_classifier": self._embedding_classifier,
-                "neighbour_index": self._neighbours,
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
+                "neighbour_index": None if self._neighbours is None else asdict(self._neighbours),
+            }
         )
         write_atomic(directory / MODEL_FILE, payload)
         manifest = {
@@ -338,8 +350,9 @@ class RoutingModel:
     def load(cls, directory: Path, *, encoder: TextEncoder | None = None) -> "RoutingModel":
         """Read a model written by `save`, checking format version, checksum and library versions.
 
-        Raises `ModelLoadError` for a missing, corrupt or incompatible directory. Only load models from
-        a trusted place: the model file is a pickle.
+        Raises `ModelLoadError` for a missing, corrupt or incompatible directory. The model file is read by
+        skops, which builds only known types (sklearn estimators, NumPy and SciPy arrays, Python values) and
+        runs no code from the file; a pickle from an older version is refused, not loaded.
         """
         directory = Path(directory)
         manifest_path = directory / MANIFEST_FILE
@@ -351,8 +364,10 @@ class RoutingModel:
             raise ModelLoadError(f"routing model manifest {manifest_path} is unreadable: {error}") from error
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
             found = manifest.get("format_version") if isinstance(manifest, dict) else None
+            pickled = " (a pickle, which is not loaded: loading one runs code from the file)" if found in (1, 2) else ""
             raise ModelLoadError(
-                f"routing model at {directory} has format version {found}, this code reads {FORMAT_VERSION}"
+                f"routing model at {directory} has format version {found}{pickled}, this code reads "
+                f"{FORMAT_VERSION}: retrain it with `hotline train routing`"
             )
         saved_sklearn = manifest.get("versions", {}).get("scikit-learn")
         if saved_sklearn != sklearn.__version__:
@@ -367,24 +382,49 @@ class RoutingModel:
         if hashlib.sha256(payload).hexdigest() != manifest.get("model_sha256"):
             raise ModelLoadError(f"routing model file {directory / MODEL_FILE} does not match its manifest checksum")
         try:
-            parts = pickle.loads(payload)
+            parts = skops.io.loads(payload, trusted=TRUSTED_TYPES)
+        except UntrustedTypesFoundException as error:
+            raise ModelLoadError(f"routing model file {directory / MODEL_FILE} is refused: {error}") from error
+        except (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
+        try:
+            _check_parts(parts)
             known = {field.name for field in fields(RoutingOptions)}
             options = RoutingOptions(**{key: value for key, value in manifest["options"].items() if key in known})
+            vectorizer = parts["vectorizer"]
+            vectorizer.vocabulary_ = {term: column for column, term in enumerate(json.loads(parts["vocabulary"]))}
+            index = parts["neighbour_index"]
             model = cls(
                 options=options,
                 labels=list(manifest["labels"]),
-                vectorizer=parts["vectorizer"],
+                vectorizer=vectorizer,
                 char_classifier=parts["char_classifier"],
                 embedding_classifier=parts["embedding_classifier"],
                 training_size=int(manifest["training_size"]),
                 encoder=encoder,
-                neighbour_index=parts["neighbour_index"],
+                neighbour_index=None if index is None else _NeighbourIndex(**index),
             )
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
         if model.labels != [str(label) for label in model._char_classifier.classes_]:
             raise ModelLoadError(f"routing model at {directory}: manifest labels do not match the classifier")
         return model
+
+
+def _check_parts(parts) -> None:
+    """The model file holds what `save` writes, or a `TypeError` says which part does not."""
+    if not isinstance(parts, dict):
+        raise TypeError(f"the model file holds a {type(parts).__name__}, not the model's parts")
+    expected = {
+        "vectorizer": (TfidfVectorizer,),
+        "vocabulary": (str,),
+        "char_classifier": (LinearSVC, LogisticRegression),
+        "embedding_classifier": (LogisticRegression, type(None)),
+        "neighbour_index": (dict, type(None)),
+    }
+    for name, types in expected.items():
+        if not isinstance(parts.get(name), types):
+            raise TypeError(f"{name} is a {type(parts.get(name)).__name__}")
 
 
 def _prepare(texts: Sequence[str], options: RoutingOptions) -> list[str]:
