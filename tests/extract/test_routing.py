@@ -2,13 +2,17 @@
 real training run on the Haikou tickets."""
 
 import csv
+import hashlib
 import json
+import os
+import pickle
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import skops.io
 
 from extract.routing import (
     FORMAT_VERSION,
@@ -198,7 +202,7 @@ def test_ensemble_uses_the_encoder_and_round_trips(tmp_path):
     before = model.predict(queries, k=2)
     model.save(tmp_path / "routing")
     manifest = json.loads((tmp_path / "routing" / MANIFEST_FILE).read_text(encoding="utf-8"))
-    assert manifest["format_version"] == FORMAT_VERSION == 2 and manifest["training_size"] == len(texts)
+    assert manifest["format_version"] == FORMAT_VERSION == 3 and manifest["training_size"] == len(texts)
     assert manifest["labels"] == model.labels and manifest["options"]["use_embeddings"] is True
     loaded = RoutingModel.load(tmp_path / "routing", encoder=encoder)
     assert loaded.labels == model.labels and loaded.options == model.options
@@ -274,9 +278,68 @@ def test_load_missing_directory(tmp_path):
         RoutingModel.load(tmp_path / "nothing")
 
 
+def test_char_model_round_trips(saved, char_model):
+    queries = ["龙华区有人在路边摆摊占道经营", "秀英区水管爆了"]
+    loaded = RoutingModel.load(saved)
+    assert (saved / MODEL_FILE).read_bytes()[:2] == b"PK"  # a skops file is a zip archive
+    assert np.array_equal(loaded.predict_proba(queries), char_model.predict_proba(queries))
+    assert loaded.similar(queries, n=3) == char_model.similar(queries, n=3)
+
+
 def test_load_corrupt_model_file(saved):
-    (saved / MODEL_FILE).write_bytes(b"not a pickle")
+    (saved / MODEL_FILE).write_bytes(b"not a skops file")
     with pytest.raises(ModelLoadError, match="checksum"):
+        RoutingModel.load(saved)
+
+
+def replace_model_file(saved: Path, payload: bytes) -> None:
+    """Another model file with a manifest that vouches for it, as whoever can write the folder could make."""
+    (saved / MODEL_FILE).write_bytes(payload)
+    manifest = json.loads((saved / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest["model_sha256"] = hashlib.sha256(payload).hexdigest()
+    (saved / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+class TouchOnUnpickle:
+    """Unpickling this calls Path.touch: code run by loading the file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (self.path,)
+
+
+def test_load_refuses_a_pickle_without_running_it(saved, tmp_path):
+    ran = tmp_path / "code-ran"
+    payload = pickle.dumps({"vectorizer": TouchOnUnpickle(ran)})
+    replace_model_file(saved, payload)
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        RoutingModel.load(saved)
+    assert not ran.exists()
+    pickle.loads(payload)  # the payload does run code when unpickled
+    assert ran.exists()
+
+
+def test_load_refuses_types_outside_the_trusted_list(saved):
+    replace_model_file(saved, skops.io.dumps({"vectorizer": os.system}))
+    with pytest.raises(ModelLoadError, match=r"refused: .*posix\.system"):
+        RoutingModel.load(saved)
+
+
+def test_load_refuses_a_skops_file_of_other_parts(saved, char_model):
+    replace_model_file(saved, skops.io.dumps({"vectorizer": char_model._char_classifier}))
+    with pytest.raises(ModelLoadError, match="corrupt: vectorizer is a LinearSVC"):
+        RoutingModel.load(saved)
+
+
+def test_load_refuses_an_old_pickle_model_and_says_to_retrain(saved):
+    # what format 2 wrote: model.pkl and a manifest naming it
+    (saved / MODEL_FILE).rename(saved / "model.pkl")
+    manifest = json.loads((saved / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest.update(format_version=2, model_file="model.pkl")
+    (saved / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"format version 2 \(a pickle.*retrain it with `hotline train routing`"):
         RoutingModel.load(saved)
 
 
@@ -369,20 +432,42 @@ def test_evaluate_routing_counts_top_k(char_model):
     assert half["top1"] in (0.0, 1.0) and 0.0 < half["min_score"] <= 1.0
 
 
+class FixedModel:
+    """A routing model at the evaluation's port: fixed probabilities per text."""
+
+    def __init__(self, labels: list[str], probabilities: dict[str, list[float]]):
+        self.labels = labels
+        self.probabilities = probabilities
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return np.array([self.probabilities[text] for text in texts])
+
+
 def test_evaluate_routing_coverage_ranks_by_confidence():
-    class Fixed:
-        labels = ("a", "b")
-
-        def predict(self, texts, k=3):
-            scores = {"sure-right": 0.9, "sure-wrong": 0.8, "unsure-right": 0.55, "unsure-wrong": 0.5}
-            return [[("a", scores[t]), ("b", 1 - scores[t])] for t in texts]
-
+    scores = {"sure-right": 0.9, "sure-wrong": 0.8, "unsure-right": 0.55, "unsure-wrong": 0.5}
+    model = FixedModel(["a", "b"], {text: [score, 1 - score] for text, score in scores.items()})
     texts = ["sure-right", "sure-wrong", "unsure-right", "unsure-wrong"]
-    result = evaluate_routing(Fixed(), texts, ["a", "b", "a", "b"], coverages=(0.25, 0.5, 1.0))
+    result = evaluate_routing(model, texts, ["a", "b", "a", "b"], coverages=(0.25, 0.5, 1.0))
     assert result["coverage"] == {
         "25%": {"top1": 1.0, "min_score": 0.9},
         "50%": {"top1": 0.5, "min_score": 0.8},
         "100%": {"top1": 0.5, "min_score": 0.5},
+    }
+    # two units: "unsure-wrong" is a tie, which the model's ranking gives to the first unit
+    assert (result["top1"], result["top3"]) == (0.5, 1.0)
+
+
+def test_evaluate_routing_counts_the_ranking_predict_returns_ties_included():
+    # `RoutingModel.predict` ranks the first of equal units first: a, b, c, d for both "tie" and "even"
+    probabilities = {"tie": [0.4, 0.25, 0.25, 0.1], "even": [0.3, 0.3, 0.2, 0.2], "clear": [0.1, 0.2, 0.3, 0.4]}
+    model = FixedModel(["a", "b", "c", "d"], probabilities)
+    result = evaluate_routing(model, ["tie", "even", "clear", "clear"], ["b", "b", "d", "x"], ks=(1, 2, 3))
+    assert (result["top1"], result["top2"], result["top3"]) == (0.25, 0.75, 0.75)
+    assert result["unseen"] == 1
+    assert result["per_label"] == {
+        "b": {"support": 2, "top1": 0.0},
+        "d": {"support": 1, "top1": 1.0},
+        "x": {"support": 1, "top1": 0.0},
     }
 
 

@@ -1,26 +1,20 @@
-"""Department routing (处置单位): ranked suggestions from a classifier trained on a deployment's tickets.
-
-Ticket texts are the operator's written summary, and most end with the routing instruction written
-after dispatch ("请市住建核实处理！（请职能局按规定在30分钟内联系市民，响应处置）"). That names the
-answer and no caller ever says it, so `strip_routing_instruction` removes it (and the channel prefix
-"市民来电反映:", department replies and callback headers of follow-up tickets) before training and
-before prediction: the model only ever sees what a caller could have said.
+"""The routing classifier: ranked departments (处置单位) for a ticket text, trained on a deployment's tickets.
 
 The model averages the class probabilities of a TF-IDF char n-gram linear SVM (softmax-scaled scores, rare
 units up-weighted) and, when enabled, a logistic regression on multilingual-e5-small sentence embeddings
 (`extract.embeddings`) and a similarity-weighted vote of the most similar training tickets. The same
-neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons.
+neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons. Every text is passed
+through `strip_routing_instruction` first, in training and in prediction.
 Benchmark and defaults: bench/routing.py.
 """
 
-import csv
+import copy
 import hashlib
 import json
 import logging
-import pickle
 import platform
-import re
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,12 +23,15 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import scipy
 import sklearn
+import skops.io
 from scipy.special import softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from extract.phone import mask_numbers
+from extract.routing.text import split_channel_prefix, strip_routing_instruction
 from models import ModelLoadError
 from models.files import write_atomic
 
@@ -48,227 +45,15 @@ __all__ = [
     "RoutingOptions",
     "SimilarTicket",
     "TextEncoder",
-    "evaluate_routing",
-    "read_labelled_csv",
-    "read_labelled_rows",
-    "split_channel_prefix",
-    "stratified_split",
-    "strip_routing_instruction",
-    "write_predictions",
 ]
 
-FORMAT_VERSION = 2
-MODEL_FILE = "model.pkl"
+FORMAT_VERSION = 3
+"""3: the fitted parts in a skops file. 1 and 2 were pickles, which are not loaded: loading one runs code from it."""
+MODEL_FILE = "model.skops"
 MANIFEST_FILE = "manifest.json"
-
-# --- stripping the operator's routing instruction --------------------------------------------------
-
-# "市民来电反映:", "市民微信咨询：", "交警来电反馈:", "市民市民云反映：", "游客来电反映:": who wrote in, over
-# which channel, and what kind of request. Not the caller's words; a unit's name here is the answer.
-_KINDS = "反映|咨询|反馈|建议|投诉|补充|撤销|表扬|求助|报备|要求|举报|求证|来电"
-_CHANNEL_PREFIX = re.compile(rf"^\s*(?P<who>[^:：，。！？!?（()）\s]{{0,20}}?)(?P<kind>{_KINDS})\s*[:：]\s*")
-_REQUEST_KIND = re.compile(r"(反映|咨询|反馈|建议|投诉|补充|撤销|表扬|求助|报备|要求|举报|求证)$")
-# A department's answer pasted into a follow-up ticket: "2018-01-11 19:41海口工商局答复：…",
-# "市国土资源局答复：…", "琼山区旧州镇政府：…", "海南民生燃气股份有限公司2017-12-26 15:…".
-_DATE = re.compile(r"\d{4}\s*[-年/.]\s*\d{1,2}\s*[-月/.]\s*\d{1,2}|\d{1,2}-\d{1,2}\s+\d{1,2}[:：]")
-_REPLY_SPEAKER = re.compile(
-    r"(答复|回复|回访|处理结果|处理情况|拟办意见|办理意见)\s*$|(局|政府|中心|公司|支队|大队|派出所|办|院|委|办公室|集团)\s*$"
-)
-_TICKET_NO = re.compile(r"[（(]?\s*(政府)?工单(编)?号\s*[:：]?\s*\d{8,}\s*[)）]?")
-_TITLE = re.compile(r"《(?:关于)?(?P<title>[^《》]{2,80})》")
-_CONTENT_LABEL = re.compile(r"^\s*(原)?工单内容\s*[:：]\s*")
-# Boilerplate parentheticals: "（请职能局按规定在30分钟内联系市民，响应处置）", "（30分钟办件）".
-_DUTY_NOTE = re.compile(r"[（(][^（()）]{0,60}?(职能局|分钟|响应|办件)[^（()）]{0,60}[)）]?")
-_VERBS = (
-    "打击|核实|处理|办理|回复|答复|核查|查处|解决|跟进|协调|落实|联系|调查|处置|督促|查看|审核|反馈|跟踪|监管|整改|执法"
-)
-# "请市住建核实处理！", "请交警核实处理，谢谢", "请龙华区核实处理。": a 请 clause (no comma inside) that
-# ends the segment. "请问" is the caller asking something and stays; so does "请了工人来修，…协调".
-_TRAILING_INSTRUCTION = re.compile(
-    rf"[，,。；;\s]*请(?!问)[^。！？!?；;，,\n]{{0,40}}?({_VERBS})[^。！？!?；;，,\n]{{0,24}}$"
-)
-_TRAILING_NOISE = re.compile(
-    r"[\s，,。！!；;、~～]+$|谢谢[！!。，,~～]*$|[)）]$|响应(处置|处理)$|请[^。！？!?，,；;\n]{0,20}(局|委|中心|公司|支队|大队|政府|办|部门)$"
-)
-# "故来电反映", "故此来电", "故投诉": the operator's closing formula.
-_TRAILING_FORMULA = re.compile(
-    r"[，,。]?\s*(故|因此|所以|遂)(此)?(来电|致电|微信|留言)?(反映|投诉|咨询|求助|建议|举报|询问|反馈)?[。，,！!]*$"
-)
-_NO_TEXT = re.compile(r"^[\W_]*$")
-# Follow-up tickets paste the history into one line; these start a new segment.
-_SEGMENT_START = re.compile(
-    r"(?<=[。！!？?）)\s])(?=(?:于\s*)?\d{2,4}-\d{1,2}-\d{1,2})|(?=\d{4}-\d{1,2}-\d{1,2}\s*\d{1,2}:\d{2})"
-    r"|(?<=[^\n])(?=市民(?:再次|通过)?(?:来电|微信|公众号|市民云|网站|短信)?(?:再次)?(?:反映|咨询|投诉|补充|反馈)[:：])"
-    r"|(?<=[（(]\d{11}[)）])|(?<=[（(]\d{14}[)）])"
-)
-_BARE_TICKET_NO = re.compile(r"[（(]\s*\d{11,14}\s*[)）]")
-# "请市公安局核实处理！" inside a segment (another remark follows it): operator-speak, never a caller's.
-_INLINE_INSTRUCTION = re.compile(r"[，,]?请[^。！？!?，,；;\n请]{1,15}?核实(?:处理|调查|办理|回复)?[！!。，,]*")
-
-
-def split_channel_prefix(text: str) -> tuple[str, str]:
-    """Split "市民来电咨询：外地积分落户政策…" into ("咨询", "外地积分落户政策…").
-
-    The first element is the request kind the operator wrote (反映, 咨询, 投诉, 建议, 反馈, …) or "" when
-    the text has no channel prefix; the second is the text without the prefix.
-    """
-    match = _CHANNEL_PREFIX.match(text)
-    if not match:
-        return "", text.strip()
-    kind = match.group("kind")
-    if kind == "来电":
-        kind = ""
-    else:
-        found = _REQUEST_KIND.search(kind)
-        kind = found.group(1) if found else ""
-    return kind, text[match.end() :].strip()
-
-
-def strip_routing_instruction(text: str) -> str:
-    """What a caller could have said: the ticket text without the operator's additions.
-
-    Removes the channel prefix ("市民来电反映:"), trailing routing instructions ("请市住建核实处理，
-    谢谢！"), the duty-time note ("（请职能局按规定在30分钟内联系市民，响应处置）"), closing formulas
-    ("故来电反映"), ticket numbers, and in follow-up tickets the departments' replies and callback
-    headers (keeping the quoted title 《关于…的问题》). A 请 inside the caller's own sentences stays.
-    Segments are joined with newlines; the result may be empty.
-    """
-    kept: list[str] = []
-    for raw_line in _SEGMENT_START.sub("\n", text or "").splitlines():
-        line = _CONTENT_LABEL.sub("", raw_line.strip())
-        if not line:
-            continue
-        if _is_reply(line):
-            continue
-        title = _TITLE.search(line) if _TICKET_NO.search(line) else None
-        _, line = split_channel_prefix(line)
-        if title:
-            # a callback header ("交警来电反馈: 工单号…《关于…的问题》工单处理情况"): only the title is content
-            line = title.group("title")
-        line = _BARE_TICKET_NO.sub("", _TICKET_NO.sub("", line))
-        line = _INLINE_INSTRUCTION.sub("", line)
-        line = _DUTY_NOTE.sub("", line)
-        line = _strip_tail(line)
-        # "工单内容：（公安局来电反映:…）" leaves a prefix inside an opening bracket
-        if line[:1] in "（(":
-            _, line = split_channel_prefix(line[1:])
-            line = _strip_tail(line)
-        if not _NO_TEXT.match(line):
-            kept.append(line)
-    return "\n".join(kept)
-
-
-def _is_reply(line: str) -> bool:
-    head = re.split(r"[:：]", line, maxsplit=1)[0] if re.search(r"[:：]", line[:45]) else ""
-    if _DATE.match(line) or re.match(r"^于\s*\d{4}", line):
-        return True
-    if not head or "市民" in head or len(head) > 40:
-        return False
-    if _DATE.search(head):
-        return True
-    return "来电" not in head and bool(_REPLY_SPEAKER.search(head))
-
-
-def _strip_tail(line: str) -> str:
-    while True:
-        shorter = _TRAILING_NOISE.sub("", line)
-        shorter = _TRAILING_INSTRUCTION.sub("", shorter)
-        shorter = _TRAILING_FORMULA.sub("", shorter)
-        if shorter == line:
-            return line.strip()
-        line = shorter
-
-
-# --- data -------------------------------------------------------------------------------------------
-
-
-def read_labelled_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    """Texts and labels from a UTF-8 CSV with a header row (a BOM is accepted).
-
-    Rows with an empty text or label are skipped and counted in the log. Raises `ValueError` with a
-    one-line message for a missing file, a missing column, or a file without any usable row.
-    """
-    texts, labels, _ = read_labelled_rows(path, text_column, label_column)
-    return texts, labels
-
-
-def read_labelled_rows(
-    path: Path, text_column: str, label_column: str, id_column: str | None = None
-) -> tuple[list[str], list[str], list[str]]:
-    """`read_labelled_csv` plus the `id_column` of the same rows (empty strings without one), for
-    splits that must put given tickets into the hold-out."""
-    path = Path(path)
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror or error}") from error
-    texts: list[str] = []
-    labels: list[str] = []
-    ids: list[str] = []
-    skipped = 0
-    with handle:
-        try:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            for column in (text_column, label_column, *([id_column] if id_column else [])):
-                if column not in header:
-                    raise ValueError(f"{path.name}: no column {column!r} (columns: {', '.join(header) or 'none'})")
-            for row in reader:
-                text = (row.get(text_column) or "").strip()
-                label = (row.get(label_column) or "").strip()
-                if not text or not label:
-                    skipped += 1
-                    continue
-                texts.append(text)
-                labels.append(label)
-                ids.append((row.get(id_column) or "").strip() if id_column else "")
-        except (UnicodeDecodeError, csv.Error) as error:
-            raise ValueError(f"{path.name}: not a UTF-8 CSV file ({error})") from error
-    if skipped:
-        logger.warning("%s: skipped %d rows with an empty %s or %s", path.name, skipped, text_column, label_column)
-    if not texts:
-        raise ValueError(f"{path.name}: no rows with both {text_column!r} and {label_column!r}")
-    return texts, labels, ids
-
-
-def stratified_split(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    force_test: Sequence[int] = (),
-) -> tuple[list[int], list[int]]:
-    """Train and test row indices, per label `test_fraction` of the rows (rounded, at least one).
-
-    Labels with fewer than 2 rows go to train only, so that every test label was seen in training.
-    Indices in `force_test` always go to test (e.g. tickets that gold calls were made from, so that a
-    model trained on this split can be evaluated on those calls); they count towards their label's
-    share. Deterministic for a given seed.
-    """
-    if len(texts) != len(labels):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    forced = set(force_test)
-    by_label: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_label.setdefault(label, []).append(index)
-    rng = np.random.default_rng(seed)
-    train: list[int] = []
-    test: list[int] = []
-    for label in sorted(by_label):
-        indices = by_label[label]
-        pinned = [index for index in indices if index in forced]
-        free = [index for index in indices if index not in forced]
-        n_test = 0 if len(indices) < 2 else min(len(indices) - 1, max(1, round(test_fraction * len(indices))))
-        free = [free[i] for i in rng.permutation(len(free))]
-        n_free_test = max(0, n_test - len(pinned))
-        test.extend(pinned + free[:n_free_test])
-        train.extend(free[n_free_test:])
-    return sorted(train), sorted(test)
-
-
-# --- model ------------------------------------------------------------------------------------------
+# Beyond skops' defaults (sklearn estimators, NumPy arrays, Python values): the neighbour index of a model
+# without embeddings is its char TF-IDF rows, a SciPy CSR matrix, which skops rebuilds from arrays.
+TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix"]
 
 
 class TextEncoder(Protocol):
@@ -531,17 +316,22 @@ class RoutingModel:
         ]
 
     def save(self, directory: Path) -> None:
-        """Write `model.pkl` (the fitted sklearn objects) and `manifest.json` into `directory`."""
+        """Write `model.skops` (the fitted sklearn objects and the neighbour index) and `manifest.json` into
+        `directory`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        payload = pickle.dumps(
+        # The vocabulary goes as one JSON string of the terms in column order: skops would write its ~60k
+        # entries as as many schema nodes (a file half as large again, loading some 20 times slower).
+        vectorizer = copy.copy(self._vectorizer)
+        del vectorizer.vocabulary_
+        payload = skops.io.dumps(
             {
-                "vectorizer": self._vectorizer,
+                "vectorizer": vectorizer,
+                "vocabulary": json.dumps(self._vectorizer.get_feature_names_out().tolist(), ensure_ascii=False),
                 "char_classifier": self._char_classifier,
                 "embedding_classifier": self._embedding_classifier,
-                "neighbour_index": self._neighbours,
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
+                "neighbour_index": None if self._neighbours is None else asdict(self._neighbours),
+            }
         )
         write_atomic(directory / MODEL_FILE, payload)
         manifest = {
@@ -560,8 +350,9 @@ class RoutingModel:
     def load(cls, directory: Path, *, encoder: TextEncoder | None = None) -> "RoutingModel":
         """Read a model written by `save`, checking format version, checksum and library versions.
 
-        Raises `ModelLoadError` for a missing, corrupt or incompatible directory. Only load models from
-        a trusted place: the model file is a pickle.
+        Raises `ModelLoadError` for a missing, corrupt or incompatible directory. The model file is read by
+        skops, which builds only known types (sklearn estimators, NumPy and SciPy arrays, Python values) and
+        runs no code from the file; a pickle from an older version is refused, not loaded.
         """
         directory = Path(directory)
         manifest_path = directory / MANIFEST_FILE
@@ -573,8 +364,10 @@ class RoutingModel:
             raise ModelLoadError(f"routing model manifest {manifest_path} is unreadable: {error}") from error
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
             found = manifest.get("format_version") if isinstance(manifest, dict) else None
+            pickled = " (a pickle, which is not loaded: loading one runs code from the file)" if found in (1, 2) else ""
             raise ModelLoadError(
-                f"routing model at {directory} has format version {found}, this code reads {FORMAT_VERSION}"
+                f"routing model at {directory} has format version {found}{pickled}, this code reads "
+                f"{FORMAT_VERSION}: retrain it with `hotline train routing`"
             )
         saved_sklearn = manifest.get("versions", {}).get("scikit-learn")
         if saved_sklearn != sklearn.__version__:
@@ -589,24 +382,49 @@ class RoutingModel:
         if hashlib.sha256(payload).hexdigest() != manifest.get("model_sha256"):
             raise ModelLoadError(f"routing model file {directory / MODEL_FILE} does not match its manifest checksum")
         try:
-            parts = pickle.loads(payload)
+            parts = skops.io.loads(payload, trusted=TRUSTED_TYPES)
+        except UntrustedTypesFoundException as error:
+            raise ModelLoadError(f"routing model file {directory / MODEL_FILE} is refused: {error}") from error
+        except (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
+        try:
+            _check_parts(parts)
             known = {field.name for field in fields(RoutingOptions)}
             options = RoutingOptions(**{key: value for key, value in manifest["options"].items() if key in known})
+            vectorizer = parts["vectorizer"]
+            vectorizer.vocabulary_ = {term: column for column, term in enumerate(json.loads(parts["vocabulary"]))}
+            index = parts["neighbour_index"]
             model = cls(
                 options=options,
                 labels=list(manifest["labels"]),
-                vectorizer=parts["vectorizer"],
+                vectorizer=vectorizer,
                 char_classifier=parts["char_classifier"],
                 embedding_classifier=parts["embedding_classifier"],
                 training_size=int(manifest["training_size"]),
                 encoder=encoder,
-                neighbour_index=parts["neighbour_index"],
+                neighbour_index=None if index is None else _NeighbourIndex(**index),
             )
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
         if model.labels != [str(label) for label in model._char_classifier.classes_]:
             raise ModelLoadError(f"routing model at {directory}: manifest labels do not match the classifier")
         return model
+
+
+def _check_parts(parts) -> None:
+    """The model file holds what `save` writes, or a `TypeError` says which part does not."""
+    if not isinstance(parts, dict):
+        raise TypeError(f"the model file holds a {type(parts).__name__}, not the model's parts")
+    expected = {
+        "vectorizer": (TfidfVectorizer,),
+        "vocabulary": (str,),
+        "char_classifier": (LinearSVC, LogisticRegression),
+        "embedding_classifier": (LogisticRegression, type(None)),
+        "neighbour_index": (dict, type(None)),
+    }
+    for name, types in expected.items():
+        if not isinstance(parts.get(name), types):
+            raise TypeError(f"{name} is a {type(parts.get(name)).__name__}")
 
 
 def _prepare(texts: Sequence[str], options: RoutingOptions) -> list[str]:
@@ -655,78 +473,3 @@ def _library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
     }
-
-
-# --- evaluation and output --------------------------------------------------------------------------
-
-
-def evaluate_routing(
-    model: RoutingModel,
-    texts: list[str],
-    labels: list[str],
-    ks: Sequence[int] = (1, 3),
-    label_aliases: Mapping[str, str] | None = None,
-    coverages: Sequence[float] = (0.5, 0.7, 0.9),
-) -> dict:
-    """Top-k accuracy of `model` on labelled texts.
-
-    Returns {"n", "top{k}" for each k, "unseen" (test rows whose label the model cannot predict),
-    "coverage": {"50%": {"top1", "min_score"}, …} (top-1 accuracy on the `coverages` most confident share
-    of the texts by top-1 probability, and the probability at which that share is cut: what a
-    pre-accept threshold would route automatically), "per_label": {label: {"support", "top1"}}}.
-    label_aliases canonicalises the gold labels the same way the model's training labels were.
-    """
-    aliases = dict(label_aliases or {})
-    gold = [aliases.get(label, label) for label in labels]
-    predictions = model.predict(texts, k=max(ks)) if texts else []
-    result: dict = {"n": len(gold)}
-    for k in ks:
-        hits = sum(label in [name for name, _ in ranked[:k]] for label, ranked in zip(gold, predictions, strict=True))
-        result[f"top{k}"] = hits / len(gold) if gold else 0.0
-    known = set(model.labels)
-    result["unseen"] = sum(label not in known for label in gold)
-    confidence = np.array([ranked[0][1] for ranked in predictions])
-    correct = np.array([ranked[0][0] == label for label, ranked in zip(gold, predictions, strict=True)])
-    order = np.argsort(-confidence, kind="stable")
-    result["coverage"] = {}
-    for share in coverages:
-        count = max(1, round(share * len(gold))) if gold else 0
-        result["coverage"][f"{share:.0%}"] = {
-            "top1": float(correct[order[:count]].mean()) if count else 0.0,
-            "min_score": float(confidence[order[count - 1]]) if count else 0.0,
-        }
-    per_label: dict[str, dict] = {}
-    for label, ranked in zip(gold, predictions, strict=True):
-        entry = per_label.setdefault(label, {"support": 0, "top1": 0.0})
-        entry["support"] += 1
-        entry["top1"] += float(ranked[0][0] == label)
-    for entry in per_label.values():
-        entry["top1"] /= entry["support"]
-    result["per_label"] = dict(sorted(per_label.items(), key=lambda item: -item[1]["support"]))
-    return result
-
-
-def write_predictions(
-    rows: Sequence[Mapping[str, str]],
-    predictions: Sequence[Sequence[tuple[str, float]]],
-    out_csv: Path,
-    text_column: str = "text",
-) -> None:
-    """CSV with the input text column, then top1, top1_score, top2, top2_score, … per row (UTF-8)."""
-    if len(rows) != len(predictions):
-        raise ValueError(f"{len(rows)} rows but {len(predictions)} predictions")
-    k = max((len(ranked) for ranked in predictions), default=1)
-    header = [text_column]
-    for rank in range(1, k + 1):
-        header += [f"top{rank}", f"top{rank}_score"]
-    out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    with out_csv.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for row, ranked in zip(rows, predictions, strict=True):
-            cells = [row.get(text_column, "")]
-            for name, score in ranked:
-                cells += [name, f"{score:.4f}"]
-            cells += [""] * (len(header) - len(cells))
-            writer.writerow(cells)
