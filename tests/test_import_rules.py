@@ -10,6 +10,7 @@
   starts the API server (`api.server`).
 - `pipeline.service.tasks` (the Celery worker's app) is imported by `pipeline.service.cli` (`hotline worker`,
   `hotline beat`) only.
+- `api` imports no SQLAlchemy and no `pipeline.service.database`, and opens no database session of its own.
 - No import cycle among the project's modules.
 
 The graph is read from the source files with `ast`. The layer rules count every import, at module level or inside
