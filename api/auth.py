@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 
 from api.deps import services_of
 from api.errors import ApiError
-from pipeline.service.keys import Principal, authenticate, session_principal
+from pipeline.service.keys import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +138,7 @@ def record_failure(request: Request) -> None:
 
 
 def key_principal(request: Request, key: str) -> Principal | None:
-    with services_of(request).repository.sessions() as session:
-        return authenticate(session, key)
+    return services_of(request).keys.authenticate(key)
 
 
 def cookie_principal(request: Request) -> Principal | None:
@@ -148,8 +147,7 @@ def cookie_principal(request: Request) -> Principal | None:
     if not token:
         return None
     services = services_of(request)
-    with services.repository.sessions.begin() as session:
-        return session_principal(session, token, idle_s=services.settings.auth.session_idle_s)
+    return services.keys.session_principal(token, idle_s=services.settings.auth.session_idle_s)
 
 
 def _presented_key(request: Request) -> str | None:

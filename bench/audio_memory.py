@@ -66,7 +66,7 @@ def serve(data_dir: Path, port: int) -> None:
     import uvicorn
 
     from api.main import create_app
-    from pipeline.service.keys import create_key
+    from pipeline.service.keys import KeyStore
     from pipeline.service.wiring import Services, build_store, open_repository
     from pipeline.settings import Settings
 
@@ -90,9 +90,10 @@ def serve(data_dir: Path, port: int) -> None:
     engine, repository = open_repository(settings)
     keys = {}
     for role in ("telephony", "operator"):
-        with repository.sessions.begin() as session:
-            # the operator is the agent of the pushed call: an operator's key sees its own agent's calls
-            keys[role] = create_key(session, role, f"bench-{role}", agent_id=AGENT if role == "operator" else None)[1]
+        # the operator is the agent of the pushed call: an operator's key sees its own agent's calls
+        keys[role] = KeyStore(repository.sessions).create(
+            role, f"bench-{role}", agent_id=AGENT if role == "operator" else None
+        )[1]
     (data_dir / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
     services = Services(settings, engine, repository, build_store(settings), IdleQueue(), None)
     uvicorn.run(create_app(services=services), host="127.0.0.1", port=port, log_level="warning")

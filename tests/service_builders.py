@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from pipeline.service.keys import create_key
 from pipeline.service.processor import PipelineProcessor
 from pipeline.service.queues import ThreadQueue
 from pipeline.service.wiring import Services, build_store, make_jobs, open_repository
@@ -105,10 +104,7 @@ def new_key(
     team: str | None = None,
 ) -> str:
     """A new key. An operator's key sees only the calls of its agent id and team: give it one of them."""
-    with services.repository.sessions.begin() as session:
-        _, key = create_key(
-            session, role, name or f"{role}-test", webhook_url=webhook_url, agent_id=agent_id, team=team
-        )
+    _, key = services.keys.create(role, name or f"{role}-test", webhook_url=webhook_url, agent_id=agent_id, team=team)
     return key
 
 

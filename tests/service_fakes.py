@@ -15,7 +15,7 @@ import pytest
 from models import CallMeta, CallTranscript, RecordingNotFoundError, Ticket, TicketField, Turn, Word
 from pipeline.service import database
 from pipeline.service.database import create_db_engine, make_sessions, migrate
-from pipeline.service.keys import create_key
+from pipeline.service.keys import KeyStore
 from pipeline.service.recordings import StoredRecording
 from pipeline.service.repository import CallRepository, NewCall
 
@@ -59,9 +59,8 @@ def open_repository(tmp_path: Path) -> CallRepository:
 
 def webhook_key(repository: CallRepository, url: str | None) -> int:
     """The id of a new telephony key; with `url`, calls it pushes are announced there."""
-    with repository.sessions.begin() as session:
-        row, _ = create_key(session, "telephony", "pbx-test", webhook_url=url)
-        return row.id
+    row, _ = KeyStore(repository.sessions).create("telephony", "pbx-test", webhook_url=url)
+    return row.id
 
 
 def register(

@@ -10,6 +10,7 @@
   starts the API server (`api.server`).
 - `pipeline.service.tasks` (the Celery worker's app) is imported by `pipeline.service.cli` (`hotline worker`,
   `hotline beat`) only.
+- `api` imports no SQLAlchemy and no `pipeline.service.database`, and opens no database session of its own.
 - No import cycle among the project's modules.
 
 The graph is read from the source files with `ast`. The layer rules count every import, at module level or inside
@@ -153,15 +154,17 @@ def test_the_service_does_not_import_api() -> None:
     assert _violations("pipeline.service", ("api",), allowed=("pipeline.service.cli",)) == []
 
 
-def test_api_routes_reach_the_database_through_the_service() -> None:
-    """Routes take the services (`api.deps.ServicesDep`): no tables, no SQL of their own."""
-    assert _violations("api.routes", ("pipeline.service.database",)) == []
+def test_api_reaches_the_database_through_the_service() -> None:
+    """Routes and auth take the services (`api.deps.ServicesDep`; keys and logins through `Services.keys`): no
+    tables, no SQL, no database sessions of their own (`repository.sessions` is the SQLAlchemy sessionmaker)."""
+    assert _violations("api", ("pipeline.service.database",)) == []
     sql = [
-        f"{path.name}:{node.lineno}"
-        for path in sorted((ROOT / "api" / "routes").glob("*.py"))
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted((ROOT / "api").rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if (isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "sqlalchemy" for alias in node.names))
         or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy")
+        or (isinstance(node, ast.Attribute) and node.attr == "sessions")
     ]
     assert sql == []
 

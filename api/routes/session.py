@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from api.auth import SESSION_COOKIE, check_not_blocked, client_address, cookie_principal, key_principal, record_failure
 from api.deps import ServicesDep
 from api.errors import ERRORS, ApiError
-from pipeline.service.keys import close_session, open_session
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +42,9 @@ def login(request: Request, response: Response, body: LoginIn, services: Service
     if principal is None or principal.role not in PAGE_ROLES:
         raise ApiError(401, "unauthorized", "this key does not open the operator or QA pages")
     max_age_s = services.settings.auth.session_max_age_s
-    with services.repository.sessions.begin() as session:
-        close_session(session, request.cookies.get(SESSION_COOKIE))
-        token = open_session(session, principal.key_id, max_age_s=max_age_s)
+    token = services.keys.open_session(
+        principal.key_id, max_age_s=max_age_s, replacing=request.cookies.get(SESSION_COOKIE)
+    )
     logger.info("page login: key %d (%s) from %s", principal.key_id, principal.role, client_address(request))
     response.set_cookie(
         SESSION_COOKIE,
@@ -70,8 +69,7 @@ def whoami(request: Request) -> SessionOut:
 
 @router.delete("", status_code=204, summary="Log out (ends the session on the server)")
 def logout(request: Request, response: Response, services: ServicesDep) -> Response:
-    with services.repository.sessions.begin() as session:
-        close_session(session, request.cookies.get(SESSION_COOKIE))
+    services.keys.close_session(request.cookies.get(SESSION_COOKIE))
     for name in (SESSION_COOKIE, LEGACY_KEY_COOKIE):
         response.delete_cookie(name, path="/", httponly=True, samesite="strict")
     response.status_code = 204

@@ -121,7 +121,7 @@ def register(app: typer.Typer, load_settings) -> None:
         ] = None,
     ) -> None:
         """Create a key. The key is printed alone on the last line (shown once; only its hash is stored)."""
-        from pipeline.service.keys import ROLES, create_key
+        from pipeline.service.keys import ROLES, KeyStore
         from pipeline.service.webhooks import validate_webhook_url
         from pipeline.service.wiring import open_repository
 
@@ -137,11 +137,10 @@ def register(app: typer.Typer, load_settings) -> None:
                 raise typer.Exit(2) from None
         engine, repository = open_repository(settings)
         try:
-            with repository.sessions.begin() as session:
-                row, key = create_key(
-                    session, role, name or role, webhook_url=webhook_url, agent_id=agent_id, team=team
-                )
-                key_id, secret = row.id, row.webhook_secret
+            row, key = KeyStore(repository.sessions).create(
+                role, name or role, webhook_url=webhook_url, agent_id=agent_id, team=team
+            )
+            key_id, secret = row.id, row.webhook_secret
         except ValueError as error:  # a name, agent id or team of the wrong length; a team on a non-operator key
             sys.stderr.write(f"error: {error}\n")
             raise typer.Exit(2) from None
@@ -155,30 +154,28 @@ def register(app: typer.Typer, load_settings) -> None:
     @keys_app.command("list")
     def keys_list() -> None:
         """Keys with their role and state (never the keys themselves), one JSON object per line."""
-        from pipeline.service.keys import all_keys
+        from pipeline.service.keys import KeyStore
         from pipeline.service.wiring import open_repository
 
         engine, repository = open_repository(load_settings())
-        with repository.sessions() as session:
-            for row in all_keys(session):
-                state = "revoked" if row.revoked_at else "active"
-                line = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "state": state}
-                if row.agent_id:
-                    line["agent_id"] = row.agent_id
-                if row.team:
-                    line["team"] = row.team
-                print(json.dumps(line, ensure_ascii=False))
+        for row in KeyStore(repository.sessions).all():
+            state = "revoked" if row.revoked_at else "active"
+            line = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "state": state}
+            if row.agent_id:
+                line["agent_id"] = row.agent_id
+            if row.team:
+                line["team"] = row.team
+            print(json.dumps(line, ensure_ascii=False))
         engine.dispose()
 
     @keys_app.command("revoke")
     def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (from `hotline keys list`)")]) -> None:
         """Revoke a key at once."""
-        from pipeline.service.keys import revoke_key
+        from pipeline.service.keys import KeyStore
         from pipeline.service.wiring import open_repository
 
         engine, repository = open_repository(load_settings())
-        with repository.sessions.begin() as session:
-            revoked = revoke_key(session, key_id)
+        revoked = KeyStore(repository.sessions).revoke(key_id)
         engine.dispose()
         if not revoked:
             sys.stderr.write(f"error: no active key {key_id}\n")

@@ -5,13 +5,14 @@ settings.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from pipeline.service.database import create_db_engine, make_sessions, migrate
 from pipeline.service.jobs import JobOptions, JobQueue, Jobs
+from pipeline.service.keys import KeyStore
 from pipeline.service.processor import PipelineProcessor
 from pipeline.service.recordings import LocalRecordingStore, RecordingStore
 from pipeline.service.repository import CallRepository
@@ -23,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """What the API and workers share: settings, database, store, queue; `jobs` in-process only."""
+    """What the API and workers share: settings, database, store, queue; `jobs` in-process only. `keys` is
+    made from the repository's sessions: keys and calls live in one database."""
 
     settings: Settings
     engine: Engine
@@ -31,6 +33,10 @@ class Services:
     store: RecordingStore
     queue: JobQueue
     jobs: Jobs | None = None
+    keys: KeyStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyStore(self.repository.sessions)
 
 
 def open_repository(settings: Settings) -> tuple[Engine, CallRepository]:

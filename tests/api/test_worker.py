@@ -235,15 +235,13 @@ class WebhookReceiver:
 def test_a_finished_call_is_announced_by_a_signed_webhook_retried_after_a_server_error(tmp_path, shared_redis):
     from conftest import write_audio
 
-    from pipeline.service.keys import create_key
     from pipeline.service.webhooks import verify, verify_legacy
 
     env, settings = _service_env(tmp_path, shared_redis)
     services = build_services(settings)
     receiver = WebhookReceiver(failures=1)
-    with services.repository.sessions.begin() as session:
-        row, key = create_key(session, "telephony", "pbx", webhook_url=receiver.url)
-        secret = row.webhook_secret
+    row, key = services.keys.create("telephony", "pbx", webhook_url=receiver.url)
+    secret = row.webhook_secret
     silent = write_audio(tmp_path / "silent.wav", np.zeros((2, 8000 * 2), dtype=np.float32), 8000)
     try:
         with TestClient(create_app(services=services)) as client, worker_process(env, tmp_path / "worker.log"):

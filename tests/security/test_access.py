@@ -34,7 +34,7 @@ from api.auth import SESSION_COOKIE, FailureLimiter
 from api.main import create_app
 from models import DepartmentSuggestion, Ticket, TicketField
 from pipeline.service.database import ApiKey, Call, LoginSession, utcnow
-from pipeline.service.keys import SESSION_TOUCH_S, open_session, session_principal
+from pipeline.service.keys import SESSION_TOUCH_S
 from pipeline.service.webhooks import verify, verify_legacy
 from pipeline.service.wiring import make_jobs
 
@@ -362,12 +362,10 @@ def test_a_session_ends_after_the_shift_and_after_idle_time(world):
     idle_s, shift_s = 2 * 3600, 12 * 3600
 
     def opened() -> str:
-        with services.repository.sessions.begin() as session:
-            return open_session(session, operator, max_age_s=shift_s, now=start)
+        return services.keys.open_session(operator, max_age_s=shift_s, now=start)
 
     def seen(token: str, after_s: float):
-        with services.repository.sessions.begin() as session:
-            return session_principal(session, token, idle_s=idle_s, now=start + timedelta(seconds=after_s))
+        return services.keys.session_principal(token, idle_s=idle_s, now=start + timedelta(seconds=after_s))
 
     def last_seen(token: str) -> float:
         digest = hashlib.sha256(token.encode()).hexdigest()

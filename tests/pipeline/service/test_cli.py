@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.service.keys import authenticate
+from pipeline.service.keys import KeyStore
 from pipeline.service.wiring import open_repository
 from pipeline.settings import Settings
 
@@ -25,8 +25,7 @@ def principal(tmp_path: Path, key: str):
     settings = Settings(_env_file=None, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/cli.db")
     engine, repository = open_repository(settings)
     try:
-        with repository.sessions() as session:
-            return authenticate(session, key)
+        return KeyStore(repository.sessions).authenticate(key)
     finally:
         engine.dispose()
 
