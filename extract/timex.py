@@ -16,12 +16,16 @@ logger = logging.getLogger(__name__)
 
 _RECURRING = ("每", "天天", "经常", "总是")
 _NOT_EVENT_TIMES = ("分钟内", "小时内", "工作日", "规定时间", "尽快", "现在", "马上", "一会")
+# A day of the month alone ("1号", "十五日") is the weakest time there is: it is also how a house, a line or a
+# gate is numbered, and what a misheard 你好 becomes at the start of a call.
+_BARE_DAY = re.compile(r"[0-9零〇一二三四五六七八九十两]{1,3}[号日]")
 
 
 def extract_event_time(document: CallDocument, call_start: dt.datetime | None) -> TicketField:
     """The first point in time the caller names, as ISO text at the precision said (2018-01-13T12:00)."""
     # the call's own wall clock: an aware start time in +08:00 must not be shifted to the server's zone
     base = call_start.replace(tzinfo=None) if call_start else dt.datetime.now()
+    bare_day: TicketField | None = None
     for turn in document.caller_turns:
         try:
             found = jionlp().ner.extract_time(turn.text, time_base=base, with_parsing=True)
@@ -43,8 +47,13 @@ def extract_event_time(document: CallDocument, call_start: dt.datetime | None) -
             confidence = 0.85 if item["detail"].get("definition") == "accurate" else 0.7
             if call_start is None:
                 confidence = min(confidence, 0.5)  # relative expressions resolved against "now"
-            return TicketField(value, confidence, [turn.evidence(start, end)], raw=text, source="spoken")
-    return TicketField()
+            found_time = TicketField(value, confidence, [turn.evidence(start, end)], raw=text, source="spoken")
+            if not _BARE_DAY.fullmatch(text):
+                return found_time
+            if bare_day is None:  # kept in case nothing fuller is said; the operator checks it
+                found_time.confidence = min(confidence, 0.5)
+                bare_day = found_time
+    return bare_day or TicketField()
 
 
 def _at_precision(first: str, last: str) -> str:

@@ -194,6 +194,14 @@ def test_event_time_is_resolved_against_the_call_start_in_its_own_time_zone():
     assert extract_event_time(doc((C, "昨天")), None).confidence <= 0.5
 
 
+def test_a_day_of_the_month_alone_is_a_weak_event_time_and_a_fuller_one_said_later_wins():
+    greeting_misheard = doc((C, "1号，我想反映一下我们小区电梯坏了"))
+    weak = extract_event_time(greeting_misheard, CALL_START)
+    assert weak.value == "2018-01-01" and weak.confidence <= 0.5
+    fuller = doc((C, "1号，我想反映一下"), (A, "什么时候的事？"), (C, "一月十三号十二点左右"))
+    assert extract_event_time(fuller, CALL_START).value == "2018-01-13T12:00"
+
+
 @pytest.mark.parametrize(
     ("turns", "expected"),
     [
