@@ -92,7 +92,10 @@ def eval_asr(
 def eval_tickets(
     folder: Annotated[Path, typer.Argument(help="folder of gold <call_id>.json files with turns and fields")],
     transcripts: Annotated[
-        Path | None, typer.Option(help="folder of our transcripts (<call_id>.json from `process`) to score too")
+        Path | None,
+        typer.Option(
+            help="folder of our transcripts (JSON from `process`, matched to the gold by call_id) to score too"
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
@@ -104,15 +107,18 @@ def eval_tickets(
         fail(MetadataError(f"no gold call files (*.json with turns and fields) in {folder}"))
     asr: dict[str, CallTranscript] = {}
     if transcripts is not None:
-        for gold in golds:
-            path = transcripts / f"{gold.call_id}.json"
-            if path.is_file():
-                try:
-                    asr[gold.call_id] = CallTranscript.from_dict(json.loads(path.read_text(encoding="utf-8")))
-                except (json.JSONDecodeError, TranscriptFormatError) as error:
-                    fail(TranscriptFormatError(f"{path.name}: {error}"))
+        # `process` names its files after the recordings; the transcript inside says which call it is
+        wanted = {gold.call_id for gold in golds}
+        for path in sorted(transcripts.glob("*.json")) if transcripts.is_dir() else []:
+            try:
+                transcript = CallTranscript.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (json.JSONDecodeError, TranscriptFormatError) as error:
+                fail(TranscriptFormatError(f"{path.name}: {error}"))
+            call_id = transcript.call_id if transcript.call_id in wanted else path.stem
+            if call_id in wanted:
+                asr[call_id] = transcript
         if not asr:
-            fail(MetadataError(f"no transcripts named <call_id>.json in {transcripts}"))
+            fail(MetadataError(f"no transcripts of the gold calls (by call_id or file name) in {transcripts}"))
     extractor = load_extractor()
     report = evaluate_tickets(golds, extractor.extract, asr, canonical=extractor.resources.catalogue.canonical)
 

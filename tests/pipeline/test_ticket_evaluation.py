@@ -115,7 +115,8 @@ def test_eval_tickets_reports_our_asr_beside_the_gold_turns(tmp_path):
         if heard:
             turns[-1]["text"] = heard
         document = {"schema_version": "1.1", "call_id": gold["call_id"], "turns": turns}
-        (transcripts / path.name).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        # `process` names its output after the recording, not the call: matched by the call_id inside
+        (transcripts / f"recording-{path.name}").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "tickets.json"
     result = CliRunner().invoke(
         app, ["eval", "tickets", str(gold_folder), "--transcripts", str(transcripts), "--json", str(out)]
