@@ -32,6 +32,13 @@ class OutputFormat(StrEnum):
     rttm = "rttm"
 
 
+class TicketFormat(StrEnum):
+    """What `hotline extract` writes: the ticket has no times to put in subtitles or RTTM."""
+
+    json = "json"
+    text = "text"
+
+
 def exit_code(error: HotlineError) -> int:
     if isinstance(error, NoSpeechError):
         return EXIT_NO_SPEECH

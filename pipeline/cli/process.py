@@ -12,6 +12,7 @@ from models import AudioDecodeError, CallTranscript, HotlineError, MetadataError
 from pipeline.cli.common import (
     EXIT_PARTIAL,
     OutputFormat,
+    TicketFormat,
     emit,
     err,
     fail,
@@ -28,7 +29,10 @@ def process(
     meta: Annotated[Path | None, typer.Option(help="telephony metadata JSON (default: <audio>.meta.json)")] = None,
     model: Annotated[str | None, typer.Option(help="Whisper model name or CTranslate2 directory")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="output format")] = OutputFormat.json,
-    out: Annotated[Path | None, typer.Option(help="output file (a folder when AUDIO is a folder)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="output file (default stdout); for a folder of recordings, a folder (default ./transcripts)"),
+    ] = None,
 ) -> None:
     """Transcribe a call (or every call in a folder) with operator/caller turns."""
     from pipeline.formats import render
@@ -104,7 +108,7 @@ def _process_folder(folder: Path, out_dir: Path, fmt: str, engines, options) -> 
 def extract(
     transcript_path: Annotated[Path, typer.Argument(metavar="TRANSCRIPT.json", help="a transcript from `process`")],
     meta: Annotated[Path | None, typer.Option(help="telephony metadata JSON (caller number, start time)")] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="output format (json or text)")] = OutputFormat.json,
+    fmt: Annotated[TicketFormat, typer.Option("--format", help="output format")] = TicketFormat.json,
     out: Annotated[Path | None, typer.Option(help="output file")] = None,
 ) -> None:
     """Re-run ticket extraction only, on a transcript JSON (e.g. after changing the catalogue)."""
@@ -113,8 +117,6 @@ def extract(
     from pipeline.formats import render
     from pipeline.meta import load_meta, parse_meta
 
-    if fmt not in (OutputFormat.json, OutputFormat.text):
-        fail(MetadataError("extract writes json or text"))
     try:
         try:
             data = json.loads(transcript_path.read_text(encoding="utf-8"))

@@ -106,7 +106,7 @@ def register(app: typer.Typer, load_settings) -> None:
         settings = load_settings()
         engine, _ = open_repository(settings)
         engine.dispose()
-        print("database schema is up to date")
+        print("database schema created or upgraded to the code's revision")
 
     @keys_app.command("create")
     def keys_create(

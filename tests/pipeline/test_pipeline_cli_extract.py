@@ -48,6 +48,8 @@ def test_extract_rereads_a_transcript_and_takes_the_ani_from_metadata(tmp_path):
     assert ticket["fields"]["caller_surname"]["value"] == gold["fields"]["caller_surname"]
     text = runner.invoke(app, ["extract", str(path), "--format", "text"])
     assert text.exit_code == 0 and "预填工单" in text.stdout and "处置单位 1" in text.stdout
+    subtitles = runner.invoke(app, ["extract", str(path), "--format", "srt"])
+    assert subtitles.exit_code == 2  # a usage error: a ticket has no subtitles, and --help offers json and text only
 
 
 @pytest.mark.parametrize(
