@@ -4,7 +4,8 @@ A number the caller reads out counts most when the operator reads it back and th
 "就打我现在这个号码" means the calling number (ANI) from the telephony metadata. A spoken number one or two
 digits away from the ANI is the ANI misheard (most callers leave the number they call from, and a real other
 number that close is far rarer than a digit the ASR got wrong), unless the caller said it is another number.
-ID-card numbers are detected so they can be masked: they never leave the ticket in clear.
+A valid number the operator read back that is not the one chosen is a conflict the operator settles
+(`competing_phone`). ID-card numbers are detected so they can be masked: they never leave the ticket in clear.
 """
 
 import re
@@ -20,6 +21,8 @@ from extract.readback import NUMBER, confirms, read_back, read_backs
 from models import Evidence, TicketField
 
 SERVICE_NUMBERS = {"12345", "110", "119", "120", "122"}
+ANI_SOURCES = ("ani", "ani_fallback", "ani_matched")
+"""Sources of a callback number taken from the telephony's calling number rather than from what was said."""
 _ASKS_PHONE = re.compile(r"电话|号码|手机|联系方式|怎么联系")
 _THIS_NUMBER = re.compile(
     r"(现在|这个|本机|来电|打进来|打的|用的)的?(这个)?(号码|电话|手机)|就打这个|打这个号|这个号就"
@@ -118,6 +121,24 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
         # nothing said: the calling number is the best callback number there is, but the operator should confirm
         return TicketField(ani, 0.4, [], source="ani")
     return TicketField()
+
+
+def competing_phone(document: CallDocument, phone: TicketField) -> tuple[str, Evidence] | None:
+    """A valid number the operator read back that is not the ticket's callback number (the caller read another
+    number, or the ticket holds the calling number): that number as said and where, or None. The call then says
+    otherwise than the ticket, and the operator asks the caller; mask the number before showing it. A read-back one
+    digit from a number heard in the call is that number misheard once more, not another number."""
+    if not phone.value:
+        return None
+    heard = phone.source not in ANI_SOURCES
+    for readback in read_backs(document, NUMBER):
+        for number, start, end in _numbers(readback.turn.text):
+            if number == phone.value or not is_valid_phone(number):
+                continue
+            if heard and Levenshtein.distance(number, phone.value) <= 1:
+                continue
+            return number, readback.turn.evidence(start, end)
+    return None
 
 
 def extract_id_number(document: CallDocument) -> TicketField:

@@ -23,13 +23,14 @@ from extract.document import MAX_TURN_CHARS, CallDocument, build_document
 from extract.forms import FormTemplate, load_forms, suggest_form
 from extract.kb import KnowledgeBase
 from extract.lexicon import Lexicon, load_lexicon
+from extract.masking import mask_number
 from extract.person import extract_person
-from extract.phone import extract_id_number, extract_phone, is_valid_phone
+from extract.phone import competing_phone, extract_id_number, extract_phone, is_valid_phone
 from extract.review import ReviewOptions, decide_review
 from extract.routing import RoutingModel
 from extract.summary import caller_request, confirmed_readback, extract_summary
 from extract.timex import extract_event_time
-from models import CallMeta, CallTranscript, DepartmentSuggestion, PipelineWarning, Ticket, TicketField
+from models import CallMeta, CallTranscript, DepartmentSuggestion, Ticket, TicketField, TicketFlag
 
 logger = logging.getLogger(__name__)
 
@@ -117,21 +118,15 @@ def extract_ticket(
     fields["urgency"] = extract_urgency(document, resources.signals)
     fields["emotion"] = extract_emotion(document, resources.signals)
     fields["summary"] = extract_summary(document, fields["request_type"].value)
-    if fields["phone"].source in ("spoken", "ani_fallback") and not is_valid_phone(fields["phone"].value):
-        ticket.warnings.append(PipelineWarning("phone_invalid", "the spoken phone number is not a valid number"))
-    elif fields["phone"].source == "ani_fallback":
-        ticket.warnings.append(PipelineWarning("phone_misheard", "the spoken number was not understood; ANI shown"))
-    elif fields["phone"].source == "ani_matched":
-        ticket.warnings.append(
-            PipelineWarning("phone_matched_ani", "the spoken number is one or two digits from the ANI; ANI shown")
-        )
+    ticket.warnings.extend(_phone_warnings(fields["phone"], document))
 
     request_text = _request_text(ticket, document)
     ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)
     fields["category"] = category
     out_of_scope = resources.catalogue.match_out_of_scope(request_text)
     for hit in out_of_scope:
-        ticket.warnings.append(PipelineWarning("out_of_scope", f"{hit.name}: {hit.advice}"))
+        # the message is the catalogue's own words for the caller (Chinese): what the operator tells them
+        ticket.warnings.append(TicketFlag("out_of_scope", value=hit.name, message=f"{hit.name}: {hit.advice}"))
     if not ticket.department_suggestions:
         ticket.warnings.append(_no_department(request_text, out_of_scope))
     ticket.form = suggest_form(fields["request_type"].value, fields, resources.forms)
@@ -225,7 +220,33 @@ def _catalogue_reason(match: CatalogueMatch) -> str:
     return f"职责清单：{match.matter}（{'；'.join(parts)}）"
 
 
-def _no_department(request_text: str, out_of_scope: list[OutOfScopeMatch]) -> PipelineWarning:
+def _phone_warnings(phone: TicketField, document: CallDocument) -> list[TicketFlag]:
+    """What the operator should know about the callback number: not dialable, the calling number put in its
+    place, or another number read back in the call (masked)."""
+    if phone.source in ("spoken", "ani_fallback") and not is_valid_phone(phone.value):
+        return [TicketFlag("phone_invalid", "phone", message="the spoken phone number is not a valid number")]
+    competing = competing_phone(document, phone)
+    if competing is not None:
+        return [
+            TicketFlag(
+                "phone_conflict",
+                "phone",
+                value=mask_number(competing[0]),
+                message="another number was read back in the call",
+            )
+        ]
+    if phone.source == "ani_fallback":
+        return [TicketFlag("phone_misheard", "phone", message="the spoken number was not understood; ANI shown")]
+    if phone.source == "ani_matched":
+        return [
+            TicketFlag(
+                "phone_matched_ani", "phone", message="the spoken number is one or two digits from the ANI; ANI shown"
+            )
+        ]
+    return []
+
+
+def _no_department(request_text: str, out_of_scope: list[OutOfScopeMatch]) -> TicketFlag:
     """Why the catalogue (and the model) placed the call nowhere: the operator routes it."""
     if not request_text:
         reason = "request empty: no request found in what the caller said"
@@ -233,7 +254,7 @@ def _no_department(request_text: str, out_of_scope: list[OutOfScopeMatch]) -> Pi
         reason = f"out of scope: {out_of_scope[0].name}"
     else:
         reason = "no matter words recognised in the request"
-    return PipelineWarning("no_department", reason)
+    return TicketFlag("no_department", "department", message=reason)
 
 
 def _similar_tickets(model: RoutingModel, text: str, catalogue: Catalogue) -> dict[str, str]:
@@ -258,15 +279,21 @@ def _caller_confidence(document: CallDocument) -> float | None:
     return sum(turn.confidence * len(turn.text) for turn in turns) / total
 
 
-def _input_warnings(transcript: CallTranscript) -> list[PipelineWarning]:
+def _input_warnings(transcript: CallTranscript) -> list[TicketFlag]:
     warnings = []
     if not transcript.turns:
-        warnings.append(PipelineWarning("empty_transcript", "the transcript has no turns"))
+        warnings.append(TicketFlag("empty_transcript", message="the transcript has no turns"))
     elif not any(turn.role == "caller" for turn in transcript.turns):
-        warnings.append(PipelineWarning("no_caller", "no caller turns: nothing to extract"))
+        warnings.append(TicketFlag("no_caller", message="no caller turns: nothing to extract"))
     if any(len(turn.text or "") > MAX_TURN_CHARS for turn in transcript.turns):
-        warnings.append(PipelineWarning("turn_truncated", f"turns longer than {MAX_TURN_CHARS} characters were cut"))
+        warnings.append(
+            TicketFlag(
+                "turn_truncated",
+                threshold=float(MAX_TURN_CHARS),
+                message=f"turns longer than {MAX_TURN_CHARS} characters were cut",
+            )
+        )
     text = "".join(turn.text or "" for turn in transcript.turns)
     if text and sum("\u4e00" <= char <= "\u9fff" for char in text) < 0.3 * len(text):
-        warnings.append(PipelineWarning("not_chinese", "most of the transcript is not Chinese text"))
+        warnings.append(TicketFlag("not_chinese", message="most of the transcript is not Chinese text"))
     return warnings

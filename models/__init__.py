@@ -29,6 +29,7 @@ from models.ticket import (
     KbAnswer,
     Ticket,
     TicketField,
+    TicketFlag,
     top_department,
 )
 from models.transcript import (
@@ -69,6 +70,7 @@ __all__ = [
     "StorageError",
     "Ticket",
     "TicketField",
+    "TicketFlag",
     "TranscriptFormatError",
     "Turn",
     "Word",

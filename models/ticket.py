@@ -12,9 +12,7 @@ models use `Ticket` as a field type, so OpenAPI describes the ticket field by fi
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter
-
-from models.pipeline_warning import PipelineWarning
+from pydantic import BeforeValidator, Field, TypeAdapter
 
 TICKET_FIELDS = (
     "caller_name",
@@ -105,6 +103,33 @@ class KbAnswer:
 
 
 @dataclass
+class TicketFlag:
+    """Something about a ticket the operator is told: why it needs checking (`Ticket.review_reasons`) or what
+    extraction noticed (`Ticket.warnings`). Structured so that a page says it in its own words from `code`:
+
+    `field` is the ticket field it is about (a name of TICKET_FIELDS, or "department" for the chosen unit), None
+    for the ticket as a whole; `value` is what was measured (a confidence, a score, a masked number, a matter's
+    name) and `threshold` what it had to reach, where those apply; `message` says the same in English for logs and
+    for readers of the ticket's JSON from before the flags were structured. The codes are listed in
+    docs/TRANSCRIPT_SCHEMA.md."""
+
+    code: str
+    field: str | None = None
+    value: float | str | None = None
+    threshold: float | None = None
+    message: str = ""
+
+
+def _flag_from_text(item: Any) -> Any:
+    """A reason stored as text before flags were structured ("phone: confidence 0.40") reads as a flag of the
+    code `text` carrying that text: the ticket still opens, and the next review of it replaces the flag."""
+    return {"code": "text", "message": item} if isinstance(item, str) else item
+
+
+Flags = list[Annotated[TicketFlag, BeforeValidator(_flag_from_text)]]
+
+
+@dataclass
 class Ticket:
     """A pre-filled work order: fields with evidence plus the suggestions the operator picks from."""
 
@@ -113,8 +138,12 @@ class Ticket:
     form: FormSuggestion | None = None
     kb_answers: list[KbAnswer] = field(default_factory=list)
     review: str = "manual"
-    review_reasons: list[str] = field(default_factory=list)
-    warnings: list[PipelineWarning] = field(default_factory=list)
+    review_reasons: Flags = field(default_factory=list)
+    """What the operator still has to check, the one list the pages show (`extract.review`): made at extraction,
+    made again after each correction."""
+    warnings: Flags = field(default_factory=list)
+    """What extraction noticed, as it noticed it (kept through corrections); each is also a review reason until the
+    operator corrects the field it is about."""
     department: Annotated[str | None, Field(exclude_if=lambda department: department is None)] = None
     """The unit (处置单位) an operator chose in review; extraction leaves it None. The JSON form has the key only
     once a unit is chosen: the ticket's JSON stays what it was before the ticket was typed."""

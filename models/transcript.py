@@ -11,9 +11,10 @@ from models.errors import TranscriptFormatError
 from models.pipeline_warning import PipelineWarning
 from models.ticket import Ticket
 
-SCHEMA_VERSION = "1.2"
-"""1.2 adds `words[].raw` (what was heard where a repair changed a word); 1.1 adds `ticket`; 1.0 and 1.1
-documents read as before."""
+SCHEMA_VERSION = "1.3"
+"""1.3 makes the ticket's `review_reasons` and `warnings` flags ({code, field, value, threshold, message}; the
+reasons were strings, now each string is its `message`); 1.2 adds `words[].raw` (what was heard where a repair
+changed a word); 1.1 adds `ticket`; 1.0 to 1.2 documents read as before."""
 
 
 @dataclass

@@ -52,7 +52,7 @@ FIELD_LABELS = {
 
 def ticket_lines(ticket: Ticket) -> list[str]:
     """The pre-filled ticket as plain text: fields with confidence, then the suggestions."""
-    reasons = f" — {'; '.join(ticket.review_reasons)}" if ticket.review_reasons else ""
+    reasons = f" — {'; '.join(reason.message for reason in ticket.review_reasons)}" if ticket.review_reasons else ""
     lines = [f"== 预填工单 (review: {ticket.review}{reasons})"]
     for name, label in FIELD_LABELS.items():
         field = ticket.fields[name]

@@ -8,7 +8,6 @@ import {
 import { CallPlayer } from "./player.js";
 
 const REFRESH_MS = 10_000;
-const LOW_CONFIDENCE = 0.6;
 const FILTERS_KEY = "hotline.operator.filters"; // filters only; the API key is never stored
 
 // Chinese names of the closed fields' values. Which values there are comes from GET /v1/reference;
@@ -57,15 +56,36 @@ const SOURCES = {
   default: "默认值",
   declined: "市民未提供",
 };
-const WARNINGS = {
-  phone_invalid: "回访号码无效",
-  phone_misheard: "号码未听清，已填主叫号码",
-  phone_matched_ani: "所述号码与主叫号码相近，已填主叫号码，请与市民核对",
-  out_of_scope: "可能不属受理范围",
-  empty_transcript: "转写为空",
-  no_caller: "没有市民发言",
-  turn_truncated: "过长的句子被截断",
-  not_chinese: "转写大部分不是中文",
+/** Sources of a callback number taken from the call's metadata (the caller ID), not from what was said. */
+const ANI_SOURCES = new Set(["ani", "ani_fallback", "ani_matched"]);
+
+const percent = (value) => `${Math.round((value || 0) * 100)}%`;
+
+// What needs checking, in the operator's words, from each review reason's code. The reasons are the ticket's
+// ({code, field, value, threshold}, made by extract/review.py and made again after each save): the page keeps no
+// threshold of its own. A code missing here shows its English message.
+const REASONS = {
+  missing: () => "未填写",
+  low_confidence: (reason) => `置信度 ${percent(reason.value)}，低于 ${percent(reason.threshold)}，请核对`,
+  no_request: () => "没有识别出诉求，请填写",
+  department_low_score: (reason) => `首选匹配度 ${percent(reason.value)}，低于 ${percent(reason.threshold)}，请确认`,
+  department_close: (reason) =>
+    `前两个推荐的匹配度仅差 ${percent(reason.value)}（不足 ${percent(reason.threshold)}），请确认`,
+  no_department: () => "没有推荐，请选择承办单位",
+  urgent: () => "紧急诉求，派单前需人工确认",
+  no_caller_speech: () => "没有识别到市民发言",
+  caller_speech_low_confidence: (reason) =>
+    `市民发言识别置信度 ${percent(reason.value)}，低于 ${percent(reason.threshold)}，请听录音核对`,
+  phone_invalid: () => "号码无效，请与市民核对",
+  phone_misheard: () => "所述号码未听清，已填主叫号码，请与市民核对",
+  phone_matched_ani: () => "所述号码与主叫号码仅差一两位，已填主叫号码，请与市民核对",
+  phone_conflict: (reason) => `通话中复述的号码是 ${reason.value}，与所填号码不同，请与市民核对`,
+  // its message is the duty catalogue's own advice for the caller, in Chinese
+  out_of_scope: (reason) => `可能不属受理范围：${reason.message}`,
+  empty_transcript: () => "转写为空",
+  no_caller: () => "没有市民发言",
+  turn_truncated: (reason) => `超过 ${reason.threshold} 字的句子被截断`,
+  not_chinese: () => "转写大部分不是中文",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -219,8 +239,10 @@ async function selectCall(callId, reload = false) {
 
 function renderCallMeta(call) {
   $("call-title").textContent = `通话 ${call.call_id}`;
+  const [callerId, ...facts] = callFacts(call);
+  callerId.classList.add("caller-id"); // the source a callback number from the caller ID points to
   fill($("call-meta"),
-    ...callFacts(call),
+    callerId, ...facts,
     el("span", {}, STATUS_LABELS[call.status] || call.status));
 }
 
@@ -238,15 +260,15 @@ function fieldText(value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-function confidenceNote(field) {
-  if (field.value === null || field.value === undefined || field.value === "") {
-    return el("span", { className: "conf conf-none" }, "未识别");
+/** A field's confidence, marked ⚠ 待核对 exactly when a review reason names the field. */
+function confidenceNote(field, reasons) {
+  const empty = field.value === null || field.value === undefined || field.value === "";
+  if (reasons.length) {
+    return el("span", { className: "conf conf-low", title: reasons.map((reason) => reasonText(reason, false)).join("；") },
+      el("span", { "aria-hidden": "true" }, "⚠ "), `待核对 ${empty ? "未填写" : percent(field.confidence)}`);
   }
-  const percent = `${Math.round((field.confidence || 0) * 100)}%`;
-  if ((field.confidence || 0) < LOW_CONFIDENCE) {
-    return el("span", { className: "conf conf-low" }, el("span", { "aria-hidden": "true" }, "⚠ "), `待核对 ${percent}`);
-  }
-  return el("span", { className: "conf" }, `置信度 ${percent}`);
+  if (empty) return el("span", { className: "conf conf-none" }, "未识别");
+  return el("span", { className: "conf" }, `置信度 ${percent(field.confidence)}`);
 }
 
 function renderTicket(out) {
@@ -272,47 +294,46 @@ function renderTicket(out) {
   updateDirty();
 }
 
-function reviewReason(reason) {
-  const [head, ...rest] = reason.split(": ");
-  const tail = rest.join(": ");
-  if (FIELD_LABELS[head]) {
-    if (tail === "missing") return `${FIELD_LABELS[head]}：未填写`;
-    const confidence = /^confidence ([\d.]+)$/.exec(tail);
-    if (confidence) return `${FIELD_LABELS[head]}：置信度 ${Math.round(Number(confidence[1]) * 100)}%，需核对`;
-    return `${FIELD_LABELS[head]}：${tail}`;
-  }
-  if (head === "department") return `承办部门推荐把握不足（${tail}），请确认`;
-  if (head === "urgent") return "紧急诉求：派单前需人工确认";
-  if (head === "warning") return `警告：${WARNINGS[tail] || tail}`;
-  if (reason === "no caller speech") return "没有识别到市民发言";
-  if (reason === "no request found") return "没有识别出诉求";
-  if (reason === "no department suggestion") return "没有承办部门推荐";
-  if (reason.startsWith("caller speech recognised with low confidence")) {
-    return `市民发言识别置信度低${reason.slice(reason.indexOf("("))}`;
-  }
-  return reason;
+/** A review reason in Chinese, led by the name of the field it is about unless `withField` is false. */
+function reasonText(reason, withField = true) {
+  const say = REASONS[reason.code];
+  const text = say ? say(reason) : reason.message || reason.code;
+  if (!withField || !reason.field) return text;
+  return `${reason.field === "department" ? "承办部门" : FIELD_LABELS[reason.field] || reason.field}：${text}`;
 }
 
+/** The ticket's review reasons by the field they name (field → reasons). */
+function reasonsByField(ticket) {
+  const byField = new Map();
+  for (const reason of ticket.review_reasons || []) {
+    if (reason.field) byField.set(reason.field, [...(byField.get(reason.field) || []), reason]);
+  }
+  return byField;
+}
+
+// The box lists the review reasons, which hold the warnings still open: what needs checking is said once.
 function renderReview(ticket) {
   const reasons = ticket.review_reasons || [];
-  const warnings = ticket.warnings || [];
   fill($("review-box"),
     el("p", { className: "review-line" }, "审核级别：", reviewBadge(ticket.review),
-      ticket.review === "auto" ? el("span", {}, " 机器把握较高，可直接受理") : null),
+      ticket.review === "auto" ? el("span", {}, " 机器把握较高，可直接受理") : null,
+      ticket.review !== "auto" && !reasons.length ? el("span", { className: "complete" }, " ✓ 待核对项已处理") : null),
     reasons.length ? el("ul", { className: "reasons", "aria-label": "需核对的原因" },
-      reasons.map((reason) => el("li", {}, reviewReason(reason)))) : null,
-    warnings.length ? el("ul", { className: "warnings", "aria-label": "警告" },
-      warnings.map((warning) => el("li", {}, el("span", { "aria-hidden": "true" }, "⚠ "),
-        `${WARNINGS[warning.code] || warning.code}${warning.message ? `（${warning.message}）` : ""}`))) : null);
+      reasons.map((reason) => el("li", { dataset: { code: reason.code, field: reason.field || "" } },
+        reasonText(reason)))) : null);
 }
 
 function renderFields(ticket) {
   const fields = ticket.fields || {};
   const required = new Set(ticket.form?.required || []);
+  const flagged = reasonsByField(ticket);
   const nodes = FIELDS.map(([name, label, control, wide]) => {
     const field = fields[name] || { value: null, confidence: 0, evidence: [] };
     const id = `f-${name}`;
-    const low = field.value !== null && field.value !== "" && (field.confidence || 0) < LOW_CONFIDENCE;
+    const reasons = flagged.get(name) || [];
+    const low = reasons.length > 0;
+    // what the confidence note does not say already (another number read back, the caller ID put in) shows under it
+    const notes = reasons.filter((reason) => reason.code !== "low_confidence" && reason.code !== "missing");
     let input;
     if (control === "textarea") {
       input = el("textarea", { id, name, rows: 3 });
@@ -329,15 +350,15 @@ function renderFields(ticket) {
       input.value = fieldText(field.value);
     }
     input.dataset.original = fieldText(field.value);
-    input.setAttribute("aria-describedby", `c-${name}`);
+    input.setAttribute("aria-describedby", notes.length ? `c-${name} fl-${name}` : `c-${name}`);
     if (required.has(name)) input.setAttribute("aria-required", "true");
     input.addEventListener("input", () => { updateDirty(); updateMissing(); });
     input.addEventListener("change", () => { updateDirty(); updateMissing(); });
     const evidence = field.evidence || [];
-    // Focusing a field shows where it came from without moving the audio; the button plays it.
-    input.addEventListener("focus", () => {
-      if (evidence.length) player.showEvidence(evidence[0], { seek: false });
-    });
+    const fromCallerId = ANI_SOURCES.has(field.source);
+    // Focusing a field shows where it came from without moving the audio (and no other field's source stays
+    // marked); the button plays it.
+    input.addEventListener("focus", () => showSource(evidence[0], fromCallerId));
     const button = evidence.length
       ? el("button", {
         type: "button",
@@ -349,6 +370,7 @@ function renderFields(ticket) {
       : null;
     button?.addEventListener("click", () => {
       const step = state.evidenceStep[name] || 0;
+      markCallerId(fromCallerId);
       player.showEvidence(evidence[step % evidence.length], { play: true });
       state.evidenceStep[name] = step + 1;
     });
@@ -356,11 +378,32 @@ function renderFields(ticket) {
     return el("div", { className: `field${wide ? " field-wide" : ""}${low ? " field-low" : ""}`, dataset: { field: name } },
       el("div", { className: "field-head" },
         el("label", { for: id }, label, required.has(name) ? el("span", { className: "req", title: "必填", "aria-hidden": "true" }, "*") : null),
-        el("span", { id: `c-${name}`, className: "field-notes" }, confidenceNote(field), source,
+        el("span", { id: `c-${name}`, className: "field-notes" }, confidenceNote(field, reasons), source,
           el("span", { className: "edited", hidden: true }, "已修改"))),
-      el("div", { className: "field-input" }, input, button));
+      el("div", { className: "field-input" }, input, button),
+      fromCallerId ? callerIdSource() : null,
+      notes.length ? el("p", { id: `fl-${name}`, className: "field-flag" },
+        el("span", { "aria-hidden": "true" }, "⚠ "), notes.map((reason) => reasonText(reason, false)).join("；")) : null);
   });
   fill($("fields"), ...nodes);
+}
+
+/** Where a value from the caller ID came from, under its ▶ 出处: the call's metadata (来电 138****7731), marked there
+ * when the field is focused. */
+function callerIdSource() {
+  return el("p", { className: "ev-callerid" }, el("span", { "aria-hidden": "true" }, "☎ "), "出处：主叫号码（通话信息“来电”）");
+}
+
+/** Marks (or unmarks) the caller number in the call's metadata as the source of the focused field. */
+function markCallerId(on) {
+  $("call-meta").querySelector(".caller-id")?.classList.toggle("is-evidence", on);
+}
+
+/** Shows where a field's value came from: its first evidence in the transcript, the caller ID, or nothing. */
+function showSource(evidence, fromCallerId) {
+  markCallerId(fromCallerId);
+  if (evidence) player.showEvidence(evidence, { seek: false });
+  else player.clearEvidence();
 }
 
 function renderDepartments(ticket, chosen) {

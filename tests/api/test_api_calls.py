@@ -133,6 +133,24 @@ def test_operator_corrections_are_kept_with_who_and_when(service):
     assert unknown.status_code == 422
 
 
+def test_a_corrected_field_leaves_the_review_reasons_and_the_others_stay(service):
+    client, key = service["client"], service["keys"]["operator"]
+    before = client.get("/v1/calls/demo-1/ticket", headers=auth(key)).json()
+    reasons = before["ticket"]["review_reasons"]
+    flagged = [reason["field"] for reason in reasons if reason["field"] in before["ticket"]["fields"]]
+    assert "address" in flagged, "the demo call's address (Whisper base on 8 kHz) is flagged"
+    assert all(set(reason) == {"code", "field", "value", "threshold", "message"} for reason in reasons)
+
+    patch = {"fields": {"address": "龙华区龙昆南路椰林花园小区3栋2单元"}}
+    response = client.patch("/v1/calls/demo-1/ticket", headers=auth(key), json=patch)
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["ticket"]["review_reasons"] == [reason for reason in reasons if reason["field"] != "address"]
+    assert after["ticket"]["review"] == before["ticket"]["review"], "the level stays the machine's"
+    assert "address" in {reason["field"] for reason in after["machine_ticket"]["review_reasons"]}
+    assert client.get("/v1/calls/demo-1/ticket", headers=auth(key)).json()["ticket"] == after["ticket"]
+
+
 def test_accepted_corrections_export_as_routing_training_data(service, tmp_path):
     client, keys = service["client"], service["keys"]
     patch = {"department": "交通运输局", "accept": True}

@@ -31,6 +31,7 @@ def test_models_exports_exactly_the_documented_names():
             "KbAnswer",
             "Ticket",
             "TicketField",
+            "TicketFlag",
             "top_department",
             "TranscriptFormatError",
             "RecordingTooLargeError",

@@ -12,9 +12,9 @@ from models import (
     Evidence,
     FormSuggestion,
     KbAnswer,
-    PipelineWarning,
     Ticket,
     TicketField,
+    TicketFlag,
     top_department,
 )
 
@@ -27,8 +27,8 @@ def _full_ticket() -> Ticket:
     ticket.form = FormSuggestion("complaint", "投诉单", ["address"], ["phone"])
     ticket.kb_answers = [KbAnswer("kb-1", "停水", "答", "白话", 0.5, department="水务局")]
     ticket.review = "check"
-    ticket.review_reasons = ["phone missing"]
-    ticket.warnings = [PipelineWarning("out_of_scope", "not ours", 1.0, 2.0)]
+    ticket.review_reasons = [TicketFlag("low_confidence", "address", 0.7, 0.8, "address: confidence 0.70")]
+    ticket.warnings = [TicketFlag("phone_conflict", "phone", "139****5286", message="another number was read back")]
     return ticket
 
 
@@ -47,6 +47,19 @@ def test_the_json_form_reads_back_to_the_same_ticket():
     assert Ticket.from_dict(ticket.to_dict()) == ticket
     ticket.department = "水务局"
     assert Ticket.from_dict(json.loads(json.dumps(ticket.to_dict()))) == ticket
+
+
+def test_a_stored_ticket_of_before_the_flags_were_structured_still_reads():
+    """Tickets stored before review reasons were structured held them as text, and warnings with times."""
+    stored = _full_ticket().to_dict()
+    stored["review_reasons"] = ["phone: confidence 0.40", "no caller speech"]
+    stored["warnings"] = [{"code": "phone_misheard", "message": "ANI shown", "start": None, "end": None}]
+    ticket = Ticket.from_dict(stored)
+    assert ticket.review_reasons == [
+        TicketFlag("text", message="phone: confidence 0.40"),
+        TicketFlag("text", message="no caller speech"),
+    ]
+    assert ticket.warnings == [TicketFlag("phone_misheard", message="ANI shown")]
 
 
 def test_a_json_form_of_the_wrong_shape_is_refused():

@@ -29,7 +29,7 @@ def test_process_demo_call_writes_the_documented_json(demo_stereo, tmp_path):
     result = run_cli("process", str(demo_stereo), "--out", str(out))
     assert result.returncode == 0, result.stderr
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["schema_version"] == "1.2"
+    assert doc["schema_version"] == "1.3"
     assert doc["call_id"] == "demo-0001"  # from samples/demo-call.meta.json beside the audio
     assert doc["channels"] == 2 and doc["sample_rate"] == 8000 and doc["language"] == "zh"
     assert 59 < doc["duration"] < 61
@@ -56,6 +56,9 @@ def test_process_demo_call_writes_the_documented_json(demo_stereo, tmp_path):
     assert ticket["fields"]["summary"]["value"].startswith("市民来电")
     assert ticket["department_suggestions"][0]["department"] == "城市管理行政执法局"
     assert ticket["review"] in ("auto", "check", "manual")
+    for reason in ticket["review_reasons"]:
+        assert set(reason) == {"code", "field", "value", "threshold", "message"}
+        assert reason["field"] is None or reason["field"] in ticket["fields"] or reason["field"] == "department"
 
 
 @pytest.mark.slow

@@ -536,3 +536,128 @@ def test_the_pages_meet_the_accessibility_basics(server, page, role):
     assert problems == [], "\n".join(problems)
     page.evaluate("document.activeElement.blur()")
     _keyboard_focus_is_visible(page, presses=12)
+
+
+# ---- what needs checking, and where a value came from ----------------------------------------------------------
+# These tests push a second call (below the tests above, which count the calls in the queue and in QA's search).
+# The demo call again, with a caller ID one digit from the number the caller reads and the operator reads back:
+# the ticket takes the caller ID (the spoken number taken for it misheard) and the read-back conflicts with it.
+ANI_CALL_ID = "web-ani-1"
+ANI_META = {**META, "caller_number": "13900005287"}
+SAID_NUMBER = "13900005286"
+ANI_SOURCES = {"ani", "ani_fallback", "ani_matched"}
+# what an operator would type into each field the demo call's ticket may flag (Whisper base on 8 kHz)
+CORRECTIONS = {
+    "caller_name": "王建国",
+    "phone": SAID_NUMBER,
+    "address": "海南省海口市龙华区龙昆南路椰林花园小区3栋2单元",
+    "district": "龙华区",
+    "street": "海垦街道",
+    "address_detail": "龙昆南路椰林花园小区3栋2单元",
+    "event_time": "2026-11-30",
+    "category": "城乡建设",
+}
+
+
+@pytest.fixture(scope="module")
+def ani_call(server):
+    client, keys = server["client"], server["keys"]
+    response = push(client, keys["telephony"], DEMO, ANI_CALL_ID, **ANI_META)
+    assert response.status_code == 202, response.text
+    assert wait_for(client, ANI_CALL_ID, keys["telephony"])["status"] == "done"
+    return ANI_CALL_ID
+
+
+def _open_call(tab, server, call_id: str) -> None:
+    _log_in(tab, server["base"], server["keys"]["operator"])
+    tab.locator(f'.queue-item[data-call-id="{call_id}"]').click()
+    expect(tab.locator("#ticket-form")).to_be_visible()
+    expect(tab.locator("#call-title")).to_contain_text(call_id)
+
+
+def _marked_fields(tab) -> list[str]:
+    return tab.locator(".field.field-low").evaluate_all("boxes => boxes.map(box => box.dataset.field)")
+
+
+def _listed_fields(tab) -> set[str]:
+    items = tab.locator("#review-box .reasons li")
+    return set(items.evaluate_all("items => items.map(item => item.dataset.field).filter(Boolean)"))
+
+
+def test_a_callback_number_from_the_caller_id_shows_its_source_and_a_number_read_back_against_it(
+    server, ani_call, page
+):
+    client, key = server["client"], server["keys"]["operator"]
+    ticket = client.get(f"/v1/calls/{ani_call}/ticket", headers=auth(key)).json()["ticket"]
+    phone = ticket["fields"]["phone"]
+    assert phone["source"] in ANI_SOURCES and phone["value"] == ANI_META["caller_number"], phone["source"]
+    [conflict] = [reason for reason in ticket["review_reasons"] if reason["code"] == "phone_conflict"]
+    assert (conflict["field"], conflict["value"]) == ("phone", "139****5286")
+
+    _open_call(page, server, ani_call)
+    box = page.locator('.field[data-field="phone"]')
+    expect(box.locator(".ev-callerid")).to_have_text("☎ 出处：主叫号码（通话信息“来电”）")
+    expect(box).to_have_class(re.compile(r"\bfield-low\b"))
+    expect(box.locator(".field-flag")).to_contain_text("通话中复述的号码是 139****5286，与所填号码不同")
+    expect(page.locator("#f-phone")).to_have_attribute("aria-describedby", "c-phone fl-phone")
+
+    # Focusing the number marks the caller ID it came from (and the read-back heard against it)…
+    page.locator("#f-phone").focus()
+    caller_id = page.locator("#call-meta .caller-id")
+    expect(caller_id).to_have_class(re.compile(r"\bis-evidence\b"))
+    expect(caller_id).to_contain_text("139****5287")
+    _screenshot(page, "operator-callerid.png")
+    # …another field with evidence marks its own and nothing else…
+    district = ticket["fields"]["district"]["evidence"][0]
+    page.locator("#f-district").focus()
+    expect(caller_id).not_to_have_class(re.compile(r"\bis-evidence\b"))
+    expect(page.locator("#transcript .turn.is-evidence")).to_have_count(1)
+    expect(page.locator(f"#turn-{district['turn']}")).to_have_class(re.compile(r"\bis-evidence\b"))
+    # …and a field without evidence leaves no other field's mark behind.
+    assert not ticket["fields"]["province"]["evidence"]
+    page.locator("#f-province").focus()
+    expect(page.locator("#transcript .turn.is-evidence")).to_have_count(0)
+    expect(page.locator("#transcript mark.evidence")).to_have_count(0)
+    expect(caller_id).not_to_have_class(re.compile(r"\bis-evidence\b"))
+    _no_horizontal_scrollbar(page)
+
+
+def test_the_review_box_lists_exactly_the_flagged_fields_and_follows_the_corrections(server, ani_call, page):
+    client, key = server["client"], server["keys"]["operator"]
+    ticket = client.get(f"/v1/calls/{ani_call}/ticket", headers=auth(key)).json()["ticket"]
+    names = [name for name in ticket["fields"]]
+    flagged = [name for name in names if any(reason["field"] == name for reason in ticket["review_reasons"])]
+    assert "phone" in flagged and "address" in flagged, flagged
+    assert set(flagged) <= set(CORRECTIONS), f"no correction written for {set(flagged) - set(CORRECTIONS)}"
+
+    _open_call(page, server, ani_call)
+    # one list: the fields marked ⚠ are those the box names, and the box says each in Chinese from its code
+    expect(page.locator(".field.field-low")).to_have_count(len(flagged))
+    assert _marked_fields(page) == flagged
+    assert _listed_fields(page) - {"department"} == set(flagged)
+    reasons = page.locator("#review-box .reasons li")
+    expect(reasons).to_have_count(len(ticket["review_reasons"]))
+    address = next(r for r in ticket["review_reasons"] if r["field"] == "address" and r["code"] == "low_confidence")
+    expected = f"地址：置信度 {round(address['value'] * 100)}%，低于 {round(address['threshold'] * 100)}%，请核对"
+    expect(page.locator('#review-box li[data-field="address"]')).to_have_text(expected)
+    expect(page.locator('.field[data-field="address"] .conf-low')).to_have_text(
+        f"⚠ 待核对 {round(address['value'] * 100)}%"
+    )
+    assert not re.search(r"[A-Za-z]{3}", page.locator("#review-box").inner_text()), "no English, no code"
+    page.locator("#review-box").scroll_into_view_if_needed()
+    _screenshot(page, "operator-review.png")
+
+    # The operator corrects each flagged field and accepts (the first suggestion stays the unit): the box and the
+    # marks follow the saved ticket.
+    for name in flagged:
+        page.locator(f"#f-{name}").fill(CORRECTIONS[name])
+    page.get_by_role("button", name=re.compile("确认受理")).click()
+    expect(page.locator("#ticket-message")).to_contain_text("已确认受理")
+    expect(page.locator(".field.field-low")).to_have_count(0)
+    assert _listed_fields(page) & set(flagged) == set()
+    expect(page.locator('.field[data-field="phone"] .field-flag')).to_have_count(0)
+    expect(page.locator('.field[data-field="phone"] .source')).to_have_text("人工修改")
+    after = client.get(f"/v1/calls/{ani_call}/ticket", headers=auth(key)).json()
+    assert not {reason["field"] for reason in after["ticket"]["review_reasons"]} & {*flagged, "department"}
+    assert after["machine_ticket"]["review_reasons"] == ticket["review_reasons"]
+    _no_horizontal_scrollbar(page)

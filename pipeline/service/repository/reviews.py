@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import defer, sessionmaker
 
+from extract.review import CORRECTED, review_again
 from models import CallConflictError, CallNotFoundError, TicketField
 from pipeline.service.database import (
     Call,
@@ -24,7 +25,8 @@ class Reviews:
 
     def update_ticket(self, call_id: str, actor: str, changes: dict[str, str | None], accept: bool) -> Call:
         """Apply an operator's corrections (field → new value; `department` picks the unit) and/or accept.
-        Each change is stored with who and when; the machine's ticket is kept unchanged."""
+        Each change is stored with who and when; the machine's ticket is kept unchanged. What still needs checking
+        (`review_reasons`) is judged again on the corrected ticket, so a corrected field leaves the list."""
         with self.sessions.begin() as session:
             call = session.get(Call, call_id, with_for_update=True)
             if call is None:
@@ -49,12 +51,13 @@ class Reviews:
                     field,
                     value=value,
                     confidence=1.0,
-                    source="corrected",  # by the operator, after the machine (not "operator": said by them)
+                    source=CORRECTED,  # by the operator, after the machine (not "operator": said by them)
                     evidence=field.evidence if value is not None else [],
                 )
                 recorded[name] = {"old": old, "new": value}
             now = utcnow()
             if recorded:
+                review_again(ticket)
                 call.ticket = ticket
                 session.add(TicketChange(call_id=call_id, actor=actor, at=now, action="correct", changes=recorded))
             if accept and call.ticket_state != "accepted":
