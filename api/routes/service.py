@@ -88,7 +88,7 @@ def _queue_depths(services) -> dict[str, int]:
     from pipeline.service.queues import QUEUES
 
     if not services.settings.redis_url:
-        return {"in-process": services.queue.depth()}
+        return services.queue.depths()  # the in-process queues carry the same names
     import redis
 
     client = redis.Redis.from_url(services.settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
