@@ -9,9 +9,9 @@ State machine (one row per call id):
 
 A claim is a conditional UPDATE that also takes a lease (`lease_until`) and counts an attempt of the phase
 (`attempts`, back to 0 when the transcript is saved: the tries of the current phase, 1 when it ran first time);
-a second copy of a task finds the lease held, or the phase already done, and does nothing. A worker that dies leaves an expired lease:
-the redelivered task (or the sweeper's re-enqueue) claims again. `finish` and `fail` only move a call
-out of `processing`, so a result is written once whatever the number of deliveries.
+a second copy of a task finds the lease held, or the phase already done, and does nothing. A worker that dies
+leaves an expired lease: the redelivered task (or the sweeper's re-enqueue) claims again. `finish` and `fail`
+only move a call out of `processing`, so a result is written once whatever the number of deliveries.
 
 Every read the API makes for a caller goes through a `CallScope` (`visible`, `search`, `agent_summary`):
 a call outside it is not found, exactly like a call that does not exist. The scope of each role is decided
