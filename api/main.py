@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api import docs, errors, pages
 from api.headers import SecurityHeaders
 from api.limits import JSON_BODY_LIMIT, BodyGuard, SendGuard
+from api.requestlog import RequestLog
 from api.routes import audits, calls, corrections, keys, reference, service, session
 from pipeline.settings import Settings
 
@@ -24,12 +25,14 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from pipeline.service.housekeeping import Housekeeping
-        from pipeline.service.wiring import build_services
+        from pipeline.service.wiring import build_services, start_preparing_models
 
         nonlocal services
         owned = services is None
         if owned:
             services = build_services(settings or Settings())
+            # the bundled model is joined now, not by the first call; /readyz says ready once it is there
+            app.state.preparing_models = start_preparing_models(services.settings)
         app.state.services = services
         housekeeping = None
         if services.jobs is not None:  # in-process mode: no Celery beat, this process keeps its own time
@@ -78,7 +81,8 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
 
     app.add_middleware(BodyGuard, max_bytes=body_limit, timeouts=body_timeouts)
     app.add_middleware(SendGuard, idle_s=lambda: app.state.services.settings.server.send_idle_timeout_s)
-    app.add_middleware(SecurityHeaders)  # added last: outside the body guard, so its 413 and 408 get them too
+    app.add_middleware(SecurityHeaders)  # outside the body guard, so its 413 and 408 get them too
+    app.add_middleware(RequestLog)  # added last: outermost, it logs the status the client got
     return app
 
 

@@ -43,7 +43,9 @@ class CallStatus(BaseModel):
     priority: str
     stage: str | None
     progress: dict[str, Any]
-    attempts: int
+    attempts: int = Field(
+        description="tries of the call's current phase (of extraction, its last, once done): 1 when it ran first time"
+    )
     agent_id: str | None
     caller_number_masked: str | None
     started_at: datetime | None

@@ -23,6 +23,7 @@ from pipeline.settings import Settings
 
 __all__ = ["ServerConfig", "TimedH11Protocol", "log_config", "serve"]
 
+LIFECYCLE_LOGGERS = ("hotline.requests", "hotline.calls", "pipeline.service.wiring")
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app cannot start
 
 _TIMEOUT_BODY = b"request headers not received in time\n"
@@ -100,6 +101,10 @@ def log_config(level: int | str = logging.WARNING) -> dict:
     for handler in config["handlers"].values():
         handler["filters"] = ["mask_numbers"]
     config["root"] = {"handlers": ["app"], "level": logging.getLevelName(level) if isinstance(level, int) else level}
+    # the request and call lifecycle lines (api.requestlog, pipeline.service.queues) and the model's preparation
+    # at INFO, whatever the level
+    for name in LIFECYCLE_LOGGERS:
+        config["loggers"][name] = {"level": "INFO"}
     return config
 
 

@@ -1,4 +1,8 @@
-"""Render a CallTranscript as json, text, srt, vtt or rttm."""
+"""Render a CallTranscript as json, text, srt, vtt or rttm.
+
+Subtitles (srt, vtt) are read by people: their cues carry each turn in written form (`extract.normalize`: spoken
+numbers as digits, Whisper's stray group separators gone, "19 8,28 00,05 69" → "19828000569"). json and text keep
+the words as recognised."""
 
 import io
 import json
@@ -6,7 +10,8 @@ import json
 from pyannote.core import Annotation
 from pyannote.core import Segment as Span
 
-from models import CallTranscript, Ticket
+from extract.normalize import normalize
+from models import CallTranscript, Ticket, Turn
 
 FORMATS = ("json", "text", "srt", "vtt", "rttm")
 ROLE_NAMES = {"agent": "接线员", "caller": "市民"}
@@ -75,7 +80,7 @@ def ticket_lines(ticket: Ticket) -> list[str]:
 
 def to_srt(transcript: CallTranscript) -> str:
     cues = [
-        f"{index}\n{_stamp(turn.start, ',')} --> {_stamp(turn.end, ',')}\n{_speaker(turn.role)}：{turn.text}\n"
+        f"{index}\n{_stamp(turn.start, ',')} --> {_stamp(turn.end, ',')}\n{_speaker(turn.role)}：{_written(turn)}\n"
         for index, turn in enumerate(transcript.turns, start=1)
     ]
     return "\n".join(cues)
@@ -83,7 +88,7 @@ def to_srt(transcript: CallTranscript) -> str:
 
 def to_vtt(transcript: CallTranscript) -> str:
     cues = [
-        f"{_stamp(turn.start, '.')} --> {_stamp(turn.end, '.')}\n<v {_speaker(turn.role)}>{turn.text}\n"
+        f"{_stamp(turn.start, '.')} --> {_stamp(turn.end, '.')}\n<v {_speaker(turn.role)}>{_written(turn)}\n"
         for turn in transcript.turns
     ]
     return "WEBVTT\n\n" + "\n".join(cues)
@@ -98,6 +103,10 @@ def to_rttm(transcript: CallTranscript) -> str:
     buffer = io.StringIO()
     annotation.write_rttm(buffer)
     return buffer.getvalue()
+
+
+def _written(turn: Turn) -> str:
+    return normalize(turn.text).text
 
 
 def _speaker(role: str) -> str:

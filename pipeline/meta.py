@@ -2,12 +2,21 @@
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from models import CallMeta, MetadataError
 
@@ -47,6 +56,44 @@ def check_moment(moment: datetime) -> datetime:
 
 Moment = Annotated[datetime, AfterValidator(check_moment)]
 """A datetime the service accepts (pydantic, FastAPI query parameters): ISO 8601, in the range above."""
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MOMENT = TypeAdapter(Moment)
+
+
+def _day_or_moment(value: object) -> date | datetime:
+    """A date alone ("2026-11-30", a whole local day) as a `date`; anything else as a `Moment`."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as error:
+            raise ValueError(f"not a date: {error}") from None
+        check_moment(datetime.combine(day, time()))
+        return day
+    return _MOMENT.validate_python(value)
+
+
+DayOrMoment = Annotated[date | datetime, PlainValidator(_day_or_moment, json_schema_input_type=str)]
+"""A bound of a date filter (pydantic, FastAPI query parameters): a date (YYYY-MM-DD) means that whole day in local
+time (NAIVE_TIMES_ZONE); a moment (ISO 8601) means that instant. `window_start` and `window_end` turn either into
+the half-open range [start, end) the database is searched over."""
+DAY_OR_MOMENT = "a date (YYYY-MM-DD: the whole day, local time) or a moment (ISO 8601; " + MOMENT_RANGE + ")"
+
+
+def window_start(bound: date | datetime | None) -> datetime | None:
+    """The first instant a `since` bound takes in: a date's local midnight, or the moment itself."""
+    if bound is None or isinstance(bound, datetime):
+        return aware(bound)
+    return datetime.combine(bound, time(), NAIVE_TIMES_ZONE)
+
+
+def window_end(bound: date | datetime | None) -> datetime | None:
+    """The first instant an `until` bound leaves out: after a date's whole day (the next local midnight), or the
+    moment itself (a moment is exclusive, as it always was)."""
+    if bound is None or isinstance(bound, datetime):
+        return aware(bound)
+    return datetime.combine(bound + timedelta(days=1), time(), NAIVE_TIMES_ZONE)
 
 
 def load_metadata_json(text: str, what: str = "metadata") -> object:

@@ -84,6 +84,10 @@ class RecordingQueue:
     def depth(self) -> int:
         return len(self.jobs)
 
+    def depths(self) -> dict[str, int]:
+        """Per queue, as `ThreadQueue.depths` (the metrics read it): all in one here."""
+        return {"recorded": len(self.jobs)}
+
 
 def quiet_services(settings: Settings) -> Services:
     """The in-process services with a queue that only records what it is handed: no model loads, no job runs,

@@ -8,7 +8,7 @@ from api.auth import AuditKey
 from api.deps import ServicesDep
 from api.errors import ERRORS
 from api.schemas import AgentSummary
-from pipeline.meta import MOMENT_RANGE, Moment, aware
+from pipeline.meta import DAY_OR_MOMENT, DayOrMoment, window_end, window_start
 
 router = APIRouter(prefix="/v1/audits", tags=["qa"])
 
@@ -17,8 +17,10 @@ router = APIRouter(prefix="/v1/audits", tags=["qa"])
 def agent_summary(
     principal: AuditKey,
     services: ServicesDep,
-    since: Annotated[Moment | None, Query(description=f"calls created at or after; {MOMENT_RANGE}")] = None,
-    until: Annotated[Moment | None, Query(description=f"calls created before; {MOMENT_RANGE}")] = None,
+    since: Annotated[DayOrMoment | None, Query(description=f"calls that started from; {DAY_OR_MOMENT}")] = None,
+    until: Annotated[
+        DayOrMoment | None, Query(description=f"calls that started up to: a date includes its day; {DAY_OR_MOMENT}")
+    ] = None,
 ) -> list[AgentSummary]:
-    rows = services.repository.agent_summary(principal.scope, aware(since), aware(until))
+    rows = services.repository.agent_summary(principal.scope, window_start(since), window_end(until))
     return [AgentSummary(**row) for row in rows]

@@ -36,12 +36,14 @@ from extract.masking import mask_number
 from models import CallTranscript
 from pipeline.meta import (
     AGENT_ID_PATTERN,
-    MOMENT_RANGE,
+    DAY_OR_MOMENT,
     CallMetaIn,
-    Moment,
+    DayOrMoment,
     aware,
     load_metadata_json,
     parse_meta,
+    window_end,
+    window_start,
 )
 from pipeline.service.keys import Principal
 from pipeline.service.recordings import READ_CHUNK
@@ -155,8 +157,14 @@ def search_calls(
     principal: ReadKey,
     services: ServicesDep,
     q: Annotated[str | None, Query(max_length=200, description="text in the transcript, summary or department")] = None,
-    since: Annotated[Moment | None, Query(description=f"created at or after; {MOMENT_RANGE}")] = None,
-    until: Annotated[Moment | None, Query(description=f"created before; {MOMENT_RANGE}")] = None,
+    since: Annotated[
+        DayOrMoment | None,
+        Query(description=f"started at or after (when received, if no start was pushed); {DAY_OR_MOMENT}"),
+    ] = None,
+    until: Annotated[
+        DayOrMoment | None,
+        Query(description=f"started up to: a date includes its whole day, a moment is excluded; {DAY_OR_MOMENT}"),
+    ] = None,
     agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
     department: Annotated[str | None, Query(max_length=128)] = None,
     status: Literal["queued", "processing", "done", "failed"] | None = None,
@@ -168,8 +176,8 @@ def search_calls(
 ) -> CallPage:
     query = CallQuery(
         text=q or None,
-        since=aware(since),
-        until=aware(until),
+        since=window_start(since),
+        until=window_end(until),
         agent_id=agent_id,
         department=department,
         status=status,

@@ -2,7 +2,7 @@
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
@@ -17,7 +17,7 @@ def healthz() -> dict:
 
 
 @router.get("/readyz", summary="Database, Redis and models reachable", responses={503: {"description": "not ready"}})
-def readyz(services: ServicesDep) -> JSONResponse:
+def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         services.repository.ping()
@@ -28,7 +28,11 @@ def readyz(services: ServicesDep) -> JSONResponse:
         checks["redis"] = _redis_check(services.settings.redis_url)
     else:
         checks["redis"] = "not used (in-process jobs)"
-    checks["models"] = _models_check(services.settings)
+    preparing = getattr(request.app.state, "preparing_models", None)
+    if preparing is not None and preparing.is_alive():
+        checks["models"] = "error: the bundled model is being prepared (start-up, once per data directory)"
+    else:
+        checks["models"] = _models_check(services.settings)
     ready = all(value == "ok" or value.startswith("not used") for value in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
 
@@ -88,7 +92,7 @@ def _queue_depths(services) -> dict[str, int]:
     from pipeline.service.queues import QUEUES
 
     if not services.settings.redis_url:
-        return {"in-process": services.queue.depth()}
+        return services.queue.depths()  # the in-process queues carry the same names
     import redis
 
     client = redis.Redis.from_url(services.settings.redis_url, socket_connect_timeout=2, socket_timeout=2)

@@ -35,6 +35,16 @@ const FIELDS = [
   ["emotion", "情绪", "select"],
   ["summary", "诉求摘要", "textarea", true],
 ];
+/** The pipeline's stages (`run_pipeline`'s hook names, then the extract phase), as the queue row says them. */
+const STAGE_LABELS = {
+  decode: "解码中",
+  vad: "检测语音",
+  transcribe: "转写中",
+  diarize: "区分说话人",
+  repair: "校正词语",
+  roles: "识别角色",
+  extract: "提取工单",
+};
 const FIELD_LABELS = Object.fromEntries(FIELDS.map(([name, label]) => [name, label]));
 /** The select fields: the reference list their values come from, and their labels. */
 const SELECTS = {
@@ -156,6 +166,7 @@ function renderQueue(total) {
   // Re-rendering replaces the buttons; keep keyboard focus on the same call.
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.callId : null;
   const items = state.calls.map((call) => callListItem(call, state.selected, selectCall, [
+    call.status === "processing" ? stageLabel(call) : null,
     el("span", { className: `q-state state-${call.ticket_state}` },
       TICKET_STATE_LABELS[call.ticket_state] || call.ticket_state),
     call.agent_id ? el("span", { className: "q-agent" }, `工号 ${call.agent_id}`) : null,
@@ -167,6 +178,16 @@ function renderQueue(total) {
   const time = now.toLocaleTimeString("zh-CN", { hour12: false });
   $("queue-meta").textContent = `共 ${total} 通${total > state.calls.length ? `，显示最新 ${state.calls.length} 通` : ""}` +
     ` · 每 10 秒自动刷新（${time}）`;
+}
+
+/** What a call being processed is doing now, from its last heartbeat: 转写中 50% (the share when the stage
+ * reports one: channels transcribed, of all). */
+function stageLabel(call) {
+  const label = STAGE_LABELS[call.stage] || call.stage || "处理中";
+  const progress = (call.progress || {})[call.stage] || {};
+  const share = progress.total > 0 && progress.completed > 0
+    ? ` ${Math.round((100 * progress.completed) / progress.total)}%` : "";
+  return el("span", { className: "q-stage", title: "处理阶段" }, `${label}${share}`);
 }
 
 function markSelectedInQueue() {
@@ -260,6 +281,19 @@ function fieldText(value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
+/**
+ * 事发时间 as people write it, at the precision it was said: "2018-06-11T09:30" → "2018年6月11日 09:30",
+ * "2018-06-11" (the day, not the hour) → "2018年6月11日", "2018-06" → "2018年6月"; other text as it is. What the
+ * operator types instead is saved as written (the API takes words or ISO time).
+ */
+function formatEventTime(value) {
+  const text = fieldText(value);
+  const match = /^(\d{4})-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}))?)?$/.exec(text);
+  if (!match) return text;
+  const [, year, month, day, hour, minute] = match;
+  return `${year}年${Number(month)}月${day ? `${Number(day)}日` : ""}${hour ? ` ${hour}:${minute}` : ""}`;
+}
+
 /** A field's confidence, marked ⚠ 待核对 exactly when a review reason names the field. */
 function confidenceNote(field, reasons) {
   const empty = field.value === null || field.value === undefined || field.value === "";
@@ -347,9 +381,9 @@ function renderFields(ticket) {
       input.value = current;
     } else {
       input = el("input", { id, name, type: "text", autocomplete: "off" });
-      input.value = fieldText(field.value);
+      input.value = name === "event_time" ? formatEventTime(field.value) : fieldText(field.value);
     }
-    input.dataset.original = fieldText(field.value);
+    input.dataset.original = input.value;
     input.setAttribute("aria-describedby", notes.length ? `c-${name} fl-${name}` : `c-${name}`);
     if (required.has(name)) input.setAttribute("aria-required", "true");
     input.addEventListener("input", () => { updateDirty(); updateMissing(); });

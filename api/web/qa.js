@@ -55,21 +55,10 @@ const state = {
 
 const searchForm = $("search");
 
-/** A date input's day as the start of that day in the hotline's time (the API reads naive times so). */
-function dayStart(day) {
-  return day ? `${day}T00:00:00` : "";
-}
-
-/** The day after `day` (until is exclusive, and the user means "up to and including this day"). */
-function dayAfter(day) {
-  if (!day) return "";
-  const next = new Date(`${day}T00:00:00Z`);
-  next.setUTCDate(next.getUTCDate() + 1);
-  return `${next.toISOString().slice(0, 10)}T00:00:00`;
-}
-
+/** The date inputs' days as they are: the API takes a date as that whole day of the calls' start times, at
+ * either end, the same dates the list shows. */
 function dateRange() {
-  return { since: dayStart($("s-since").value), until: dayAfter($("s-until").value) };
+  return { since: $("s-since").value, until: $("s-until").value };
 }
 
 function searchQuery() {

@@ -28,7 +28,10 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 app = typer.Typer(
-    help="12345 hotline call intake: transcript with speakers from a call recording.", no_args_is_help=True
+    help="12345 hotline call intake: a call recording in, a transcript with speakers and a pre-filled ticket "
+    "(工单) out. `process` runs one call (or a folder) here; `serve` runs the service: the HTTP API, the "
+    "operator and QA pages, and the jobs (with `worker` and `beat` over Redis when it scales out).",
+    no_args_is_help=True,
 )
 eval_app = typer.Typer(help="Measure the pipeline against gold annotations.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")

@@ -21,6 +21,16 @@ from models.files import write_atomic
 
 err = Console(stderr=True)
 
+REPORT_WIDTH = 160
+"""Columns for a report written to a file or a pipe: rich would use 80 and cut the tables' headers."""
+
+
+def report_console() -> Console:
+    """stdout for reports (tables): the terminal's width, or `REPORT_WIDTH` when it is not a terminal."""
+    console = Console()
+    return console if console.is_terminal else Console(width=REPORT_WIDTH)
+
+
 EXIT_BAD_INPUT, EXIT_NO_SPEECH, EXIT_MODEL, EXIT_PARTIAL = 3, 4, 5, 6
 
 

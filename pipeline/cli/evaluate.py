@@ -5,12 +5,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from models import REVIEW_LEVELS, CallTranscript, MetadataError, TranscriptFormatError
-from pipeline.cli.common import err, fail, load_engines, load_extractor, pct, write_output
+from pipeline.cli.common import err, fail, load_engines, load_extractor, pct, report_console, write_output
 
 
 def eval_asr(
@@ -50,7 +49,7 @@ def eval_asr(
                 f"{score.untranscribed_s:.1f}",
                 f"{score.duration / score.wall_seconds:.2f}" if score.wall_seconds else "–",
             )
-    Console().print(calls_table)
+    report_console().print(calls_table)
     table = Table(title=f"ASR evaluation: {folder} ({engines.transcriber.model_name})")
     for column in (
         "set",
@@ -80,7 +79,7 @@ def eval_asr(
             f"{row['untranscribed_s']:.1f}",
             f"{row['speed_x_realtime']}",
         )
-    Console().print(table)
+    report_console().print(table)
     for score in report.calls:
         if score.error:
             err.print(f"{score.call_id}: {score.error}", markup=False, highlight=False)
@@ -149,7 +148,7 @@ def eval_tickets(
         "review " + "/".join(REVIEW_LEVELS),
         *("/".join(str(row["review"][level]) for level in REVIEW_LEVELS) for row in summaries),
     )
-    Console().print(table)
+    report_console().print(table)
     if json_out:
         write_output(json_out, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
         err.print(f"wrote {json_out}", highlight=False)

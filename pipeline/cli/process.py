@@ -21,6 +21,18 @@ from pipeline.cli.common import (
     write_output,
 )
 
+LOADING = "loading models…"
+STAGES = {
+    "decode": "decoding",
+    "vad": "finding speech",
+    "transcribe": "transcribing channel",
+    "diarize": "telling speakers apart",
+    "repair": "repairing place and unit names",
+    "roles": "finding the operator",
+    "extract": "pre-filling the ticket",
+}
+"""What `run_pipeline`'s stages are doing, for the status line."""
+
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".amr", ".wma", ".au", ".gsm"}
 
 
@@ -41,20 +53,25 @@ def process(
 
     if not audio.exists():
         fail(AudioDecodeError(f"no such file or folder: {audio}"))
-    engines, options = load_engines(model)
 
     if audio.is_dir():
         if meta is not None:
             fail(MetadataError("--meta applies to one recording; in a folder put <name>.meta.json beside each"))
+        with err.status(LOADING, spinner="dots"):
+            engines, options = load_engines(model)
         _process_folder(audio, out or Path("transcripts"), fmt.value, engines, options)
         return
 
     try:
         call_meta = load_meta(meta, audio)
-        with err.status("decode", spinner="dots") as status:
+        # On a terminal, a status line from the first moment: loading the models and a minute of audio take
+        # tens of seconds on a CPU, which looked like a hang. Elsewhere (a pipe, a file) stderr stays for errors.
+        with err.status(LOADING, spinner="dots") as status:
+            engines, options = load_engines(model)
 
             def hook(stage: str, completed: int | None = None, total: int | None = None) -> None:
-                status.update(f"{stage} {completed + 1}/{total}" if total else stage)
+                doing = STAGES.get(stage, stage) + (f" {completed + 1}/{total}" if total else "")
+                status.update(f"{audio.name}: {doing}…")
 
             transcript = run_pipeline(audio, call_meta, engines, options, hook=hook)
     except HotlineError as error:

@@ -80,7 +80,8 @@ class JobOptions:
     """lease_s: how long a claim holds a call without a heartbeat (Redis' visibility timeout matches it).
     requeue_after_s: a call queued this long without being claimed is enqueued again by `sweep`.
     heartbeat_s: least time between two progress writes.
-    max_attempts: claims of one call before it fails (a recording that crashes workers must not loop).
+    max_attempts: claims of one phase of a call before the call fails (a recording that crashes workers must
+    not loop).
     All but heartbeat_s and max_attempts are deployment settings (HOTLINE_WORKER__*, HOTLINE_PUBLIC_URL,
     HOTLINE_WEBHOOKS__*): their defaults are `pipeline.settings`', kept there once, and `wiring.job_options`
     builds these options from the settings."""
@@ -264,7 +265,8 @@ def _call_meta(call: Call) -> CallMeta:
 
 
 class _Heartbeat:
-    """The pipeline's stage hook: progress into the database, at most every `heartbeat_s`, extending the lease."""
+    """The pipeline's stage hook: progress into the database, extending the lease. A new stage is written at
+    once (the operator's queue shows it); progress within a stage at most every `heartbeat_s`."""
 
     def __init__(self, repository: CallRepository, call_id: str, options: JobOptions):
         self.repository = repository
@@ -272,10 +274,11 @@ class _Heartbeat:
         self.options = options
         self.progress: dict = {}
         self.last = 0.0
+        self.stage: str | None = None
 
     def __call__(self, stage: str, completed: int | None = None, total: int | None = None) -> None:
         self.progress[stage] = {"completed": completed, "total": total}
         now = time.monotonic()
-        if now - self.last >= self.options.heartbeat_s:
-            self.last = now
+        if stage != self.stage or now - self.last >= self.options.heartbeat_s:
+            self.last, self.stage = now, stage
             self.repository.heartbeat(self.call_id, stage, dict(self.progress), self.options.lease_s)

@@ -92,7 +92,7 @@ def _task(route: JobRoute) -> Task:
     """The task that runs `route`'s `Jobs` method on the id a message carries, registered under its wire name."""
 
     def run(job_id: str) -> str:
-        return route.run(_jobs(), job_id)
+        return route(_jobs(), job_id)  # logs the outcome (`JobRoute.__call__`)
 
     return app.task(name=route.task, **_retry)(run)
 

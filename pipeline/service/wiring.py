@@ -5,6 +5,7 @@ settings.
 """
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,29 @@ def build_services(settings: Settings) -> Services:
     jobs = make_jobs(settings, repository, store, queue)
     queue.start(jobs)
     return Services(settings, engine, repository, store, queue, jobs)
+
+
+def prepare_models(settings: Settings) -> None:
+    """Join the bundled Whisper base into the model cache (verified) when it is the configured model, so that the
+    first call does not pay for it; other models are the workers' to load. Errors are logged: the first call
+    tries again and fails with the reason."""
+    from asr.weights import DEFAULT_MODEL, resolve_whisper_model
+
+    if settings.model != DEFAULT_MODEL:
+        return
+    try:
+        logger.info("preparing the Whisper model %r", settings.model)
+        resolve_whisper_model(settings.model, settings.resolved_model_cache)
+        logger.info("the Whisper model %r is ready", settings.model)
+    except Exception:
+        logger.exception("the Whisper model %r could not be prepared", settings.model)
+
+
+def start_preparing_models(settings: Settings) -> threading.Thread:
+    """`prepare_models` on a thread of its own (the server answers meanwhile; /readyz waits for it)."""
+    thread = threading.Thread(target=prepare_models, args=(settings,), name="hotline-models", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_worker_jobs(settings: Settings | None = None) -> Jobs:

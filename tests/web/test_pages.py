@@ -22,6 +22,8 @@ from conftest import write_audio
 from service_builders import auth, database_url, in_process_services, make_settings, new_key, push, wait_for
 
 from api.main import create_app
+from pipeline.service.recordings import StoredRecording
+from pipeline.service.repository import NewCall, Phase
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the dev extra (playwright)")
 expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
@@ -96,7 +98,7 @@ def server(tmp_path_factory, engines):
                 silence = write_audio(tmp_path / "silence.wav", np.zeros((2, 16000), dtype=np.float32), 8000)
                 assert push(client, keys["telephony"], silence, OTHER_AGENTS_CALL, agent_id="B2048").status_code == 202
                 assert wait_for(client, OTHER_AGENTS_CALL, keys["telephony"])["status"] == "failed"
-                yield {"base": base, "client": client, "keys": keys}
+                yield {"base": base, "client": client, "keys": keys, "services": services}
         finally:
             runner.should_exit = True
             thread.join(timeout=30)
@@ -372,8 +374,10 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     caller = max(callers, key=lambda index: len(transcript["turns"][index]["text"]))
     needle = transcript["turns"][caller]["text"][2:6]
 
-    created = client.get(f"/v1/calls/{CALL_ID}", headers=auth(key)).json()["created_at"]
-    day = datetime.fromisoformat(created).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    # the day the call started, which the list shows (it was received today): the filter finds it on that day
+    started = client.get(f"/v1/calls/{CALL_ID}", headers=auth(key)).json()["started_at"]
+    day = datetime.fromisoformat(started).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert day == META["started_at"][:10]
 
     _log_in(page, base, key)
     expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
@@ -661,3 +665,27 @@ def test_the_review_box_lists_exactly_the_flagged_fields_and_follows_the_correct
     assert not {reason["field"] for reason in after["ticket"]["review_reasons"]} & {*flagged, "department"}
     assert after["machine_ticket"]["review_reasons"] == ticket["review_reasons"]
     _no_horizontal_scrollbar(page)
+
+
+# Last in this module: they add a call being processed to the operator's queue and change the demo ticket.
+
+
+def test_a_call_being_processed_shows_its_stage_and_the_event_time_reads_as_a_date(server, page):
+    services, key = server["services"], server["keys"]["operator"]
+    repository = services.repository
+    new = NewCall("web-processing", None, "A1024", None, {}, "live", "audio/wav")
+    repository.register(new, StoredRecording("0" * 64, 4), pushed_by=None)
+    assert repository.claim("web-processing", Phase.TRANSCRIBE, 3600)  # held: no worker takes it meanwhile
+    progress = {"decode": {"completed": None, "total": None}, "transcribe": {"completed": 1, "total": 2}}
+    repository.heartbeat("web-processing", "transcribe", progress, 3600)
+    repository.update_ticket(CALL_ID, "setup", {"event_time": "2018-06-11T00:00"}, accept=False)
+
+    _log_in(page, server["base"], key)
+    row = page.locator('.queue-item[data-call-id="web-processing"]')
+    expect(row.locator(".q-stage")).to_have_text("转写中 50%")
+    expect(page.locator(f'.queue-item[data-call-id="{CALL_ID}"] .q-stage')).to_have_count(0)
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    expect(page.get_by_role("textbox", name="事发时间")).to_have_value("2018年6月11日 00:00")
+    expect(page.locator('.field[data-field="event_time"]')).not_to_have_class(re.compile("field-edited"))
+    page.get_by_role("textbox", name="事发时间").evaluate("field => field.scrollIntoView({ block: 'center' })")
+    _screenshot(page, "operator-stage-and-event-time.png")

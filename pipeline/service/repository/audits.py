@@ -11,6 +11,7 @@ from pipeline.service.database import (
     Call,
 )
 from pipeline.service.repository.scope import CallScope
+from pipeline.service.repository.search import call_time
 
 
 class AuditsAndStats:
@@ -42,14 +43,14 @@ class AuditsAndStats:
     def agent_summary(
         self, scope: CallScope, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict]:
-        """Per operator (agent id), over the calls in `scope` finished in [since, until): how many, how many
-        audited, the scores of their latest audits (kept on the call) and those audits' turn marks by kind.
-        For the QA page's table."""
+        """Per operator (agent id), over the finished calls in `scope` dated (`search.call_time`) in [since, until):
+        how many, how many audited, the scores of their latest audits (kept on the call) and those audits' turn
+        marks by kind. For the QA page's table."""
         window = [Call.status == "done", Call.agent_id.is_not(None), scope.clause()]
         if since is not None:
-            window.append(Call.created_at >= since)
+            window.append(call_time() >= since)
         if until is not None:
-            window.append(Call.created_at < until)
+            window.append(call_time() < until)
         totals = select(
             Call.agent_id,
             func.count(Call.id),

@@ -7,10 +7,11 @@ State machine (one row per call id):
                                       │                       claim(extract) ──finish──► done
                                       └──────────── fail ─────────────────────────────► failed
 
-A claim is a conditional UPDATE that also takes a lease (`lease_until`); a second copy of a task finds
-the lease held, or the phase already done, and does nothing. A worker that dies leaves an expired lease:
-the redelivered task (or the sweeper's re-enqueue) claims again. `finish` and `fail` only move a call
-out of `processing`, so a result is written once whatever the number of deliveries.
+A claim is a conditional UPDATE that also takes a lease (`lease_until`) and counts an attempt of the phase
+(`attempts`, back to 0 when the transcript is saved: the tries of the current phase, 1 when it ran first time);
+a second copy of a task finds the lease held, or the phase already done, and does nothing. A worker that dies
+leaves an expired lease: the redelivered task (or the sweeper's re-enqueue) claims again. `finish` and `fail`
+only move a call out of `processing`, so a result is written once whatever the number of deliveries.
 
 Every read the API makes for a caller goes through a `CallScope` (`visible`, `search`, `agent_summary`):
 a call outside it is not found, exactly like a call that does not exist. The scope of each role is decided
@@ -196,6 +197,9 @@ class CallLifecycle:
                     timings=timings,
                     audio_duration_s=duration_s,
                     stage=Phase.EXTRACT.value,
+                    # attempts count the tries of one phase: extraction starts with none, so a call that went
+                    # through first time says 1, not one claim per phase added up
+                    attempts=0,
                     lease_until=None,
                     enqueued_at=now,
                     search_text=search_text(transcript, None),

@@ -13,9 +13,16 @@ from pipeline.service.database import (
 from pipeline.service.repository.scope import CallScope
 
 
+def call_time():
+    """The time a call is dated by in every date filter: when it started (what the pages show), or when it was
+    received if the telephony system pushed no start time."""
+    return func.coalesce(Call.started_at, Call.created_at)
+
+
 @dataclass(frozen=True)
 class CallQuery:
-    """Search filters for `CallRepository.search`; every filter is optional."""
+    """Search filters for `CallRepository.search`; every filter is optional. `since` and `until` bound the
+    calls' `call_time` to [since, until)."""
 
     text: str | None = None
     since: datetime | None = None
@@ -65,9 +72,9 @@ def _filtered(statement: Select, query: CallQuery) -> Select:
         escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(Call.search_text.like(f"%{escaped}%", escape="\\"))
     if query.since is not None:
-        statement = statement.where(Call.created_at >= query.since)
+        statement = statement.where(call_time() >= query.since)
     if query.until is not None:
-        statement = statement.where(Call.created_at < query.until)
+        statement = statement.where(call_time() < query.until)
     for column, value in (
         (Call.agent_id, query.agent_id),
         (Call.department, query.department),

@@ -1,6 +1,7 @@
 """The Celery task names are a wire format: messages already in Redis name their task. One table (`JobRoute`s)
 says which `Jobs` method a job runs; both queues and the worker's tasks dispatch through it. The in-process
-`ThreadQueue`: priority order, depth and idleness, failures logged, stop."""
+`ThreadQueue`: a queue per kind of work, priority order within each, depth and idleness, a log line per job,
+failures logged, stop."""
 
 import logging
 import threading
@@ -82,22 +83,23 @@ class _RecordingJobs:
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    def _run(self, phase: str, call_id: str) -> None:
+    def _run(self, phase: str, call_id: str) -> str:
         if call_id == "hold":
             self.holding.set()
             assert self.release.wait(5)
         if call_id == "boom":
             raise RuntimeError("boom")
         self.ran.append((phase, call_id))
+        return "ran"
 
-    def transcribe(self, call_id: str) -> None:
-        self._run("transcribe", call_id)
+    def transcribe(self, call_id: str) -> str:
+        return self._run("transcribe", call_id)
 
-    def extract(self, call_id: str) -> None:
-        self._run("extract", call_id)
+    def extract(self, call_id: str) -> str:
+        return self._run("extract", call_id)
 
-    def deliver_webhook(self, delivery_id: str) -> None:
-        self._run("webhook", delivery_id)
+    def deliver_webhook(self, delivery_id: str) -> str:
+        return self._run("webhook", delivery_id)
 
 
 def _wait_until(condition, timeout: float = 5.0) -> None:
@@ -109,7 +111,7 @@ def _wait_until(condition, timeout: float = 5.0) -> None:
 
 @pytest.fixture
 def held_queue() -> Iterator[tuple[ThreadQueue, _RecordingJobs]]:
-    """A one-thread queue whose thread is busy with the call "hold" until the test releases it."""
+    """A queue whose one transcription thread is busy with the call "hold" until the test releases it."""
     jobs = _RecordingJobs()
     queue = ThreadQueue(threads=1)
     queue.start(jobs)
@@ -120,16 +122,16 @@ def held_queue() -> Iterator[tuple[ThreadQueue, _RecordingJobs]]:
     queue.stop()
 
 
-def test_live_calls_and_webhooks_go_before_backlog_in_order_of_arrival(held_queue):
+def test_live_calls_go_before_backlog_in_order_of_arrival(held_queue):
     queue, jobs = held_queue
     queue.enqueue("transcribe", "b-1", "backlog")
     queue.enqueue("transcribe", "l-1", "live")
-    queue.enqueue("extract", "b-2", "backlog")
-    queue.enqueue_webhook("d-1")
-    queue.enqueue("extract", "l-2", "live")
+    queue.enqueue("transcribe", "b-2", "backlog")
+    queue.enqueue("transcribe", "l-2", "live")
     queue.enqueue("transcribe", "u-1", "unknown priority")  # counts as backlog
 
-    assert queue.depth() == 6, "the running job is not waiting"
+    assert queue.depth() == 5, "the running job is not waiting"
+    assert queue.depths() == {"asr": 5, "extract": 0, "webhooks": 0}
     assert not queue.idle()
     jobs.release.set()
     _wait_until(queue.idle)
@@ -138,12 +140,51 @@ def test_live_calls_and_webhooks_go_before_backlog_in_order_of_arrival(held_queu
     assert jobs.ran == [
         ("transcribe", "hold"),
         ("transcribe", "l-1"),
-        ("webhook", "d-1"),
-        ("extract", "l-2"),
+        ("transcribe", "l-2"),
         ("transcribe", "b-1"),
-        ("extract", "b-2"),
+        ("transcribe", "b-2"),
         ("transcribe", "u-1"),
     ]
+
+
+def test_extraction_and_webhooks_do_not_wait_behind_transcriptions(held_queue):
+    # One call's extraction used to wait until every call pushed after it was transcribed.
+    queue, jobs = held_queue
+    queue.enqueue("transcribe", "later-1", "live")
+    queue.enqueue("transcribe", "later-2", "live")
+    queue.enqueue("extract", "earlier", "backlog")
+    queue.enqueue_webhook("d-1")
+
+    _wait_until(lambda: len(jobs.ran) == 2)
+    assert sorted(jobs.ran) == [("extract", "earlier"), ("webhook", "d-1")]
+    assert queue.depths() == {"asr": 2, "extract": 0, "webhooks": 0} and not queue.idle()
+    jobs.release.set()
+    _wait_until(queue.idle)
+    assert jobs.ran[2:] == [("transcribe", "hold"), ("transcribe", "later-1"), ("transcribe", "later-2")]
+
+
+def test_each_job_logs_one_line_with_its_outcome_and_time(caplog):
+    jobs = _RecordingJobs()
+    queue = ThreadQueue()
+    queue.start(jobs)
+    try:
+        with caplog.at_level(logging.INFO, logger="hotline.calls"):
+            queue.enqueue("transcribe", "c-1", "live")
+            _wait_until(queue.idle)
+            queue.enqueue("extract", "boom", "live")
+            _wait_until(queue.idle)
+            queue.enqueue_webhook("d-1")
+            _wait_until(queue.idle)
+    finally:
+        queue.stop()
+
+    lines = [record.getMessage() for record in caplog.records if record.name == "hotline.calls"]
+    assert [line.rsplit(" in ", 1)[0] for line in lines] == [
+        "call c-1 transcribe: ran",  # `Jobs` says transcribed, done, failed, skipped…; the stand-in says ran
+        "call boom extract: error",
+        "delivery d-1 webhook: ran",
+    ]
+    assert all(line.endswith(" s") and float(line.rsplit(" in ", 1)[1][:-2]) >= 0 for line in lines)
 
 
 def test_a_running_job_keeps_the_queue_busy(held_queue):
@@ -177,11 +218,11 @@ def test_stop_lets_the_running_job_finish_and_runs_nothing_queued():
     queue = ThreadQueue(threads=1)
     before = set(threading.enumerate())
     queue.start(jobs)
-    [thread] = set(threading.enumerate()) - before
+    [thread] = [thread for thread in set(threading.enumerate()) - before if thread.name == "hotline-asr-0"]
     queue.enqueue("transcribe", "hold", "backlog")
     assert jobs.holding.wait(5)
     queue.enqueue("transcribe", "left-1", "live")
-    queue.enqueue("extract", "left-2", "backlog")
+    queue.enqueue("transcribe", "left-2", "backlog")
 
     started = time.monotonic()
     queue.stop(timeout=0.2)  # returns when the timeout is up, the job still running
@@ -189,21 +230,21 @@ def test_stop_lets_the_running_job_finish_and_runs_nothing_queued():
     jobs.release.set()
     thread.join(5)
 
-    assert not thread.is_alive()
+    assert not any(thread.is_alive() for thread in set(threading.enumerate()) - before)
     assert jobs.ran == [("transcribe", "hold")]
     assert queue.depth() == 2 and not queue.idle(), "what was queued is left for the sweeper"
 
 
-def test_each_thread_takes_a_job_of_its_own():
+def test_each_transcription_thread_takes_a_job_of_its_own():
     jobs = _RecordingJobs()
     queue = ThreadQueue(threads=2)
     queue.start(jobs)
     try:
         queue.enqueue("transcribe", "hold", "live")
         assert jobs.holding.wait(5)
-        queue.enqueue("extract", "beside", "live")
-        _wait_until(lambda: jobs.ran == [("extract", "beside")])
+        queue.enqueue("transcribe", "beside", "live")
+        _wait_until(lambda: jobs.ran == [("transcribe", "beside")])
     finally:
         jobs.release.set()
         queue.stop()
-    assert jobs.ran == [("extract", "beside"), ("transcribe", "hold")]
+    assert jobs.ran == [("transcribe", "beside"), ("transcribe", "hold")]
