@@ -12,7 +12,9 @@ confirmed, ...). What each gold call really holds:
 
 Positive = the check passes. Precision: of the calls a check passed, how many hold the act; recall: of the calls
 holding it, how many the check passed (a miss is a false ✗ shown to the auditor). Scored on the gold turns
-(what was said) and on our ASR transcripts of the same calls (what the page shows).
+(what was said) and on our ASR transcripts of the same calls (what the page shows). "Turn": of the checks
+passed on both, how many link the auditor to the same moment (the first turn judged on our ASR overlaps in time
+the one judged on the gold turns).
 
     .venv/bin/hotline process ../shared/data/calls --out /tmp/asr_base
     .venv/bin/python bench/qa_checks.py [--calls ../shared/data/calls] [--transcripts /tmp/asr_base]
@@ -32,6 +34,7 @@ from rich.table import Table  # noqa: E402
 
 from extract.service_checks import LABELS, service_checks  # noqa: E402
 from models import CallTranscript  # noqa: E402
+from pipeline.ticket_evaluation import load_gold_tickets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -39,19 +42,11 @@ SHARED = ROOT.parent / "shared" / "data"
 BLOCK_OF_CHECK = {"number_read_back": "phone_readback", "summary_confirmed": "confirm_summary"}
 
 
-def gold_truth(gold: dict) -> dict[str, bool]:
+def gold_truth(calls: Path, call_id: str) -> dict[str, bool]:
     """Whether each check should pass on this call."""
+    gold = json.loads((calls / f"{call_id}.json").read_text(encoding="utf-8"))
     blocks = set(gold["fields_extra"]["optional_blocks"])
     return {name: (BLOCK_OF_CHECK[name] in blocks if name in BLOCK_OF_CHECK else True) for name in LABELS}
-
-
-def gold_transcript(gold: dict) -> CallTranscript:
-    turns = [
-        {"role": turn["speaker"], "speaker": turn["speaker"], "channel": 0, "start": turn["start"],
-         "end": turn["end"], "text": turn["text"]}
-        for turn in gold["turns"]
-    ]
-    return CallTranscript.from_dict({"call_id": gold["call_id"], "duration": gold["duration_s"], "turns": turns})
 
 
 def score(outcomes: list[tuple[bool, bool]]) -> dict:
@@ -61,7 +56,10 @@ def score(outcomes: list[tuple[bool, bool]]) -> dict:
     fn = sum(truth and not passed for truth, passed in outcomes)
     tn = sum(not truth and not passed for truth, passed in outcomes)
     return {
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
         "precision": tp / (tp + fp) if tp + fp else None,
         "recall": tp / (tp + fn) if tp + fn else None,
     }
@@ -81,33 +79,45 @@ def main() -> None:
         print(f"skipped: no gold calls at {args.calls} (../shared/data is not here)")
         return
 
-    golds = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(args.calls.glob("dev-*.json"))]
-    sources = {"gold turns": {gold["call_id"]: gold_transcript(gold) for gold in golds}}
+    golds = load_gold_tickets(args.calls)
+    truths = {gold.call_id: gold_truth(args.calls, gold.call_id) for gold in golds}
+    sources = {"gold turns": {gold.call_id: gold.turns_transcript for gold in golds}}
     if args.transcripts.is_dir():
         sources["our ASR"] = {
-            gold["call_id"]: CallTranscript.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            gold.call_id: CallTranscript.from_dict(json.loads(path.read_text(encoding="utf-8")))
             for gold in golds
-            if (path := args.transcripts / f"{gold['call_id']}.json").is_file()
+            if (path := args.transcripts / f"{gold.call_id}.json").is_file()
         }
     else:
         print(f"no ASR transcripts at {args.transcripts}: gold turns only (make them with `hotline process`)")
 
     results: dict = {"calls": len(golds), "sources": {}}
-    for source, transcripts in sources.items():
+    verdicts = {source: {call_id: service_checks(transcript) for call_id, transcript in transcripts.items()}
+                for source, transcripts in sources.items()}  # fmt: skip
+    for source, by_call in verdicts.items():
         outcomes: dict[str, list[tuple[bool, bool]]] = {name: [] for name in LABELS}
         misses: dict[str, list[str]] = {name: [] for name in LABELS}
-        for gold in golds:
-            transcript = transcripts.get(gold["call_id"])
-            if transcript is None:
-                continue
-            checks = service_checks(transcript)
-            for name, truth in gold_truth(gold).items():
+        same_turn: dict[str, list[bool]] = {name: [] for name in LABELS}
+        for call_id, checks in by_call.items():
+            for name, truth in truths[call_id].items():
                 outcomes[name].append((truth, checks[name].passed))
                 if truth != checks[name].passed:
-                    misses[name].append(f"{gold['call_id']}:{'✗' if truth else '✓'}")
+                    misses[name].append(f"{call_id}:{'✗' if truth else '✓'}")
+                on_gold = verdicts["gold turns"][call_id][name]
+                if checks[name].passed and on_gold.passed and checks[name].turns and on_gold.turns:
+                    mine, gold = checks[name].turns[0], on_gold.turns[0]
+                    same_turn[name].append(mine.start < gold.end and gold.start < mine.end)
         results["sources"][source] = {
-            "calls": len(transcripts),
-            "checks": {name: {**score(pairs), "wrong": misses[name]} for name, pairs in outcomes.items()},
+            "calls": len(by_call),
+            "checks": {
+                name: {
+                    **score(pairs),
+                    "wrong": misses[name],
+                    "same_turn": sum(same_turn[name]),
+                    "turns_compared": len(same_turn[name]),
+                }
+                for name, pairs in outcomes.items()
+            },
         }
 
     table = Table(title=f"QA automatic checks on {len(golds)} gold calls (positive = the check passes)")
@@ -116,12 +126,17 @@ def main() -> None:
         table.add_column(f"{source}: P", justify="right")
         table.add_column("R", justify="right")
         table.add_column("TP/FP/FN/TN", justify="right")
+        table.add_column("turn", justify="right")
     for name in LABELS:
         row = [name]
         for source in results["sources"].values():
             counts = source["checks"][name]
-            row += [percent(counts["precision"]), percent(counts["recall"]),
-                    f"{counts['tp']}/{counts['fp']}/{counts['fn']}/{counts['tn']}"]
+            row += [
+                percent(counts["precision"]),
+                percent(counts["recall"]),
+                f"{counts['tp']}/{counts['fp']}/{counts['fn']}/{counts['tn']}",
+                f"{counts['same_turn']}/{counts['turns_compared']}" if counts["turns_compared"] else "—",
+            ]
         table.add_row(*row)
     console = Console(width=160)
     console.print(table)
