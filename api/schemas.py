@@ -210,7 +210,11 @@ class AuditIn(BaseModel):
 
     score: float = Field(ge=0, le=100)
     rubric: dict[AuditItem, Annotated[float, Field(ge=0, le=100)]] = Field(default_factory=dict, max_length=50)
-    checks: dict[AuditItem, bool] = Field(default_factory=dict, max_length=50)
+    checks: dict[AuditItem, bool | None] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="the auditor's verdict on each automatic check: true passed, false failed, null not reviewed",
+    )
     marks: list[TurnMark] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=4000)
 
@@ -229,11 +233,22 @@ class AuditOut(BaseModel):
     comment: str | None
 
 
+class JudgedTurnOut(BaseModel):
+    index: int = Field(description="the transcript turn")
+    start: float = Field(description="its start, seconds from the start of the call")
+    end: float
+
+
 class ServiceCheckOut(BaseModel):
-    passed: bool
+    passed: bool = Field(description="the machine's verdict; the auditor confirms or overrides it")
     label: str
-    turn: int | None = Field(description="the transcript turn it rests on")
+    turn: int | None = Field(description="the transcript turn it rests on (the first of `turns`)")
     text: str | None = Field(description="the words there (numbers masked)")
+    turns: list[JudgedTurnOut] = Field(
+        default_factory=list,
+        description="the turns it judged: the read-back and the caller's reply; when it failed, where it looked "
+        "(the number the caller gave, the operator's nearest restatement); empty when it judged every turn",
+    )
 
 
 class AgentSummary(BaseModel):

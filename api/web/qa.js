@@ -242,25 +242,53 @@ function resetAuditForm() {
 
 // ---- automatic checks ----------------------------------------------------------------------------
 
+// The auditor's verdict on each check: the machine's is shown beside it, never taken for the auditor's.
+const REVIEW_CHOICES = [["open", "未核对", null], ["pass", "通过", true], ["fail", "未通过", false]];
+
+/** A judged turn as its link: 第9句 0:33; a click plays the turn and shows it in the transcript. */
+function judgedTurnLink(check, judged) {
+  const label = `第${judged.index + 1}句 ${formatSeconds(judged.start)}`;
+  const link = el("button", { type: "button", className: "link-btn check-turn",
+    "aria-label": `${check.label}：播放${label}` }, label);
+  link.addEventListener("click", () => {
+    player.focusTurn(judged.index);
+    player.playSpan(judged.start, judged.end);
+  });
+  return link;
+}
+
 function renderChecks() {
   const items = Object.entries(state.checks).map(([name, check]) => {
-    const id = `chk-${name}`;
-    const box = el("input", { type: "checkbox", id, name, checked: Boolean(check.passed) });
-    const where = Number.isInteger(check.turn)
-      ? el("button", { type: "button", className: "link-btn", "aria-label": `${check.label}：跳到第${check.turn + 1}句` },
-        `第${check.turn + 1}句`)
-      : null;
-    where?.addEventListener("click", () => player.focusTurn(check.turn));
+    const judged = check.turns?.length ? check.turns
+      : Number.isInteger(check.turn) ? [{ index: check.turn, ...state.transcript.turns[check.turn] }] : [];
+    const choices = REVIEW_CHOICES.map(([value, text]) => el("label", { className: `review-choice review-${value}` },
+      el("input", { type: "radio", name: `chk-${name}`, id: `chk-${name}-${value}`, value, checked: value === "open" }),
+      text));
     return el("li", { className: "check" },
-      box,
-      el("label", { for: id }, check.label),
+      el("span", { className: "check-label", id: `chk-${name}-label` }, check.label),
       el("span", { className: `auto-verdict ${check.passed ? "verdict-pass" : "verdict-fail"}` },
-        check.passed ? "✓ 自动判定通过" : "✗ 自动判定未通过"),
-      where,
+        check.passed ? "自动判定 ✓ 通过" : "自动判定 ✗ 未通过"),
+      el("span", { className: "check-turns" }, ...judged.map((turn) => judgedTurnLink(check, turn))),
+      el("span", { className: "review-choices", role: "radiogroup", "aria-labelledby": `chk-${name}-label` },
+        ...choices),
       check.text ? el("q", { className: "check-text" }, check.text) : null);
   });
   fill($("checks"), ...items);
 }
+
+/** The auditor's verdicts: true, false, or null for a check left 未核对. */
+function reviewedChecks() {
+  return Object.fromEntries(Object.keys(state.checks).map((name) => {
+    const chosen = document.querySelector(`input[name="chk-${CSS.escape(name)}"]:checked`)?.value || "open";
+    return [name, REVIEW_CHOICES.find(([value]) => value === chosen)[2]];
+  }));
+}
+
+$("accept-checks").addEventListener("click", () => {
+  for (const [name, check] of Object.entries(state.checks)) {
+    $(`chk-${name}-${check.passed ? "pass" : "fail"}`).checked = true;
+  }
+});
 
 // ---- marks ---------------------------------------------------------------------------------------
 
@@ -373,8 +401,7 @@ $("audit-form").addEventListener("submit", async (event) => {
     $("score").focus();
     return;
   }
-  const checks = Object.fromEntries(Object.keys(state.checks).map((name) => [name, $(`chk-${name}`).checked]));
-  const body = { score, rubric, checks, marks: state.marks };
+  const body = { score, rubric, checks: reviewedChecks(), marks: state.marks };
   const comment = $("comment").value.trim();
   if (comment) body.comment = comment;
   state.busy = true;
@@ -405,14 +432,17 @@ function renderAudits(audits) {
   }
   const rubricNames = Object.fromEntries(RUBRIC);
   fill($("audits"), ...[...audits].reverse().map((audit) => {
-    const failed = Object.entries(audit.checks || {}).filter(([, passed]) => !passed)
+    const failed = Object.entries(audit.checks || {}).filter(([, passed]) => passed === false)
+      .map(([name]) => CHECK_LABELS[name] || name);
+    const open = Object.entries(audit.checks || {}).filter(([, passed]) => passed === null)
       .map(([name]) => CHECK_LABELS[name] || name);
     const rubric = Object.entries(audit.rubric || {}).map(([name, value]) => `${rubricNames[name] || name} ${value}`);
     return el("li", { className: "audit" },
       el("p", { className: "audit-head" },
         el("strong", {}, `${audit.score} 分`), ` · ${audit.actor} · ${formatDateTime(audit.at)}`),
       rubric.length ? el("p", {}, rubric.join("，")) : null,
-      el("p", {}, failed.length ? `未通过：${failed.join("、")}` : "服务规范检查全部通过"),
+      el("p", {}, failed.length ? `未通过：${failed.join("、")}` : open.length ? "服务规范检查无未通过项" : "服务规范检查全部通过"),
+      open.length ? el("p", {}, `未核对：${open.join("、")}`) : null,
       (audit.marks || []).length
         ? el("ul", { className: "audit-marks" }, audit.marks.map((mark) => el("li", {},
           `第${mark.turn + 1}句 ${MARK_KINDS[mark.kind] || mark.kind}`,

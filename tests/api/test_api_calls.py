@@ -196,7 +196,7 @@ def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
     audit = {
         "score": 85,
         "rubric": {"greeting": 10, "courtesy": 9},
-        "checks": {"greeting": True, "number_read_back": False},
+        "checks": {"greeting": True, "number_read_back": False, "closing": None},  # closing: not reviewed
         "marks": [{"turn": 1, "kind": "asr_error", "corrected_text": "我要反映一下"}],
         "comment": "号码未复述",
     }
@@ -205,6 +205,7 @@ def test_qa_audit_is_stored_and_marks_must_point_at_turns(service):
     assert created.json()["actor"] == "qa-test"
     listed = client.get("/v1/calls/demo-1/audits", headers=auth(key)).json()
     assert listed[-1]["marks"][0]["corrected_text"] == "我要反映一下"
+    assert listed[-1]["checks"] == {"greeting": True, "number_read_back": False, "closing": None}
     status = client.get("/v1/calls/demo-1", headers=auth(key)).json()
     assert status["audit_score"] == 85 and status["audited_at"]
     audited = client.get("/v1/calls", headers=auth(key), params={"audited": "true"}).json()["items"]
@@ -224,6 +225,16 @@ def test_automatic_service_checks_and_the_per_agent_summary(service):
     assert checks["greeting"]["passed"] and checks["greeting"]["turn"] == 0
     assert checks["no_forbidden_words"]["passed"]
     assert all(check["label"] for check in checks.values())
+    # the demo's read-backs (0:33 number, 0:39 request) pass as Whisper base hears them, and link to their turns
+    turns = client.get("/v1/calls/demo-1/transcript", headers=auth(key)).json()["turns"]
+    for name, said_at in (("number_read_back", 33.0), ("summary_confirmed", 39.3)):
+        check = checks[name]
+        assert check["passed"], (name, check)
+        judged = check["turns"][0]
+        assert judged["index"] == check["turn"] and turns[judged["index"]]["role"] == "agent"
+        assert judged["start"] == turns[judged["index"]]["start"]
+        assert judged["start"] <= said_at <= judged["end"] + 1.0
+        assert turns[check["turns"][1]["index"]]["role"] == "caller", "and the caller's reply"
     audit = {"score": 70, "marks": [{"turn": 0, "kind": "asr_error"}, {"turn": 2, "kind": "impolite"}]}
     assert client.post("/v1/calls/demo-1/audit", headers=auth(key), json=audit).status_code == 201
     summary = {row["agent_id"]: row for row in client.get("/v1/audits/summary", headers=auth(key)).json()}

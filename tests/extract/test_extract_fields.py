@@ -341,12 +341,12 @@ def test_words_before_a_title_that_only_sound_like_surnames_are_not_names():
 
 
 def test_an_operator_read_back_counts_when_the_callers_yes_was_not_recognised():
-    # mono call: the caller's "对" landed in the operator's turn, the caller's own number lost a digit
+    # mono call: the caller's "对的" misheard ("最等", as on the demo call), the caller's own number lost a digit
     document = doc(
         (A, "请问您的联系方式"),
         (C, "要317 72 26 4要"),
-        (A, "您核对一下1 31 17 72 26 4 1对"),
-        (C, "吗是的好的"),
+        (A, "您核对一下1 31 17 72 26 4 1对吗"),
+        (C, "最等好的"),
     )
     phone = extract_phone(document, ani="17868549822")
     assert phone.value == "13117722641"

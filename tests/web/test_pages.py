@@ -393,10 +393,10 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     expect(page.get_by_role("button", name="下一页")).to_be_disabled()
     results.first.click()
 
-    for name, check in checks.items():
-        box = page.locator(f"#chk-{name}")
-        expect(box).to_be_checked(checked=check["passed"])
-    expect(page.get_by_role("checkbox", name=checks["greeting"]["label"])).to_be_checked()
+    # The machine's verdicts are shown, not ticked for the auditor: each check starts 未核对.
+    for name in checks:
+        expect(page.locator(f"#chk-{name}-open")).to_be_checked()
+    page.get_by_role("radiogroup", name=checks["greeting"]["label"]).get_by_label("通过", exact=True).check()
 
     # Clicking a turn picks it for the mark; an ASR error carries the corrected text.
     page.locator(f"#turn-{caller} .turn-text").click()
@@ -440,7 +440,7 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     assert [(mark["turn"], mark["kind"], mark["corrected_text"]) for mark in audit["marks"]] == [
         (caller, "asr_error", corrected)
     ]
-    assert audit["checks"] == {name: check["passed"] for name, check in checks.items()}
+    assert audit["checks"] == {name: True if name == "greeting" else None for name in checks}, "the rest unreviewed"
     assert audit["rubric"] == {"service": 22, "accuracy": 20, "handling": 23, "attitude": 24}
     assert audit["comment"] == "未复述回访号码"
 
@@ -456,6 +456,55 @@ def test_qa_searches_audits_and_sees_the_agent_summary(server, page):
     # A QA key does not open the operator's page: it is sent back to its own.
     page.goto(f"{base}/ui/operator.html")
     expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
+
+
+def test_qa_checks_link_to_the_turns_they_judged_and_the_auditor_confirms_each(server, page):
+    base, client, key = server["base"], server["client"], server["keys"]["qa"]
+    checks = client.get(f"/v1/calls/{CALL_ID}/checks", headers=auth(key)).json()
+    turns = client.get(f"/v1/calls/{CALL_ID}/transcript", headers=auth(key)).json()["turns"]
+    # the demo's read-backs at 0:33 (number) and 0:39 (request), as Whisper base hears them, pass
+    assert checks["number_read_back"]["passed"] and checks["summary_confirmed"]["passed"], checks
+
+    _log_in(page, base, key)
+    page.get_by_role("button", name="检索", exact=True).click()
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    for name, check in checks.items():
+        row = page.locator("#checks li").filter(has=page.locator(f"#chk-{name}-open"))
+        expect(row.locator(".auto-verdict")).to_have_text("自动判定 ✓ 通过" if check["passed"] else "自动判定 ✗ 未通过")
+        expect(page.locator(f"#chk-{name}-open")).to_be_checked()
+        # every verdict that rests on turns links to them, a failed one included
+        expect(row.locator(".check-turn")).to_have_count(len(check["turns"]))
+    number = checks["number_read_back"]["turns"][0]
+    summary = checks["summary_confirmed"]["turns"][0]
+    link = page.get_by_role(
+        "button",
+        name=re.compile(rf"^{re.escape(checks['summary_confirmed']['label'])}：播放第{summary['index'] + 1}句"),
+    )
+    expect(link).to_have_text(re.compile(rf"第{summary['index'] + 1}句 0:3\d"))
+    link.click()
+    expect(page.locator(f"#turn-{summary['index']}")).to_have_attribute("aria-current", "true")
+    _wait_audio_near(page, turns[summary["index"]]["start"], 1.5)
+    page.get_by_role(
+        "button", name=re.compile(rf"^{re.escape(checks['number_read_back']['label'])}：播放第{number['index'] + 1}句")
+    ).click()
+    expect(page.locator(f"#turn-{number['index']}")).to_have_attribute("aria-current", "true")
+    expect(page.locator(f"#turn-{number['index']}")).to_be_in_viewport()
+    _wait_audio_near(page, turns[number["index"]]["start"], 1.5)
+    page.locator("#audit-pane").evaluate("pane => { pane.scrollTop = 0; }")
+    _no_horizontal_scrollbar(page)
+    _screenshot(page, "qa-checks.png")
+
+    # The auditor takes the machine's verdicts as theirs in one click, then overrides one.
+    page.get_by_role("button", name="全部采纳自动判定").click()
+    for name, check in checks.items():
+        expect(page.locator(f"#chk-{name}-{'pass' if check['passed'] else 'fail'}")).to_be_checked()
+    page.get_by_role("radiogroup", name=checks["closing"]["label"]).get_by_label("未核对").check()
+    page.get_by_label("总分（0–100，可修改）").fill("90")
+    page.get_by_role("button", name="保存质检").click()
+    expect(page.locator("#audit-message")).to_contain_text("质检结果已保存")
+    expect(page.locator("#audits li.audit").first).to_contain_text("未核对：结束语")
+    audit = client.get(f"/v1/calls/{CALL_ID}/audits", headers=auth(key)).json()[-1]
+    assert audit["checks"] == {name: None if name == "closing" else check["passed"] for name, check in checks.items()}
 
 
 # Every visible control has an accessible name; text meets WCAG AA contrast (4.5:1, 3:1 for large text)
