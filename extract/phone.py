@@ -16,8 +16,8 @@ from rapidfuzz.distance import Levenshtein
 from stdnum.cn import ric
 
 from extract.document import CallDocument, TurnText
-from extract.masking import ID_CARD, LANDLINE, MOBILE, mask_id, mask_numbers
-from extract.readback import NUMBER, confirms, read_back, read_backs
+from extract.masking import ID_CARD, LANDLINE, MOBILE, mask_id
+from extract.readback import NUMBER, confirms, digit_runs, read_back, read_backs
 from models import Evidence, TicketField
 
 SERVICE_NUMBERS = {"12345", "110", "119", "120", "122"}
@@ -30,15 +30,6 @@ _THIS_NUMBER = re.compile(
 _NOT_THIS_NUMBER = re.compile(r"^[，。\s]*(不是|不用|不对|换一个|另外)")
 # a mobile number with a digit or two lost by the ASR is still worth showing (flagged invalid)
 _PARTIAL_MOBILE = re.compile(r"1[3-9]\d{7,8}")
-_DIGIT_SEPARATORS = " ,，、。.:：-—－"
-_DIGIT_RUN = re.compile(r"\d(?:[ ,，、。.:：\-—－]{0,2}\d)*")
-# What the ASR writes for a spoken digit it did not write as one, read as that digit next to digits: the
-# hotline's 幺 (yāo, 1) as a homophone or as the letter L, and Chinese digits the normaliser left (after 十,
-# or a group it did not take as a number).
-_DIGIT_LOOKALIKES = {
-    **{char: "1" for char in "幺要摇邀腰妖吆药咬Ll"},
-    **dict(zip("零〇一二三四五六七八九两", "001234567892", strict=True)),
-}
 # spoken numbers this close to the ANI (edits) are the ANI misheard
 _ANI_DISTANCE = 2
 
@@ -153,48 +144,15 @@ def extract_id_number(document: CallDocument) -> TicketField:
     return TicketField()
 
 
-def confirmed_phone_readback(document: CallDocument) -> tuple[str, Evidence] | None:
-    """The operator reading a callback number back ("13812345678，对吗？", or "就打您来电这个号码是吗")
-    and the caller confirming it: (the number as said, masked; its evidence), or None."""
-    for readback in read_backs(document, NUMBER, confirmed=True):
-        turn = readback.turn
-        numbers = _numbers(turn.text)
-        if numbers:
-            number, start, end = numbers[0]
-            return mask_numbers(number), turn.evidence(start, end)
-        match = _THIS_NUMBER.search(turn.text)
-        if match:
-            return match.group(), turn.evidence(match.start(), match.end())
-    return None
-
-
 def _numbers(text: str) -> list[tuple[str, int, int]]:
-    """Phone numbers in a turn, with their spans. Digit groups may be split by spaces, commas or hyphens
-    (Whisper writes "1 31,17 72,26 41"), and the spoken 1 幺 may come out as a homophone (要3要 → 131)."""
-    view = _digits_view(text)
-    found = []
-    for match in _DIGIT_RUN.finditer(view):
-        digits = re.sub(r"\D", "", match.group())
-        if MOBILE.fullmatch(digits) or LANDLINE.fullmatch(digits) or _PARTIAL_MOBILE.fullmatch(digits):
-            found.append((digits, match.start(), match.end()))
+    """Phone numbers in a turn, with their spans, read by `extract.readback.digit_runs` (digit groups split by
+    spaces, commas or colons as Whisper writes them, 幺 heard as a sound-alike or as the letter L)."""
+    found = [
+        (digits, start, end)
+        for digits, start, end in digit_runs(text, min_digits=7)
+        if MOBILE.fullmatch(digits) or LANDLINE.fullmatch(digits) or _PARTIAL_MOBILE.fullmatch(digits)
+    ]
     return [item for item in found if item[0] not in SERVICE_NUMBERS and not ID_CARD.fullmatch(item[0])]
-
-
-def _digits_view(text: str) -> str:
-    """The text with digit look-alikes (`_DIGIT_LOOKALIKES`) written as their digits where they stand next to
-    digits or other look-alikes (same length, so spans stay those of the text)."""
-    chars = list(text)
-    for index, char in enumerate(text):
-        if char in _DIGIT_LOOKALIKES and (_digit_near(text, index, -1) or _digit_near(text, index, 1)):
-            chars[index] = _DIGIT_LOOKALIKES[char]
-    return "".join(chars)
-
-
-def _digit_near(text: str, index: int, step: int) -> bool:
-    index += step
-    while 0 <= index < len(text) and text[index] in _DIGIT_SEPARATORS:
-        index += step
-    return 0 <= index < len(text) and (text[index].isdigit() or text[index] in _DIGIT_LOOKALIKES)
 
 
 def _asked_for_phone(document: CallDocument, turn: TurnText) -> bool:

@@ -93,7 +93,7 @@ _DIGITS = {
     **{chr(0xFF10 + digit): str(digit) for digit in range(10)},
     **dict(zip("零〇一二三四五六七八九幺两Ll", "001234567891211", strict=True)),
 }
-_DIGIT_SEPARATORS = " ,，、.:：-—－"
+_DIGIT_SEPARATORS = " ,，、。.:：-—－"  # Whisper ends a digit group with 。 too: 1992558。8945
 _DIGIT_READINGS = {
     "ling": "0", "yi": "1", "yao": "1", "er": "2", "liang": "2", "san": "3", "si": "4", "wu": "5", "liu": "6",
     "qi": "7", "ba": "8", "jiu": "9",
@@ -181,7 +181,7 @@ def digit_runs(text: str, min_digits: int = 1) -> list[tuple[str, int, int]]:
     Whisper writes for 幺, across the spaces, commas and colons Whisper writes between digit groups, and
     characters that only sound like a digit word (期 for 七, 求 for 九) where they cannot be anything else:
     one or two between digits, or before a run when the first says 幺 (要求九五三 → 1953: phone numbers start
-    with 1). Runs of at least `min_digits` digits."""
+    with 1), or one saying 幺 right after a run (二六四要 → 2641). Runs of at least `min_digits` digits."""
     digits: list[str | None] = [_DIGITS.get(char) for char in text]
     sounds = [_sounds_like_digit(reading) if digit is None else None
               for digit, reading in zip(digits, text_readings(text), strict=True)]  # fmt: skip
@@ -197,7 +197,8 @@ def digit_runs(text: str, min_digits: int = 1) -> list[tuple[str, int, int]]:
         after = _next_digit(digits, text, chain_end - 1, 1)
         before = _next_digit(digits, text, index, -1)
         leads_a_number = not before and sounds[chain[0]] == "1"
-        if after and len(chain) <= 2 and (before or leads_a_number):
+        ends_a_number = before and not after and len(chain) == 1 and sounds[chain[0]] == "1"  # …26 4要 → …2641
+        if (after and len(chain) <= 2 and (before or leads_a_number)) or ends_a_number:
             for position in chain:
                 digits[position] = sounds[position]
         index = chain_end

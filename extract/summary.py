@@ -9,7 +9,7 @@ form (digits), the caller as 其 (the tickets' third person), phone and ID numbe
 import re
 
 from extract.document import CallDocument, TurnText
-from extract.phone import mask_numbers
+from extract.masking import mask_numbers
 from extract.readback import REQUEST, read_backs
 from models import Evidence, TicketField
 

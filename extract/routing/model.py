@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from skops.io.exceptions import UntrustedTypesFoundException
 
-from extract.phone import mask_numbers
+from extract.masking import mask_numbers
 from extract.routing.text import split_channel_prefix, strip_routing_instruction
 from models import ModelLoadError
 from models.files import write_atomic

@@ -6,8 +6,9 @@ from extract_builders import CALL_START, transcript_of
 from extract.address import DeploymentPlace, correct_districts, extract_address
 from extract.classify import extract_emotion, extract_request_type, extract_urgency, load_signals
 from extract.document import build_document
+from extract.masking import mask_numbers
 from extract.person import extract_person
-from extract.phone import extract_id_number, extract_phone, mask_numbers
+from extract.phone import extract_id_number, extract_phone
 from extract.summary import extract_summary
 from extract.timex import extract_event_time
 
