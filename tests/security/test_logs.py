@@ -25,3 +25,11 @@ def test_numbers_it_finds_and_digits_it_leaves():
     found = [match.group() for match in NUMBER.finditer("来电13912345678，座机089866668888，身份证46010019900101123X")]
     assert found == ["13912345678", "089866668888", "46010019900101123X"]
     assert not NUMBER.findall("key a13912345678b, 1733212345678 ms, 138****5678, call-00042")
+
+
+def test_a_uuid_whose_last_group_looks_like_a_landline_is_no_leak():
+    logging.getLogger("pipeline.somewhere").info("webhook 6333acf0-3104-4fc9-8f62-014523189900 given up")
+    assert "014523189900" not in [number for _, _, number in LEAKS.leaks]
+    logging.getLogger("pipeline.somewhere").info("delivery for 0898-66668888 failed")
+    assert "0898-66668888" in [number for _, _, number in LEAKS.leaks]
+    LEAKS.forget("0898-66668888")
