@@ -251,6 +251,24 @@ class ServiceCheckOut(BaseModel):
     )
 
 
+class DepartmentMatchOut(BaseModel):
+    department: str = Field(description="the unit's canonical name in the duty catalogue")
+    score: float = Field(ge=0, le=1, description="how well its name or duties match the query")
+    duty: str | None = Field(description="the matter (事项) whose words matched; null when the unit's name did")
+    words: list[str] = Field(
+        description="the catalogue's words that matched: a name or alias, or the matter's keywords"
+    )
+    matched_by: Literal["name", "keyword", "sound", "words"] = Field(
+        description="name: a name or alias (or part of one); keyword: a duty keyword in the query; sound: a "
+        "keyword the query writes with sound-alike characters; words: character pairs shared with the matter"
+    )
+
+
+class DepartmentSearchOut(BaseModel):
+    query: str
+    items: list[DepartmentMatchOut] = Field(description="best first, one per unit")
+
+
 class AgentSummary(BaseModel):
     agent_id: str
     calls: int = Field(description="finished calls in the period")

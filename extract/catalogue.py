@@ -13,6 +13,9 @@ The catalogue is a YAML file an administrator maintains (the bundled default is
   占道经营), the keyword is found by sound (`extract.phonetic`) in what is left after the character
   matches, and counts less (`SoundOptions`). This is the explainable half of routing; the trained
   classifier in `extract.routing` is the other.
+- `Catalogue.search(query)`: which units handle what an operator types ("电梯年检", "住建"): a unit's
+  name or alias, a duty keyword in the query, sound-alike keywords, and the query's character pairs
+  found in a matter's words, each unit with the duty that matched (the operator page's 其他单位 box).
 """
 
 import functools
@@ -45,6 +48,7 @@ __all__ = [
     "Catalogue",
     "CatalogueMatch",
     "Department",
+    "DutyMatch",
     "HeardKeyword",
     "Matter",
     "OutOfScope",
@@ -83,6 +87,14 @@ class SoundOptions:
     weight: float = 0.5
     min_chars: int = 3
     min_similarity: float = 1.0
+
+
+# Search by duty (`Catalogue.search`). A query that is part of a unit's name or alias ("住建" of 住建局)
+# scores NAME_PART_SCORE, plus up to the rest of the way to 1.0 as it covers more of the name; a whole name
+# scores 1.0. A matter sharing only some of the query's character pairs scores PAIRS_WEIGHT times the share
+# it covers (pairs weighted by how few units' duties use them): less than its keywords said whole would.
+NAME_PART_SCORE = 0.5
+PAIRS_WEIGHT = 0.6
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,20 @@ class CatalogueMatch:
 
 
 @dataclass(frozen=True)
+class DutyMatch:
+    """A unit found by `Catalogue.search`: `score` in [0, 1]; `duty` the matter whose words matched (None when
+    the unit's name did); `words` the catalogue's words that matched (the name or alias, or the matter's
+    keywords); `matched_by` "name", "keyword" (a keyword in the query), "sound" (a keyword heard as
+    sound-alike characters) or "words" (character pairs the query shares with the matter's words)."""
+
+    department: str
+    score: float
+    duty: str | None
+    words: tuple[str, ...]
+    matched_by: str
+
+
+@dataclass(frozen=True)
 class OutOfScopeMatch:
     """An out-of-scope matter the text mentions, with the advice for the caller."""
 
@@ -169,6 +195,10 @@ class Catalogue:
         self._categories = tuple(categories) if categories is not None else tuple(dict.fromkeys(seen_categories))
         self._names = self._index_names()
         self._stems = self._index_stems()
+        self._name_spelling = {
+            _fold_name(spelling): spelling for dept in self.departments for spelling in (dept.name, *dept.aliases)
+        }
+        self._matter_pairs, self._pair_units = self._index_pairs()
         self._keywords, self._weights = self._index_keywords()
         self._spelling: dict[str, str] = {}
         for keywords in self._all_keyword_lists():
@@ -276,6 +306,37 @@ class Catalogue:
         matches.sort(key=lambda item: (item[0], item[1]))
         return [match for _, _, match in matches[:k]]
 
+    def search(self, query: str, k: int = 8) -> list[DutyMatch]:
+        """Units whose name or duties match `query`, best first, at most `k`, one per unit with what matched.
+
+        A unit counts by the best of: its name or an alias (the whole name 1.0, a part of one from
+        NAME_PART_SCORE), its matters' keywords found in the query by characters or by sound (`match`'s
+        score), and the query's character pairs found in a matter's name and keywords (`PAIRS_WEIGHT` times
+        the weighted share covered: "电梯年检" finds 电梯 and 年检, "年检" finds 电梯年检). Ties keep
+        catalogue order.
+        """
+        folded = _fold_name(query)
+        if not folded:
+            return []
+        best: dict[str, DutyMatch] = {}
+
+        def offer(found: DutyMatch) -> None:
+            current = best.get(found.department)
+            if current is None or found.score > current.score:
+                best[found.department] = found
+
+        for found in self._search_names(folded):
+            offer(found)
+        for match in self.match(folded, k=len(self.departments)):
+            by_sound = {hit.keyword for hit in match.heard}
+            matched_by = "sound" if by_sound and by_sound >= set(match.keywords) else "keyword"
+            offer(DutyMatch(match.department, match.score, match.matter, match.keywords, matched_by))
+        for found in self._search_pairs(folded):
+            offer(found)
+        order = {dept.name: index for index, dept in enumerate(self.departments)}
+        ranked = sorted(best.values(), key=lambda found: (-found.score, order[found.department]))
+        return ranked[:k]
+
     def match_out_of_scope(self, text: str) -> list[OutOfScopeMatch]:
         """Out-of-scope matters the text mentions, best first.
 
@@ -307,7 +368,52 @@ class Catalogue:
         results.sort(key=lambda item: (item[0], item[1]))
         return [result for _, _, result in results]
 
+    def _search_names(self, folded: str) -> list[DutyMatch]:
+        whole = self._lookup(folded) or self._lookup(_strip_place_prefix(folded))
+        found = [DutyMatch(whole, 1.0, None, (self._name_spelling.get(folded, whole),), "name")] if whole else []
+        # a part of a name: two characters or more anywhere ("住建" in 住建局), one only at its start ("水" of 水务局)
+        for key, dept in self._names.items():
+            if key != folded and folded in key and (len(folded) >= 2 or key.startswith(folded)):
+                score = NAME_PART_SCORE + (1.0 - NAME_PART_SCORE) * len(folded) / len(key)
+                found.append(DutyMatch(dept, round(score, 4), None, (self._name_spelling[key],), "name"))
+        return found
+
+    def _search_pairs(self, folded: str) -> list[DutyMatch]:
+        pairs = set(_char_pairs(folded))
+        if not pairs:
+            return []
+        total = sum(self._pair_weight(pair) for pair in pairs)
+        found = []
+        for (dept_index, matter_index), words in self._matter_pairs.items():
+            shared = pairs & words
+            if not shared:
+                continue
+            covered = sum(self._pair_weight(pair) for pair in shared)
+            matter = self.departments[dept_index].matters[matter_index]
+            spellings = (matter.name, *matter.keywords)
+            matched = tuple(dict.fromkeys(word for word in spellings if shared & set(_char_pairs(_fold(word)))))
+            score = round(PAIRS_WEIGHT * covered / total, 4)
+            found.append(DutyMatch(self.departments[dept_index].name, score, matter.name, matched[:4], "words"))
+        return found
+
+    def _pair_weight(self, pair: str) -> float:
+        """How much a character pair says about the unit: log(1 + units / units whose duties use it); a pair no
+        duty uses counts as one only a single unit used, so words nobody handles lower every unit's share."""
+        return math.log1p(len(self.departments) / self._pair_units.get(pair, 1))
+
     # --- indexes -------------------------------------------------------------------------------------
+
+    def _index_pairs(self) -> tuple[dict[tuple[int, int], set[str]], dict[str, int]]:
+        """Each matter's character pairs (its name and keywords), and in how many units' matters each pair is."""
+        by_matter: dict[tuple[int, int], set[str]] = {}
+        units: dict[str, set[int]] = defaultdict(set)
+        for dept_index, dept in enumerate(self.departments):
+            for matter_index, matter in enumerate(dept.matters):
+                pairs = {pair for word in (matter.name, *matter.keywords) for pair in _char_pairs(_fold(word))}
+                by_matter[(dept_index, matter_index)] = pairs
+                for pair in pairs:
+                    units[pair].add(dept_index)
+        return by_matter, {pair: len(indices) for pair, indices in units.items()}
 
     def _index_names(self) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -662,6 +768,12 @@ def _repeat_factor(count: int) -> float:
 
 def _score(raw: float) -> float:
     return round(1.0 - math.exp(-raw), 4)
+
+
+def _char_pairs(text: str) -> list[str]:
+    """Neighbouring characters, within runs of Chinese characters, letters and digits."""
+    runs = re.findall(r"[\w]+", text)
+    return [run[index : index + 2] for run in runs for index in range(len(run) - 1)]
 
 
 def _in_text_order(words: dict[str, list[tuple[int, int]]]) -> tuple[str, ...]:

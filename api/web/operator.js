@@ -471,13 +471,15 @@ function renderDepartments(ticket, chosen) {
   checkOtherDepartment();
 }
 
-/** Fills the other-unit box's pick list with the duty catalogue's units. */
+/** The catalogue's unit names arrived: a unit already in the other-unit box is checked against them. */
 function renderCatalogue() {
-  fill($("dept-catalogue"), ...(state.reference?.departments || []).map((name) => el("option", { value: name })));
-  checkOtherDepartment();
+  if (document.activeElement !== $("dept-other-text")) checkOtherDepartment();
 }
 
-/** A typed unit outside the duty catalogue is allowed (it may be new) but flagged. */
+/**
+ * A unit outside the duty catalogue is allowed (it may be new) but flagged, once the operator has left the
+ * box (or a ticket opens with one): not while the name is still being typed.
+ */
 function checkOtherDepartment() {
   const typed = $("dept-other-text").value.trim();
   const known = state.reference?.departments;
@@ -505,10 +507,112 @@ function pickDepartment(index) {
 }
 
 $("departments").addEventListener("change", updateDirty);
-$("dept-other-text").addEventListener("input", () => {
+
+// ---- 其他单位: search by duty (GET /v1/reference/departments) --------------------------------------------------
+// Typing a matter ("电梯年检") or a name lists the catalogue's units that handle it, each with the duty that
+// matched; ↑/↓ and Enter or the mouse pick one. The box is an ARIA 1.2 combobox with a listbox popup.
+
+const SEARCH_DELAY_MS = 150; // one request per pause in typing, not one per key
+const unitSearch = { timer: 0, sequence: 0, items: [], active: -1 };
+
+/** What matched, in the operator's words: the name, or the duty and its words (heard alike: by sound). */
+function matchedDuty(item) {
+  if (item.matched_by === "name") return `单位名称：${item.words.join("、")}`;
+  const words = item.words.join("、");
+  return item.matched_by === "sound" ? `职责：${item.duty}（读音相近：${words}）` : `职责：${item.duty}（${words}）`;
+}
+
+function showUnitSearch(items) {
+  unitSearch.items = items;
+  unitSearch.active = -1;
+  const list = $("dept-other-list");
+  fill(list, ...items.map((item, index) => el("li", {
+    id: `dept-match-${index}`, role: "option", className: "dept-match", "aria-selected": "false",
+    dataset: { department: item.department },
+  },
+  el("span", { className: "dept-name" }, item.department),
+  el("span", { className: "dept-score" }, `匹配度 ${Math.round(item.score * 100)}%`),
+  el("span", { className: "dept-duty" }, matchedDuty(item)))));
+  list.hidden = !items.length;
+  const input = $("dept-other-text");
+  input.setAttribute("aria-expanded", items.length ? "true" : "false");
+  input.removeAttribute("aria-activedescendant");
+  const typed = input.value.trim();
+  $("dept-other-status").textContent = !typed ? "" : items.length ? `找到 ${items.length} 个单位` : "职责清单中没有匹配的单位";
+}
+
+function hideUnitSearch() {
+  clearTimeout(unitSearch.timer);
+  unitSearch.sequence += 1; // a request still on its way is no longer wanted
+  showUnitSearch([]);
+}
+
+async function searchUnits(query) {
+  const sequence = ++unitSearch.sequence;
+  try {
+    const found = await api("/v1/reference/departments", { query: { q: query, limit: 8 } });
+    const current = sequence === unitSearch.sequence && document.activeElement === $("dept-other-text");
+    if (current) showUnitSearch(found.items);
+  } catch {
+    // the box still takes a typed name; the list just stays closed
+    if (sequence === unitSearch.sequence) showUnitSearch([]);
+  }
+}
+
+function activateUnit(index) {
+  const options = $("dept-other-list").querySelectorAll("[role=option]");
+  if (!options.length) return;
+  unitSearch.active = (index + options.length) % options.length;
+  options.forEach((option, number) => option.setAttribute("aria-selected", String(number === unitSearch.active)));
+  options[unitSearch.active].scrollIntoView({ block: "nearest" });
+  $("dept-other-text").setAttribute("aria-activedescendant", options[unitSearch.active].id);
+}
+
+function pickUnit(index) {
+  const item = unitSearch.items[index];
+  if (!item) return;
+  $("dept-other-text").value = item.department;
   $("dept-other").checked = true;
+  hideUnitSearch();
   checkOtherDepartment();
   updateDirty();
+}
+
+$("dept-other-text").addEventListener("input", (event) => {
+  $("dept-other").checked = true;
+  const warning = $("dept-other-warning");
+  warning.hidden = true;
+  event.target.setAttribute("aria-invalid", "false");
+  clearTimeout(unitSearch.timer);
+  const query = event.target.value.trim().slice(0, 64);
+  if (query) unitSearch.timer = setTimeout(() => searchUnits(query), SEARCH_DELAY_MS);
+  else hideUnitSearch();
+  updateDirty();
+});
+$("dept-other-text").addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const open = !$("dept-other-list").hidden;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    if (!open) return;
+    event.preventDefault();
+    activateUnit(unitSearch.active + (event.key === "ArrowDown" ? 1 : -1));
+  } else if (event.key === "Enter" && open && unitSearch.active >= 0) {
+    event.preventDefault();
+    pickUnit(unitSearch.active);
+  } else if (event.key === "Escape" && open) {
+    event.preventDefault();
+    hideUnitSearch();
+  }
+});
+$("dept-other-text").addEventListener("blur", () => {
+  hideUnitSearch();
+  checkOtherDepartment();
+});
+// the mouse picks without taking the focus from the box first (a blur would close the list under it)
+$("dept-other-list").addEventListener("mousedown", (event) => event.preventDefault());
+$("dept-other-list").addEventListener("click", (event) => {
+  const option = event.target instanceof Element ? event.target.closest("[role=option]") : null;
+  if (option) pickUnit(Number(option.id.slice("dept-match-".length)));
 });
 
 function renderKnowledge(answers) {

@@ -324,3 +324,66 @@ def test_texts_whose_keywords_match_by_characters_rank_as_before(catalogue, by_c
     assert len(changed) <= 0.005 * len(texts)
     for text, _, _ in MATCH_CASES:
         assert catalogue.match(text, k=20) == by_characters.match(text, k=20)
+
+
+# ---- search by duty (the operator page's 其他单位 box) -----------------------------------------------------------
+
+
+def test_search_by_duty_finds_who_handles_a_matter_with_the_duty_that_matched(catalogue):
+    [first, *rest] = catalogue.search("电梯年检", k=3)
+    assert (first.department, first.duty, first.words, first.matched_by) == (
+        "市场监督管理局",
+        "特种设备与产品质量",
+        ("电梯年检",),
+        "keyword",
+    )
+    assert all(found.score < first.score for found in rest)
+    # a question around the matter, and a part of a keyword, still find it
+    assert catalogue.search("电梯年检归谁管", k=1)[0].department == "市场监督管理局"
+    partial = catalogue.search("年检", k=3)
+    assert "市场监督管理局" in [found.department for found in partial]
+    assert {found.matched_by for found in partial} == {"words"}
+
+
+def test_search_by_duty_finds_a_keyword_heard_by_sound(catalogue):
+    [first] = catalogue.search("名马标价", k=1)
+    assert (first.department, first.duty, first.words, first.matched_by) == (
+        "市场监督管理局",
+        "价格违法",
+        ("明码标价",),
+        "sound",
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "expected", "word"),
+    [
+        ("住建", "住房和城乡建设局", "住建"),
+        ("海口市工商局", "市场监督管理局", "市场监督管理局"),
+        ("交警", "公安局交通警察支队", "交警"),
+    ],
+)
+def test_search_by_name_puts_the_named_unit_first(catalogue, query, expected, word):
+    [first] = catalogue.search(query, k=1)
+    assert (first.department, first.score, first.duty, first.words, first.matched_by) == (
+        expected,
+        1.0,
+        None,
+        (word,),
+        "name",
+    )
+
+
+def test_search_by_a_part_of_a_name_ranks_the_names_it_covers_most(catalogue):
+    found = catalogue.search("公积", k=3)
+    assert found[0].department == "住房公积金管理中心"
+    assert found[0].matched_by == "name" and 0.5 < found[0].score < 1.0
+
+
+def test_search_ranks_by_score_one_unit_each_and_finds_nothing_in_nothing(catalogue):
+    found = catalogue.search("噪音扰民", k=10)
+    assert [item.score for item in found] == sorted((item.score for item in found), reverse=True)
+    assert len({item.department for item in found}) == len(found)
+    assert all(0.0 < item.score <= 1.0 for item in found)
+    assert catalogue.search("", k=5) == [] and catalogue.search("   ", k=5) == []
+    assert catalogue.search("？！", k=5) == []

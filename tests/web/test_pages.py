@@ -304,20 +304,19 @@ def test_operator_follows_evidence_then_routes_and_accepts_the_ticket(server, pa
     expect(name_field.locator(".edited")).to_be_hidden()
 
     # Route elsewhere: the 2nd suggestion by its shortcut, then another unit typed into the box, which
-    # offers the duty catalogue's units and flags (without refusing) a unit outside it.
+    # searches the duty catalogue's units and, once left, flags (without refusing) a unit outside it.
     suggestions = before["ticket"]["department_suggestions"]
     current = before["department"] or suggestions[0]["department"]
     if len(suggestions) > 1:
         page.keyboard.press("Alt+2")
         expect(page.locator("#dept-1")).to_be_checked()
-    other = page.get_by_label("其他承办单位名称")
-    expect(other).to_have_attribute("list", "dept-catalogue")
-    catalogue = page.locator("#dept-catalogue option").evaluate_all("options => options.map(o => o.value)")
-    assert len(catalogue) >= 20 and "城市管理行政执法局" in catalogue
-    assert catalogue == reference["departments"]
+    other = page.get_by_role("combobox", name="其他承办单位名称")
+    expect(other).to_have_attribute("aria-controls", "dept-other-list")
+    assert "城市管理行政执法局" in reference["departments"]
     warning = page.locator("#dept-other-warning")
     other.fill("不存在的管理处")
     expect(page.locator("#dept-other")).to_be_checked()
+    other.press("Tab")
     expect(warning).to_be_visible()
     expect(warning).to_contain_text("不在职责清单中")
     target = "城市管理行政执法局" if current != "城市管理行政执法局" else "住房和城乡建设局"
@@ -714,6 +713,74 @@ def test_the_review_box_lists_exactly_the_flagged_fields_and_follows_the_correct
     assert not {reason["field"] for reason in after["ticket"]["review_reasons"]} & {*flagged, "department"}
     assert after["machine_ticket"]["review_reasons"] == ticket["review_reasons"]
     _no_horizontal_scrollbar(page)
+
+
+def test_the_other_unit_box_searches_by_duty_and_warns_only_once_left(server, page):
+    _open_call(page, server, CALL_ID)
+    box = page.get_by_role("combobox", name="其他承办单位名称")
+    warning = page.locator("#dept-other-warning")
+    options = page.get_by_role("listbox", name="按职责匹配的单位").get_by_role("option")
+
+    # A matter, typed key by key: the units that handle it, ranked, each with the duty that matched; no warning
+    # while the name is still being typed (it used to say ⚠ 不在职责清单中 at the first character).
+    box.fill("")  # the demo ticket may hold a unit typed here by an earlier test
+    box.press_sequentially("电梯年检", delay=40)
+    expect(options.first).to_contain_text("市场监督管理局")
+    expect(options.first.locator(".dept-duty")).to_have_text("职责：特种设备与产品质量（电梯年检）")
+    expect(box).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#dept-other")).to_be_checked()
+    expect(warning).to_be_hidden()
+    box.evaluate("field => field.scrollIntoView({ block: 'center' })")
+    _screenshot(page, "operator-department-search.png")
+    _no_horizontal_scrollbar(page)
+
+    # …picked by keyboard: ↓ marks the first, Enter takes it (and saves nothing yet)
+    box.press("ArrowDown")
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", "dept-match-0")
+    box.press("Enter")
+    expect(box).to_have_value("市场监督管理局")
+    expect(options).to_have_count(0)
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#ticket-message")).to_be_hidden()
+    expect(warning).to_be_hidden()
+
+    # …or by mouse, from a unit's short name
+    box.fill("")
+    box.press_sequentially("住建", delay=40)
+    expect(options.first.locator(".dept-duty")).to_have_text("单位名称：住建")
+    options.first.click()
+    expect(box).to_have_value("住房和城乡建设局")
+    expect(box).to_be_focused()
+
+    # A name outside the catalogue: nothing while typing, the warning once the operator leaves the box.
+    box.fill("")
+    box.press_sequentially("海口市不存在办公室", delay=20)
+    expect(box).to_have_attribute("aria-invalid", "false")
+    expect(warning).to_be_hidden()
+    box.press("Tab")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("不在职责清单中，请核对单位名称")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    # typing again takes the warning away until the box is left again
+    box.focus()
+    box.press("End")
+    box.press_sequentially("一", delay=20)
+    expect(warning).to_be_hidden()
+
+
+def test_qa_result_times_keep_date_and_time_on_one_line(server, page):
+    _log_in(page, server["base"], server["keys"]["qa"])
+    page.get_by_role("button", name="检索", exact=True).click()
+    times = page.locator("#results .queue-item .q-time")
+    expect(times.first).to_be_visible()
+    # a date or time broken over lines is taller than one line of its text
+    heights = times.evaluate_all(
+        "nodes => nodes.map(node => [node.getBoundingClientRect().height, parseFloat(getComputedStyle(node).lineHeight)"
+        " || parseFloat(getComputedStyle(node).fontSize) * 1.5, node.textContent])"
+    )
+    for height, line, text in heights:
+        assert height < 1.5 * line, f"{text!r} wraps: {height} px for lines of {line} px"
 
 
 # Last in this module: they add a call being processed to the operator's queue and change the demo ticket.
