@@ -721,7 +721,7 @@ def test_the_review_box_lists_exactly_the_flagged_fields_and_follows_the_correct
 # repository (no second recognition): the newest is worked first and the page then moves on to the other.
 COPIES = ("web-kbd-1", "web-kbd-2")  # created in this order: the queue (newest first) lists web-kbd-2 above
 # Tab stops after 姓名 up to 确认受理 on the demo ticket: the 16 other fields, the department group, the other-unit
-# box, 保存修改 and 确认受理: 20 (29 when its 9 ▶ 出处 buttons were stops too); one more for a knowledge-base answer
+# box, 保存修改 and 确认受理: 20 (28 when its 8 ▶ 出处 buttons were stops too); one more for a knowledge-base answer
 MOST_TAB_STOPS = 21
 
 
@@ -730,8 +730,9 @@ def demo_copies(server):
     repository = server["services"].repository
     demo = repository.get(CALL_ID)
     for call_id in COPIES:
-        new = NewCall(call_id, demo.caller_number, demo.agent_id, demo.started_at, demo.channel_map, "live",
-                      demo.content_type)
+        new = NewCall(
+            call_id, demo.caller_number, demo.agent_id, demo.started_at, demo.channel_map, "live", demo.content_type
+        )
         repository.register(new, StoredRecording(demo.recording_key, demo.recording_size), pushed_by=demo.pushed_by)
         assert repository.claim(call_id, Phase.TRANSCRIBE, 60)
         assert repository.save_transcript(call_id, demo.transcript, {}, demo.audio_duration_s)
