@@ -221,14 +221,19 @@ function moveSelection(step) {
 
 async function selectCall(callId, reload = false) {
   if (!reload && callId === state.selected && state.ticket) return;
-  if (callId !== state.selected && isDirty() &&
-      !window.confirm("当前工单有未保存的修改，切换后会丢失。确定切换吗？")) return;
+  const switching = callId !== state.selected;
+  if (switching && isDirty() && !window.confirm("当前工单有未保存的修改，切换后会丢失。确定切换吗？")) {
+    // the address bar keeps naming the call still open (it may have been edited to another)
+    history.replaceState(null, "", `#call=${encodeURIComponent(state.selected)}`);
+    return;
+  }
   const token = ++state.loadToken;
   state.selected = callId;
   history.replaceState(null, "", `#call=${encodeURIComponent(callId)}`);
   markSelectedInQueue();
   say("ticket-error", "");
   say("ticket-message", "");
+  if (switching) showLoading(callId);
   try {
     const call = await api(`/v1/calls/${encodeURIComponent(callId)}`);
     if (token !== state.loadToken) return;
@@ -265,6 +270,15 @@ function renderCallMeta(call) {
   fill($("call-meta"),
     callerId, ...facts,
     el("span", {}, STATUS_LABELS[call.status] || call.status));
+}
+
+/** A call just chosen: nothing of the previous one stays on screen (its ticket under this title) while it loads. */
+function showLoading(callId) {
+  $("call-title").textContent = `通话 ${callId}`;
+  $("call-meta").textContent = "正在打开…";
+  hideAdvanceNotice();
+  player.clear();
+  showNoTicket("正在打开…");
 }
 
 function showNoTicket(message) {
@@ -393,13 +407,16 @@ function renderFields(ticket) {
     // Focusing a field shows where it came from without moving the audio (and no other field's source stays
     // marked); the button plays it.
     input.addEventListener("focus", () => showSource(evidence[0], fromCallerId));
+    // The button is out of the Tab order (Tab goes field to field): Alt+P in the field presses it.
+    if (evidence.length) input.setAttribute("aria-keyshortcuts", "Alt+P");
     const button = evidence.length
       ? el("button", {
         type: "button",
         className: "ev-btn",
         id: `ev-${name}`,
+        tabIndex: -1,
         "aria-label": `播放「${label}」的出处`,
-        title: evidence.length > 1 ? `共 ${evidence.length} 处出处，再点播放下一处` : "在转写中标出并播放出处",
+        title: evidence.length > 1 ? `共 ${evidence.length} 处出处，再按播放下一处（Alt+P）` : "在转写中标出并播放出处（Alt+P）",
       }, el("span", { "aria-hidden": "true" }, "▶ "), "出处")
       : null;
     button?.addEventListener("click", () => {
@@ -725,11 +742,20 @@ async function submitTicket(accept) {
   say("ticket-message", accept ? "正在受理…" : "正在保存…", "info");
   try {
     const callId = state.selected;
+    const formerIndex = state.calls.findIndex((call) => call.call_id === callId);
     const out = await api(`/v1/calls/${encodeURIComponent(callId)}/ticket`, { method: "PATCH", body });
     if (callId !== state.selected) return;
     renderTicket(out);
     say("ticket-message", accept ? "已确认受理" : "修改已保存", "ok");
-    refreshQueue();
+    if (!accept) {
+      refreshQueue();
+      return;
+    }
+    await refreshQueue(); // the queue as it is now: another operator may have taken a call meanwhile
+    if (callId !== state.selected) return;
+    const next = nextPendingCall(callId, formerIndex);
+    if (next) openAfterAccept(callId, next.call_id);
+    else say("ticket-message", "已确认受理；队列中没有其他待受理的来电", "ok");
   } catch (error) {
     say("ticket-message", `${accept ? "受理" : "保存"}失败：${error.message}`, "error");
   } finally {
@@ -739,15 +765,87 @@ async function submitTicket(accept) {
   }
 }
 
+/** After 确认受理, the call to work next: the first call after the accepted one in the queue's order (then from the
+ * top) that is transcribed and still 待受理. The accepted call may have left the list (a 待受理 filter): then the
+ * one that took its place comes first. */
+function nextPendingCall(acceptedId, formerIndex) {
+  const found = state.calls.findIndex((call) => call.call_id === acceptedId);
+  const start = found >= 0 ? found + 1 : Math.max(formerIndex, 0);
+  const order = [...state.calls.slice(start), ...state.calls.slice(0, start)];
+  return order.find((call) => call.call_id !== acceptedId && call.status === "done" && call.ticket_state === "pending");
+}
+
+/** Opens the next call after an accept, saying so above the ticket with a way back to the accepted one. */
+async function openAfterAccept(acceptedId, nextId) {
+  await selectCall(nextId);
+  if (state.selected !== nextId) return;
+  const back = el("button", { type: "button", className: "link-btn", id: "advance-back" }, `返回 ${acceptedId}`);
+  back.addEventListener("click", () => selectCall(acceptedId));
+  fill($("advance-notice"), el("span", {}, `✓ ${acceptedId} 已受理，已转到下一通待受理来电 ${nextId}。`), back);
+  $("advance-notice").hidden = false;
+  // the accepted ticket's controls are gone: the keyboard goes on from the top of the new one (Alt+N: its first ⚠)
+  $("ticket-pane").focus({ preventScroll: true });
+}
+
+function hideAdvanceNotice() {
+  $("advance-notice").hidden = true;
+  $("advance-notice").replaceChildren();
+}
+
 $("ticket-form").addEventListener("submit", (event) => event.preventDefault());
 $("save").addEventListener("click", () => submitTicket(false));
 $("accept").addEventListener("click", () => submitTicket(true));
 
 // ---- keyboard ------------------------------------------------------------------------------------
 
+/** The controls that need checking, in the page's order: each field marked ⚠ 待核对, then the chosen department
+ * when a review reason names it. */
+function flaggedControls() {
+  const controls = [...$("fields").querySelectorAll(".field.field-low")].map((box) => $(`f-${box.dataset.field}`));
+  if (reasonsByField(state.ticket?.ticket || {}).has("department")) {
+    controls.push(document.querySelector("input[name=department]:checked") || $("dept-other"));
+  }
+  return controls.filter(Boolean);
+}
+
+/** Moves the focus to the next (step 1) or previous (step -1) control that needs checking, from where the focus is
+ * (round to the other end), its text selected so that typing replaces it. */
+function jumpToFlagged(step) {
+  if (!state.ticket) return;
+  const controls = flaggedControls();
+  if (!controls.length) {
+    say("ticket-message", "没有待核对的字段", "info");
+    return;
+  }
+  const focus = document.activeElement || document.body;
+  const after = (control) => Boolean(focus.compareDocumentPosition(control) & Node.DOCUMENT_POSITION_FOLLOWING);
+  let index = controls.indexOf(focus);
+  if (index >= 0) index = (index + step + controls.length) % controls.length;
+  else if (step > 0) index = Math.max(controls.findIndex(after), 0);
+  else index = controls.findLastIndex((control) => !after(control) && control !== focus);
+  const control = controls[index < 0 ? controls.length - 1 : index];
+  control.focus();
+  control.scrollIntoView({ block: "nearest" });
+  if (control.matches("input[type=text], textarea")) control.select();
+}
+
+/** Alt+P: plays the evidence of the field the focus is in (its ▶ 出处), the focus staying in the field. */
+function playFocusedEvidence() {
+  const name = document.activeElement?.closest(".field")?.dataset.field;
+  if (name) $(`ev-${name}`)?.click();
+}
+
 document.addEventListener("keydown", (event) => {
+  // a key that composes Chinese text in an input method is the IME's, not a shortcut
+  if (event.isComposing || event.keyCode === 229) return;
   const ctrl = event.ctrlKey || event.metaKey;
-  if (event.altKey && !ctrl && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+  if (event.altKey && !ctrl && event.code === "KeyN") {
+    event.preventDefault();
+    jumpToFlagged(event.shiftKey ? -1 : 1);
+  } else if (event.altKey && !ctrl && !event.shiftKey && event.code === "KeyP") {
+    event.preventDefault();
+    playFocusedEvidence();
+  } else if (event.altKey && !ctrl && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
     event.preventDefault();
     moveSelection(event.key === "ArrowDown" ? 1 : -1);
   } else if (event.altKey && !ctrl && /^Digit[1-5]$/.test(event.code)) {
@@ -799,5 +897,15 @@ const savedFilters = restoreFilters();
 // was last set otherwise.
 if (user.agent_id && !("agent_id" in savedFilters)) filterForm.elements.namedItem("agent_id").value = user.agent_id;
 await Promise.all([refreshQueue(), reference()]);
-const fromHash = new URLSearchParams(location.hash.slice(1)).get("call");
+/** The call the address names (#call=…), or null. */
+function callInHash() {
+  return new URLSearchParams(location.hash.slice(1)).get("call");
+}
+
+const fromHash = callInHash();
 if (fromHash) selectCall(fromHash);
+// a #call= typed or pasted into the address bar of the open page opens that call
+window.addEventListener("hashchange", () => {
+  const callId = callInHash();
+  if (callId && callId !== state.selected) selectCall(callId);
+});

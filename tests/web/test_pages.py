@@ -783,6 +783,158 @@ def test_qa_result_times_keep_date_and_time_on_one_line(server, page):
         assert height < 1.5 * line, f"{text!r} wraps: {height} px for lines of {line} px"
 
 
+# ---- the keyboard path through the flagged fields and on to the next call; switching calls -------------------
+# Two more pending copies of the demo call, made from its stored transcript and machine ticket through the
+# repository (no second recognition): the newest is worked first and the page then moves on to the other.
+COPIES = ("web-kbd-1", "web-kbd-2")  # created in this order: the queue (newest first) lists web-kbd-2 above
+# Tab stops after 姓名 up to 确认受理 on the demo ticket: the 16 other fields, the department group, the other-unit
+# box, 保存修改 and 确认受理: 20 (28 when its 8 ▶ 出处 buttons were stops too); one more for a knowledge-base answer
+MOST_TAB_STOPS = 21
+
+
+@pytest.fixture(scope="module")
+def demo_copies(server):
+    repository = server["services"].repository
+    demo = repository.get(CALL_ID)
+    for call_id in COPIES:
+        new = NewCall(
+            call_id, demo.caller_number, demo.agent_id, demo.started_at, demo.channel_map, "live", demo.content_type
+        )
+        repository.register(new, StoredRecording(demo.recording_key, demo.recording_size), pushed_by=demo.pushed_by)
+        assert repository.claim(call_id, Phase.TRANSCRIBE, 60)
+        assert repository.save_transcript(call_id, demo.transcript, {}, demo.audio_duration_s)
+        assert repository.claim(call_id, Phase.EXTRACT, 60)
+        repository.finish(call_id, demo.machine_ticket, {})
+    return COPIES
+
+
+def _focused(tab) -> str:
+    return tab.evaluate("document.activeElement.id")
+
+
+def test_tab_goes_field_to_field_and_alt_n_walks_the_flagged_fields(server, demo_copies, page):
+    client, key = server["client"], server["keys"]["operator"]
+    call_id = demo_copies[0]
+    ticket = client.get(f"/v1/calls/{call_id}/ticket", headers=auth(key)).json()["ticket"]
+    _open_call(page, server, call_id)
+    flagged = _marked_fields(page)
+    assert len(flagged) >= 2, flagged
+
+    # Tab: from 姓名 to 确认受理 without stopping on a ▶ 出处 button
+    page.locator("#f-caller_name").focus()
+    stops = []
+    while _focused(page) != "accept":
+        page.keyboard.press("Tab")
+        stops.append(_focused(page))
+        assert len(stops) <= MOST_TAB_STOPS, f"more than {MOST_TAB_STOPS} Tab stops: {stops}"
+    assert not [stop for stop in stops if stop.startswith("ev-")], stops
+    expect(page.locator(".ev-btn").first).to_be_visible()  # still there for the mouse
+
+    # Alt+N: each flagged field in turn, its text selected so that typing replaces it; then round again
+    page.evaluate("document.activeElement.blur()")
+    walk = [f"f-{name}" for name in flagged]
+    if any(reason["field"] == "department" for reason in ticket["review_reasons"]):
+        walk.append(page.locator("input[name=department]:checked").get_attribute("id"))
+    for expected in walk + walk[:1]:
+        page.keyboard.press("Alt+n")
+        assert _focused(page) == expected
+        if page.locator(f"#{expected}").evaluate("e => e.matches('input[type=text], textarea')"):
+            length = len(page.locator(f"#{expected}").input_value())
+            assert page.evaluate("[document.activeElement.selectionStart, document.activeElement.selectionEnd]") == [
+                0,
+                length,
+            ]
+    page.keyboard.press("Alt+Shift+N")
+    assert _focused(page) == walk[-1]
+    page.keyboard.press("Alt+Shift+N")
+    assert _focused(page) == walk[-2]
+    # a key that is composing Chinese in an input method is not a shortcut
+    page.keyboard.press("Alt+n")
+    assert _focused(page) == walk[-1]
+    page.locator(f"#{walk[-1]}").evaluate(
+        """field => field.dispatchEvent(new KeyboardEvent("keydown",
+             { code: "KeyN", key: "n", altKey: true, isComposing: true, bubbles: true }))"""
+    )
+    assert _focused(page) == walk[-1]
+
+    # Alt+P in a field plays its evidence (the ▶ 出处 button's click), the focus staying in the field
+    with_evidence = next(name for name in flagged if ticket["fields"][name]["evidence"])
+    evidence = ticket["fields"][with_evidence]["evidence"][0]
+    page.locator(f"#f-{with_evidence}").focus()
+    page.evaluate("document.getElementById('audio').currentTime = 0")
+    page.keyboard.press("Alt+p")
+    expect(page.locator(f"#turn-{evidence['turn']}")).to_have_class(re.compile(r"\bis-evidence\b"))
+    _wait_audio_near(page, evidence["start_time"], 1.5)
+    assert _focused(page) == f"f-{with_evidence}"
+    page.evaluate("document.getElementById('audio').pause()")
+
+    # the shortcuts are on the page
+    legend = page.locator("#shortcuts")
+    for keys in ("Alt+N", "Alt+P", "Ctrl+Enter"):
+        expect(legend).to_contain_text(keys)
+    _no_horizontal_scrollbar(page)
+
+
+def test_accepting_opens_the_next_pending_call_with_a_way_back(server, demo_copies, page):
+    client, key = server["client"], server["keys"]["operator"]
+    first, second = demo_copies[1], demo_copies[0]  # newest first
+    _open_call(page, server, first)
+    page.keyboard.press("Alt+n")
+    page.keyboard.press("Control+Enter")
+
+    notice = page.locator("#advance-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text(f"{first} 已受理，已转到下一通待受理来电 {second}")
+    expect(page.locator("#call-title")).to_have_text(f"通话 {second}")
+    expect(page.locator(f'.queue-item[data-call-id="{second}"]')).to_have_attribute("aria-current", "true")
+    expect(page.locator(f'.queue-item[data-call-id="{first}"]')).to_contain_text("已受理")
+    expect(page.locator("#ticket-state")).to_contain_text("待受理")
+    expect(page).to_have_url(re.compile(rf"#call={second}$"))
+    assert client.get(f"/v1/calls/{first}/ticket", headers=auth(key)).json()["state"] == "accepted"
+    # the keyboard goes on in the new ticket: Alt+N reaches its first flagged field
+    page.keyboard.press("Alt+n")
+    assert _focused(page) == f"f-{_marked_fields(page)[0]}"
+    _no_horizontal_scrollbar(page)
+    _screenshot(page, "operator-next-call.png")
+
+    page.get_by_role("button", name=f"返回 {first}").click()
+    expect(page.locator("#call-title")).to_have_text(f"通话 {first}")
+    expect(page.locator("#ticket-state")).to_contain_text("已受理")
+    expect(notice).to_be_hidden()
+
+
+def test_the_address_opens_the_call_it_names_and_a_switch_shows_no_stale_ticket(server, demo_copies, page):
+    _open_call(page, server, CALL_ID)
+    # #call= changed in the open tab opens that call
+    page.evaluate(f"location.hash = '#call={demo_copies[0]}'")
+    expect(page.locator("#call-title")).to_have_text(f"通话 {demo_copies[0]}")
+    expect(page.locator(f'.queue-item[data-call-id="{demo_copies[0]}"]')).to_have_attribute("aria-current", "true")
+    expect(page.locator("#ticket-form")).to_be_visible()
+
+    # While the next call's ticket is on its way, nothing of this one shows under the new title.
+    held = []
+    page.route(f"**/v1/calls/{demo_copies[1]}/ticket", lambda route: held.append(route))
+    page.locator(f'.queue-item[data-call-id="{demo_copies[1]}"]').click()
+    expect(page.locator("#call-title")).to_have_text(f"通话 {demo_copies[1]}")
+    for _ in range(200):  # the call's details come first, then its ticket is asked for
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "the ticket was requested"
+    expect(page.locator("#ticket-form")).to_be_hidden()
+    expect(page.locator("#transcript .turn")).to_have_count(0)
+    expect(page.locator("#ticket-empty")).to_have_text("正在打开…")
+    held[0].continue_()
+    expect(page.locator("#ticket-form")).to_be_visible()
+    expect(page.locator("#transcript .turn").first).to_be_visible()
+
+    # the selected row is one row: its mark sits on the number's line, not below it
+    rows = page.locator(".queue-item")
+    heights = rows.evaluate_all("rows => rows.map(row => row.getBoundingClientRect().height)")
+    selected = page.locator('.queue-item[aria-current="true"]')
+    assert selected.evaluate("row => row.getBoundingClientRect().height") == min(heights), heights
+
+
 # Last in this module: they add a call being processed to the operator's queue and change the demo ticket.
 
 
