@@ -268,7 +268,7 @@ class RoutingModel:
         label_aliases: Mapping[str, str] | None = None,
         *,
         target_error: float = DEFAULT_TARGET_ERROR,
-        method: str = "isotonic",
+        method: str = "sigmoid",
         encoder: TextEncoder | None = None,
     ) -> "RoutingModel":
         """`train` on all texts, then `calibrate` on validation predictions: for each (fit rows, validation rows)
@@ -298,7 +298,7 @@ class RoutingModel:
         return model
 
     def calibrate(
-        self, confidence: Sequence[float], correct: Sequence[bool], target_error: float, method: str = "isotonic"
+        self, confidence: Sequence[float], correct: Sequence[bool], target_error: float, method: str = "sigmoid"
     ) -> None:
         """Fit the calibration on validation tickets (this model's top-1 probability for each, and whether its
         first choice was right) and choose the dispatch threshold there: the calibrated confidence at which the

@@ -206,7 +206,7 @@ def train_routing(
     time_column: TimeColumnOption = None,
     test_from: TestFromOption = None,
     target_error: TargetOption = None,
-    calibration: CalibrationOption = Calibration.isotonic,
+    calibration: CalibrationOption = Calibration.sigmoid,
     from_corrections: Annotated[
         Path | None,
         typer.Option(
@@ -318,7 +318,7 @@ def eval_routing(
     test_from: TestFromOption = None,
     embeddings: Annotated[bool, typer.Option(help="add the multilingual-e5 embedding model")] = True,
     target_error: TargetOption = None,
-    calibration: CalibrationOption = Calibration.isotonic,
+    calibration: CalibrationOption = Calibration.sigmoid,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
     """Routing on a hold-out: top-1/top-3, the share auto-dispatched at the target error with its threshold, the
