@@ -277,7 +277,7 @@ def dispatch_rows(
                     "n_test": len(test),
                     "validation": "3 stratified folds"
                     if split == "stratified"
-                    else ", ".join(months[validation[0]] for _, validation in folds),
+                    else ", ".join(train_months[validation[0]] for _, validation in folds),
                     "train_s": train_s,
                     "top1": result["top1"],
                     "top3": result["top3"],
