@@ -212,7 +212,7 @@ def train_routing(
         typer.Option(
             help="accepted tickets from `hotline export corrections` (CSV, or JSON lines): added to the history; "
             "the newest --holdout share of them is the hold-out on which the new model must be no worse than the "
-            "one in --out to replace it"
+            "one in --out (auto-dispatch share and top-1 no lower) to replace it"
         ),
     ] = None,
     force: Annotated[
