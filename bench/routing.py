@@ -18,6 +18,14 @@ Coverage columns: top-1 accuracy on the most confident 50/70/90% of the hold-out
 the share an operator could pre-accept with a threshold; the JSON also has the probability cut-offs.
 
     .venv/bin/python bench/routing.py --threads 2 --json bench/results/routing.json
+
+`--dispatch` measures instead what the product uses the model for (issue 15): the default model with catalogue
+unit names, calibrated as `hotline train routing` does, on a stratified hold-out and on a temporal one (train on
+the months before --test-from, test on the rest; the calls' tickets never trained on): top-1/top-3, the share
+auto-dispatched at the target error (4.13%) with its threshold, the threshold chosen on validation and the error
+it gives on the test months, ECE before and after calibration, per calibration method.
+
+    .venv/bin/python bench/routing.py --threads 1 --dispatch --json bench/results/routing-dispatch.json
 """
 
 import argparse
@@ -41,13 +49,18 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from extract.routing import (  # noqa: E402
+    DEFAULT_TARGET_ERROR,
     RoutingModel,
     RoutingOptions,
     evaluate_routing,
+    month_of,
     read_labelled_csv,
     read_labelled_rows,
+    share_at_threshold,
     stratified_split,
     strip_routing_instruction,
+    temporal_split,
+    validation_folds,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +219,108 @@ def score_variant(
     return row
 
 
+def dispatch_rows(
+    texts: list[str],
+    labels: list[str],
+    months: list[str],
+    forced: list[int],
+    aliases: dict[str, str],
+    encoder: CachedEncoder,
+    seed: int,
+    test_from: str,
+    target_error: float,
+    methods: tuple[str, ...],
+) -> list[dict]:
+    """The default model, calibrated by each method, on the stratified and the temporal hold-out."""
+    canonical = [aliases.get(label, label) for label in labels]
+    splits = {
+        "stratified": stratified_split(texts, labels, test_fraction=0.2, seed=seed, force_test=forced),
+        "temporal": temporal_split(months, test_from, exclude=forced),
+    }
+    rows = []
+    for split, (train, test) in splits.items():
+        train_months = [months[i] for i in train] if split == "temporal" else None
+        folds = validation_folds([canonical[i] for i in train], train_months, seed=seed)
+        for method in methods:
+            log.print(f"dispatch / {split} / {method} …")
+            began = time.perf_counter()
+            model = RoutingModel.train_calibrated(
+                [texts[i] for i in train],
+                [labels[i] for i in train],
+                folds,
+                RoutingOptions(),
+                aliases,
+                target_error=target_error,
+                method=method,
+                encoder=encoder,
+            )
+            train_s = time.perf_counter() - began
+            test_texts, test_labels = [texts[i] for i in test], [labels[i] for i in test]
+            result = evaluate_routing(model, test_texts, test_labels, (1, 3), aliases, target_error=target_error)
+            per_month = {}
+            if split == "temporal":
+                # the validation month's threshold, month by month on the test months
+                probabilities = model.predict_proba(test_texts)
+                confidence = model.calibration.apply(probabilities.max(axis=1))
+                first = [model.labels[column] for column in probabilities.argmax(axis=1)]
+                correct = [choice == canonical[i] for choice, i in zip(first, test, strict=True)]
+                for month in sorted({months[i] for i in test}):
+                    members = [position for position, i in enumerate(test) if months[i] == month]
+                    per_month[month] = share_at_threshold(
+                        confidence[members], [correct[p] for p in members], model.dispatch_threshold
+                    )
+            rows.append(
+                {
+                    "split": split,
+                    "method": method,
+                    "n_train": len(train),
+                    "n_test": len(test),
+                    "validation": "3 stratified folds"
+                    if split == "stratified"
+                    else ", ".join(train_months[validation[0]] for _, validation in folds),
+                    "train_s": train_s,
+                    "top1": result["top1"],
+                    "top3": result["top3"],
+                    "auto_dispatch": result["auto_dispatch"],
+                    "at_model_threshold": result["at_model_threshold"],
+                    "model_dispatch": model.dispatch,
+                    "calibration": result["calibration"],
+                    "per_test_month": per_month,
+                }
+            )
+    return rows
+
+
+def print_dispatch(rows: list[dict], target_error: float) -> None:
+    table = Table(title=f"Auto-dispatch at ≤{target_error:.2%} error, catalogue units, default model")
+    columns = ("split", "calibration", "train / test", "top-1", "top-3", "share (best thr.)", "best thr.")
+    columns += ("validation thr.", "val. share / error", "test share / error", "ECE raw → cal.")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("split", "calibration") else "right")
+    for row in rows:
+        best, chosen, validation = row["auto_dispatch"], row["at_model_threshold"], row["model_dispatch"]["validation"]
+        table.add_row(
+            row["split"],
+            row["method"],
+            f"{row['n_train']} / {row['n_test']}",
+            f"{row['top1']:.1%}",
+            f"{row['top3']:.1%}",
+            f"{best['share']:.1%}",
+            "-" if best["threshold"] is None else f"{best['threshold']:.3f}",
+            "-" if chosen["threshold"] is None else f"{chosen['threshold']:.3f}",
+            f"{validation['share']:.1%} / {validation['error']:.2%}",
+            f"{chosen['share']:.1%} / {chosen['error']:.2%}",
+            f"{row['calibration']['ece_raw']:.3f} → {row['calibration']['ece']:.3f}",
+        )
+    out.print(table)
+    for row in rows:
+        for month, result in row["per_test_month"].items():
+            out.print(
+                f"{row['split']} / {row['method']}: {month}: {result['count']} of {result['n']} "
+                f"({result['share']:.1%}) at the validation threshold, error {result['error']:.2%}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--csv", type=Path, default=DEFAULT_DATA / "haikou12345" / "tickets.csv")
@@ -217,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds on the training part (0: none)")
     parser.add_argument("--teddy-embeddings", action="store_true", help="also embed the long Teddy letters (slow)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "routing.json")
+    parser.add_argument("--dispatch", action="store_true", help="auto-dispatch share and calibration only")
+    parser.add_argument("--test-from", default="2018-05", help="--dispatch: first month of the temporal hold-out")
+    parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET_ERROR)
+    parser.add_argument("--methods", default="sigmoid,isotonic", help="--dispatch: calibration methods")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.csv.is_file():
@@ -226,6 +345,32 @@ def main(argv: list[str] | None = None) -> int:
     texts, labels, ids = read_labelled_rows(args.csv, "诉求内容", "处置单位", "工单编号")
     gold_ids = set(gold_ticket_ids(args.calls)) if args.calls.is_dir() else set()
     forced = [index for index, ticket in enumerate(ids) if ticket in gold_ids]
+    if args.dispatch:
+        from extract.catalogue import load_catalogue
+
+        catalogue = load_catalogue()
+        aliases = {label: catalogue.canonical(label) for label in set(labels)}
+        months = [month_of(ticket) for ticket in ids]
+        methods = tuple(args.methods.split(","))
+        rows = dispatch_rows(
+            texts,
+            labels,
+            months,
+            forced,
+            aliases,
+            CachedEncoder(args.threads),
+            args.seed,
+            args.test_from,
+            args.target_error,
+            methods,
+        )
+        print_dispatch(rows, args.target_error)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        config = {"csv": str(args.csv), "seed": args.seed, "test_from": args.test_from, "forced": len(forced)}
+        config["target_error"] = args.target_error
+        args.json.write_text(json.dumps({"config": config, "results": rows}, ensure_ascii=False, indent=1), "utf-8")
+        log.print(f"wrote {args.json}")
+        return 0
     train, test = stratified_split(texts, labels, test_fraction=0.2, seed=args.seed, force_test=forced)
     log.print(f"{len(texts)} tickets: train {len(train)}, hold-out {len(test)} ({len(forced)} from gold calls)")
 

@@ -194,17 +194,39 @@ def _suggest_departments(
     if matches:
         best = matches[0]
         category = TicketField(best.category, round(min(0.9, best.score), 3), [], raw=best.matter, source="catalogue")
+    dispatchable = None
     if resources.routing_model is not None and text:
-        for label, probability in resources.routing_model.predict([text], k=options.departments)[0]:
+        model = resources.routing_model
+        probabilities = model.predict_proba([text])
+        for label, probability in model.predict([text], k=options.departments)[0]:
             name = catalogue.canonical(label)
             scores[name] = scores.get(name, 0.0) + model_weight * probability
             reasons.setdefault(name, []).append(f"历史工单模型：{probability:.0%}")
-        for name, reason in _similar_tickets(resources.routing_model, text, catalogue).items():
+        dispatchable = _auto_dispatch_unit(model, probabilities, catalogue, reasons)
+        for name, reason in _similar_tickets(model, text, catalogue).items():
             if name in reasons:
                 reasons[name].append(reason)
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[: options.departments]
-    suggestions = [DepartmentSuggestion(name, round(score, 3), reasons[name]) for name, score in ranked]
+    suggestions = [
+        # only a first suggestion that is the model's own first choice: the threshold was measured for that
+        DepartmentSuggestion(name, round(score, 3), reasons[name], auto_dispatch=rank == 0 and name == dispatchable)
+        for rank, (name, score) in enumerate(ranked)
+    ]
     return suggestions, category
+
+
+def _auto_dispatch_unit(
+    model: RoutingModel, probabilities, catalogue: Catalogue, reasons: dict[str, list[str]]
+) -> str | None:
+    """The model's first choice when its calibrated confidence reaches the model's dispatch threshold, else None;
+    the confidence and the threshold go into that unit's reasons either way, so the operator sees how near it was."""
+    threshold = model.dispatch_threshold
+    if threshold is None:
+        return None
+    name = catalogue.canonical(model.labels[int(probabilities[0].argmax())])
+    confidence = float(model.confidence(probabilities)[0])
+    reasons.setdefault(name, []).append(f"自动派单把握：{confidence:.1%}（需 {threshold:.1%}）")
+    return name if confidence >= threshold else None
 
 
 def _catalogue_reason(match: CatalogueMatch) -> str:

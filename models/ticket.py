@@ -73,11 +73,16 @@ class TicketField:
 
 @dataclass
 class DepartmentSuggestion:
-    """A candidate handling unit (处置单位) with a score in [0, 1] and why it was suggested."""
+    """A candidate handling unit (处置单位) with a score in [0, 1] and why it was suggested.
+
+    `auto_dispatch`: the routing model's first choice with a calibrated confidence at or above the threshold the
+    model was trained with (`extract.routing.calibration`): where the model errs no more often than the operators'
+    return rate, so the ticket may go to this unit without a person choosing it. At most the first suggestion."""
 
     department: str
     score: float
     reasons: list[str] = field(default_factory=list)
+    auto_dispatch: bool = False
 
 
 @dataclass

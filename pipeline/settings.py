@@ -28,6 +28,13 @@ class ExtractSettings(BaseModel):
     forms: Path | None = Field(None, description="ticket templates YAML (default: bundled)")
     signals: Path | None = Field(None, description="request-type/urgency/emotion cue words YAML (default: bundled)")
     routing_model: Path | None = Field(None, description="a model from `hotline train routing` (default: none)")
+    dispatch_target_error: float = Field(
+        0.0413,
+        gt=0,
+        lt=1,
+        description="error rate at which `hotline train routing` sets the auto-dispatch threshold and `hotline eval "
+        "routing` reports the share: the operators' own return rate (退单率)",
+    )
 
 
 class StoreSettings(BaseModel):

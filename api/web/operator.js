@@ -82,6 +82,7 @@ const REASONS = {
   department_close: (reason) =>
     `前两个推荐的匹配度仅差 ${percent(reason.value)}（不足 ${percent(reason.threshold)}），请确认`,
   no_department: () => "没有推荐，请选择承办单位",
+  department_not_auto: () => "首选单位未达到自动派单的把握，请确认",
   urgent: () => "紧急诉求，派单前需人工确认",
   no_caller_speech: () => "没有识别到市民发言",
   caller_speech_low_confidence: (reason) =>
@@ -468,6 +469,8 @@ function renderDepartments(ticket, chosen) {
         el("span", { className: "dept-rank" }, `${index + 1}`),
         el("span", { className: "dept-name" }, suggestion.department),
         el("span", { className: "dept-score" }, `匹配度 ${Math.round((suggestion.score || 0) * 100)}%`),
+        // the routing model's calibrated confidence reached its threshold (extract/ticket.py): as sure as an operator
+        suggestion.auto_dispatch ? el("span", { className: "badge badge-auto dept-auto" }, "可自动派单") : null,
         index < 5 ? el("kbd", { className: "dept-key" }, `Alt+${index + 1}`) : null),
       suggestion.reasons?.length
         ? el("ul", { className: "dept-reasons" }, suggestion.reasons.map((reason) => el("li", {}, reason)))

@@ -2,15 +2,31 @@
 
 - `text`: what a caller could have said: the ticket text without the operator's routing instruction,
   channel prefix, department replies and callback headers (`strip_routing_instruction`).
-- `history`: labelled tickets from CSV, and the stratified train/test split.
-- `model`: the classifier (`RoutingModel`, `RoutingOptions`), its training, prediction and model files.
-- `evaluation`: top-k accuracy and coverage on labelled texts, predictions as CSV.
+- `history`: labelled tickets from CSV, the stratified and temporal train/test splits, validation folds.
+- `model`: the classifier (`RoutingModel`, `RoutingOptions`), its training, calibration, prediction and model files.
+- `calibration`: the auto-dispatch share at a target error rate, top-score calibration, expected calibration error.
+- `evaluation`: top-k accuracy, auto-dispatch share and calibration on labelled texts, predictions as CSV.
 
 Benchmark and defaults: bench/routing.py.
 """
 
+from extract.routing.calibration import (
+    DEFAULT_TARGET_ERROR,
+    TopScoreCalibration,
+    auto_dispatch_share,
+    calibration_error,
+    share_at_threshold,
+)
 from extract.routing.evaluation import evaluate_routing, write_predictions
-from extract.routing.history import read_labelled_csv, read_labelled_rows, stratified_split
+from extract.routing.history import (
+    month_of,
+    read_labelled_csv,
+    read_labelled_rows,
+    stratified_folds,
+    stratified_split,
+    temporal_split,
+    validation_folds,
+)
 from extract.routing.model import (
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -23,6 +39,7 @@ from extract.routing.model import (
 from extract.routing.text import split_channel_prefix, strip_routing_instruction
 
 __all__ = [
+    "DEFAULT_TARGET_ERROR",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MODEL_FILE",
@@ -30,11 +47,19 @@ __all__ = [
     "RoutingOptions",
     "SimilarTicket",
     "TextEncoder",
+    "TopScoreCalibration",
+    "auto_dispatch_share",
+    "calibration_error",
     "evaluate_routing",
+    "month_of",
     "read_labelled_csv",
     "read_labelled_rows",
+    "share_at_threshold",
     "split_channel_prefix",
+    "stratified_folds",
     "stratified_split",
     "strip_routing_instruction",
+    "temporal_split",
+    "validation_folds",
     "write_predictions",
 ]

@@ -9,6 +9,12 @@ import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import top_k_accuracy_score
 
+from extract.routing.calibration import (
+    DEFAULT_TARGET_ERROR,
+    auto_dispatch_share,
+    calibration_error,
+    share_at_threshold,
+)
 from extract.routing.model import RoutingModel
 
 __all__ = ["evaluate_routing", "write_predictions"]
@@ -21,13 +27,20 @@ def evaluate_routing(
     ks: Sequence[int] = (1, 3),
     label_aliases: Mapping[str, str] | None = None,
     coverages: Sequence[float] = (0.5, 0.7, 0.9),
+    target_error: float = DEFAULT_TARGET_ERROR,
+    bins: int = 15,
 ) -> dict:
-    """Top-k accuracy of `model` on labelled texts.
+    """Top-k accuracy, auto-dispatch share and calibration of `model` on labelled texts.
 
     Returns {"n", "top{k}" for each k, "unseen" (test rows whose label the model cannot predict),
     "coverage": {"50%": {"top1", "min_score"}, …} (top-1 accuracy on the `coverages` most confident share
     of the texts by top-1 probability, and the probability at which that share is cut: what a
-    pre-accept threshold would route automatically), "per_label": {label: {"support", "top1"}}}.
+    pre-accept threshold would route automatically), "per_label": {label: {"support", "top1"}},
+    "auto_dispatch": the largest share routed with at most `target_error` errors, ranked by the model's confidence
+    (calibrated when the model is), with the threshold that cuts it (`auto_dispatch_share`; what the best threshold
+    for these very texts would give), "at_model_threshold": what the model's own threshold (chosen on validation
+    tickets when it was trained) gives on these texts (`share_at_threshold`), "calibration": {"ece", "bins"} of
+    the confidence the model reports and "ece_raw" of its uncalibrated top-1 probability (`calibration_error`)}.
     label_aliases canonicalises the gold labels the same way the model's training labels were.
     """
     aliases = dict(label_aliases or {})
@@ -58,6 +71,14 @@ def evaluate_routing(
     for entry in per_label.values():
         entry["top1"] /= entry["support"]
     result["per_label"] = dict(sorted(per_label.items(), key=lambda item: -item[1]["support"]))
+    calibrated = confidence if model.calibration is None else model.calibration.apply(confidence)
+    result["auto_dispatch"] = auto_dispatch_share(calibrated, correct, target_error)
+    result["at_model_threshold"] = share_at_threshold(calibrated, correct, model.dispatch_threshold)
+    result["calibration"] = {
+        "method": model.calibration.method if model.calibration else None,
+        **calibration_error(calibrated, correct, bins),
+        "ece_raw": calibration_error(confidence, correct, bins)["ece"],
+    }
     return result
 
 

@@ -31,6 +31,12 @@ from sklearn.svm import LinearSVC
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from extract.masking import mask_numbers
+from extract.routing.calibration import (
+    DEFAULT_TARGET_ERROR,
+    TopScoreCalibration,
+    auto_dispatch_share,
+    calibration_error,
+)
 from extract.routing.text import split_channel_prefix, strip_routing_instruction
 from models import ModelLoadError
 from models.files import write_atomic
@@ -50,6 +56,8 @@ __all__ = [
 FORMAT_VERSION = 3
 """3: the fitted parts in a skops file. 1 and 2 were pickles, which are not loaded: loading one runs code from it."""
 MODEL_FILE = "model.skops"
+NEXT_MODEL_FILE = "model.skops.next"
+"""Where `save` puts a new model while the manifest still names the old one."""
 MANIFEST_FILE = "manifest.json"
 # Beyond skops' defaults (sklearn estimators, NumPy arrays, Python values): the neighbour index of a model
 # without embeddings is its char TF-IDF rows, a SciPy CSR matrix, which skops rebuilds from arrays.
@@ -159,8 +167,15 @@ class RoutingModel:
         training_size: int,
         encoder: TextEncoder | None = None,
         neighbour_index: _NeighbourIndex | None = None,
+        calibration: TopScoreCalibration | None = None,
+        dispatch: dict | None = None,
     ):
         self.options = options
+        self.calibration = calibration
+        """Top-1 probability → probability the first choice is right (`calibrate`); None: not calibrated."""
+        self.dispatch = dispatch
+        """{"target_error", "threshold", "validation": {…}} from `calibrate`: the calibrated confidence at or above
+        which the first choice is sent without a person (None: no threshold, nothing is auto-dispatched)."""
         self.labels = labels
         self.training_size = training_size
         self._vectorizer = vectorizer
@@ -243,6 +258,86 @@ class RoutingModel:
             neighbour_index=neighbour_index,
         )
 
+    @classmethod
+    def train_calibrated(
+        cls,
+        texts: list[str],
+        labels: list[str],
+        validation: Sequence[tuple[Sequence[int], Sequence[int]]],
+        options: RoutingOptions | None = None,
+        label_aliases: Mapping[str, str] | None = None,
+        *,
+        target_error: float = DEFAULT_TARGET_ERROR,
+        method: str = "sigmoid",
+        encoder: TextEncoder | None = None,
+    ) -> "RoutingModel":
+        """`train` on all texts, then `calibrate` on validation predictions: for each (fit rows, validation rows)
+        pair of `validation` (`extract.routing.validation_folds`), a model trained on the fit rows only predicts the
+        validation rows, so the calibration sees scores of tickets the model did not learn from."""
+        aliases = dict(label_aliases or {})
+        options = options or RoutingOptions()
+        if options.use_embeddings:
+            # every fold embeds the same texts: once is enough
+            encoder = _MemoEncoder(encoder or _default_encoder())
+        confidence: list[float] = []
+        correct: list[bool] = []
+        for fit_rows, validation_rows in validation:
+            fold_model = cls.train(
+                [texts[i] for i in fit_rows], [labels[i] for i in fit_rows], options, aliases, encoder=encoder
+            )
+            probabilities = fold_model.predict_proba([texts[i] for i in validation_rows])
+            confidence += probabilities.max(axis=1).tolist()
+            correct += [
+                fold_model.labels[column] == aliases.get(labels[row], labels[row])
+                for column, row in zip(probabilities.argmax(axis=1), validation_rows, strict=True)
+            ]
+        model = cls.train(texts, labels, options, aliases, encoder=encoder)
+        model.calibrate(confidence, correct, target_error, method)
+        if isinstance(encoder, _MemoEncoder):
+            model._encoder = encoder.encoder  # the memo is for training; in use it would only grow
+        return model
+
+    def calibrate(
+        self, confidence: Sequence[float], correct: Sequence[bool], target_error: float, method: str = "sigmoid"
+    ) -> None:
+        """Fit the calibration on validation tickets (this model's top-1 probability for each, and whether its
+        first choice was right) and choose the dispatch threshold there: the calibrated confidence at which the
+        largest share of them is routed with at most `target_error` errors."""
+        calibration = TopScoreCalibration.fit(confidence, correct, method)
+        calibrated = calibration.apply(confidence)
+        chosen = auto_dispatch_share(calibrated, correct, target_error)
+        self.calibration = calibration
+        self.dispatch = {
+            "target_error": target_error,
+            "threshold": chosen["threshold"],
+            "validation": {
+                "n": chosen["n"],
+                "share": chosen["share"],
+                "error": chosen["error"],
+                "ece_raw": calibration_error(confidence, correct)["ece"],
+                "ece": calibration_error(calibrated, correct)["ece"],
+            },
+        }
+        logger.info(
+            "routing calibrated (%s) on %d validation tickets: %.1f%% auto-dispatch at %.2f%% error, threshold %s",
+            method,
+            chosen["n"],
+            100 * chosen["share"],
+            100 * target_error,
+            chosen["threshold"],
+        )
+
+    @property
+    def dispatch_threshold(self) -> float | None:
+        """The calibrated confidence at or above which the first choice may be dispatched automatically."""
+        return None if self.dispatch is None else self.dispatch.get("threshold")
+
+    def confidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """How sure the model is of each row's first choice: its top-1 probability, calibrated when the model is
+        (the number `dispatch_threshold` is compared with)."""
+        top = np.asarray(probabilities).max(axis=1) if len(probabilities) else np.zeros(0)
+        return top if self.calibration is None else self.calibration.apply(top)
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(len(texts), len(labels)) probabilities; rows sum to 1, columns follow `labels`."""
         if not texts:
@@ -317,7 +412,12 @@ class RoutingModel:
 
     def save(self, directory: Path) -> None:
         """Write `model.skops` (the fitted sklearn objects and the neighbour index) and `manifest.json` into
-        `directory`."""
+        `directory`, replacing a model there atomically: a reader loads the old model or the new one, never a mix
+        (a read that straddles the switch fails the checksum and says so), even if the process dies half-way.
+
+        The manifest names its model file, and each file is written whole (`write_atomic`): the new model goes to
+        `model.skops.next`, the manifest is switched to it (the one rename that replaces the model), then the same
+        is done again to bring it back under `model.skops`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         # The vocabulary goes as one JSON string of the terms in column order: skops would write its ~60k
@@ -333,7 +433,6 @@ class RoutingModel:
                 "neighbour_index": None if self._neighbours is None else asdict(self._neighbours),
             }
         )
-        write_atomic(directory / MODEL_FILE, payload)
         manifest = {
             "format_version": FORMAT_VERSION,
             "kind": "hotline-intake routing model",
@@ -342,9 +441,16 @@ class RoutingModel:
             "training_size": self.training_size,
             "model_file": MODEL_FILE,
             "model_sha256": hashlib.sha256(payload).hexdigest(),
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "dispatch": self.dispatch,
             "versions": _library_versions(),
         }
-        write_atomic(directory / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2))
+        for name in (NEXT_MODEL_FILE, MODEL_FILE):
+            write_atomic(directory / name, payload)
+            write_atomic(
+                directory / MANIFEST_FILE, json.dumps({**manifest, "model_file": name}, ensure_ascii=False, indent=2)
+            )
+        (directory / NEXT_MODEL_FILE).unlink()
 
     @classmethod
     def load(cls, directory: Path, *, encoder: TextEncoder | None = None) -> "RoutingModel":
@@ -375,16 +481,23 @@ class RoutingModel:
                 f"routing model at {directory} was saved with scikit-learn {saved_sklearn}, "
                 f"this is {sklearn.__version__}: retrain it"
             )
+        name = manifest.get("model_file", MODEL_FILE)
+        if name not in (MODEL_FILE, NEXT_MODEL_FILE):  # never a path the manifest points elsewhere with
+            raise ModelLoadError(f"routing model at {directory}: the manifest names model file {name!r}")
+        model_path = directory / name
         try:
-            payload = (directory / MODEL_FILE).read_bytes()
+            payload = model_path.read_bytes()
         except OSError as error:
-            raise ModelLoadError(f"routing model file {directory / MODEL_FILE} is unreadable: {error}") from error
+            raise ModelLoadError(f"routing model file {model_path} is unreadable: {error}") from error
         if hashlib.sha256(payload).hexdigest() != manifest.get("model_sha256"):
-            raise ModelLoadError(f"routing model file {directory / MODEL_FILE} does not match its manifest checksum")
+            raise ModelLoadError(
+                f"routing model file {model_path} does not match its manifest checksum: changed since it was "
+                "trained (tampered with or damaged); it is not loaded, retrain it"
+            )
         try:
             parts = skops.io.loads(payload, trusted=TRUSTED_TYPES)
         except UntrustedTypesFoundException as error:
-            raise ModelLoadError(f"routing model file {directory / MODEL_FILE} is refused: {error}") from error
+            raise ModelLoadError(f"routing model file {model_path} is refused: {error}") from error
         except (zipfile.BadZipFile, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
         try:
@@ -394,6 +507,10 @@ class RoutingModel:
             vectorizer = parts["vectorizer"]
             vectorizer.vocabulary_ = {term: column for column, term in enumerate(json.loads(parts["vocabulary"]))}
             index = parts["neighbour_index"]
+            calibration = manifest.get("calibration")
+            dispatch = manifest.get("dispatch")
+            if dispatch is not None and not isinstance(dispatch, dict):
+                raise TypeError(f"dispatch is a {type(dispatch).__name__}")
             model = cls(
                 options=options,
                 labels=list(manifest["labels"]),
@@ -403,6 +520,8 @@ class RoutingModel:
                 training_size=int(manifest["training_size"]),
                 encoder=encoder,
                 neighbour_index=None if index is None else _NeighbourIndex(**index),
+                calibration=None if calibration is None else TopScoreCalibration.from_dict(calibration),
+                dispatch=dispatch,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
@@ -458,6 +577,20 @@ def _char_probabilities(classifier, features, options: RoutingOptions) -> np.nda
     if scores.ndim == 1:  # two classes: one score for the second
         scores = np.column_stack([-scores, scores])
     return softmax(options.temperature * scores, axis=1)
+
+
+class _MemoEncoder:
+    """A `TextEncoder` that embeds each distinct text once per training run."""
+
+    def __init__(self, encoder: TextEncoder):
+        self.encoder = encoder
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(text for text in texts if text not in self.vectors))
+        if missing:
+            self.vectors.update(zip(missing, self.encoder.passages(missing), strict=True))
+        return np.stack([self.vectors[text] for text in texts])
 
 
 def _default_encoder() -> TextEncoder:

@@ -1,8 +1,9 @@
 """`hotline` command line: the whole pipeline in-process, on the embedded defaults.
 
 The commands live one group to a module: `process` (process, extract), `enroll`, `routing` (train routing,
-route), `evaluate` (eval asr, eval tickets), `lexicon` (lexicon build), and the service's (serve, worker, beat,
-sweep, db, keys, export) in `pipeline.service.cli`; `common` holds what they share. This module builds the app.
+eval routing, route), `evaluate` (eval asr, eval tickets), `lexicon` (lexicon build), and the service's (serve,
+worker, beat, sweep, db, keys, export) in `pipeline.service.cli`; `common` holds what they share. This module builds
+the app.
 
 Exit codes: 0 success; 2 usage error; 3 bad input (audio or metadata); 4 no speech in the
 recording; 5 a model or backend cannot be loaded; 6 some files of a folder failed.
@@ -58,6 +59,7 @@ app.command()(enroll.enroll)
 app.command()(routing.route)
 eval_app.command("asr")(evaluate.eval_asr)
 eval_app.command("tickets")(evaluate.eval_tickets)
+eval_app.command("routing")(routing.eval_routing)
 train_app.command("routing")(routing.train_routing)
 lexicon_app.command("build")(lexicon.lexicon_build)
 register_service_commands(app, load_settings)

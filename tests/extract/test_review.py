@@ -18,12 +18,16 @@ CLEAR_NUMBER = re.compile(r"1[3-9]\d{9}")
 
 
 def _ticket(**fields: TicketField) -> Ticket:
-    """A ticket that would be auto but for the fields given: phone and summary sure, one department well ahead."""
+    """A ticket that would be auto but for the fields given: phone and summary sure, one department well ahead and
+    auto-dispatchable."""
     ticket = Ticket.empty()
     ticket.fields["phone"] = TicketField("13900005286", 0.95, source="spoken")
     ticket.fields["summary"] = TicketField("市民来电反映：路灯不亮。", 0.4, source="caller_turns")
     ticket.fields.update(fields)
-    ticket.department_suggestions = [DepartmentSuggestion("城市管理局", 0.9), DepartmentSuggestion("住建局", 0.1)]
+    ticket.department_suggestions = [
+        DepartmentSuggestion("城市管理局", 0.9, auto_dispatch=True),
+        DepartmentSuggestion("住建局", 0.1),
+    ]
     ticket.form = FormSuggestion("report", "反映单", ["phone", "address", "summary"], [])
     return ticket
 
@@ -75,6 +79,27 @@ def test_missing_fields_routing_urgency_and_warnings_are_reasons_with_their_numb
     close.department_suggestions = [DepartmentSuggestion("城市管理局", 0.7), DepartmentSuggestion("住建局", 0.6)]
     decide_review(close, caller_confidence=0.9)
     assert _flags(close) == [("department_close", "department", 0.1, 0.25)]
+
+
+def test_auto_needs_a_department_the_routing_model_may_dispatch_on_its_own():
+    ticket = _ticket(address=TicketField("龙华区龙昆南路1号", 0.9, source="spoken"))
+    # well ahead by score, but below the model's auto-dispatch threshold (or no model with one): a person confirms
+    ticket.department_suggestions = [DepartmentSuggestion("城市管理局", 0.9), DepartmentSuggestion("住建局", 0.1)]
+    decide_review(ticket, caller_confidence=0.9)
+    assert ticket.review == "check"
+    assert _flags(ticket) == [("department_not_auto", "department", None, None)]
+    # auto-dispatchable with a modest blended score: the calibrated threshold is what was measured, it decides
+    ticket.department_suggestions = [
+        DepartmentSuggestion("城市管理局", 0.55, auto_dispatch=True),
+        DepartmentSuggestion("住建局", 0.4),
+    ]
+    decide_review(ticket, caller_confidence=0.9)
+    assert (ticket.review, ticket.review_reasons) == ("auto", [])
+    # the operator choosing the unit settles it
+    ticket.department_suggestions[0].auto_dispatch = False
+    ticket.department = "住建局"
+    review_again(ticket)
+    assert ticket.review_reasons == []
 
 
 def test_a_ticket_the_machine_could_not_make_is_manual_and_says_why():

@@ -438,6 +438,8 @@ class FixedModel:
     def __init__(self, labels: list[str], probabilities: dict[str, list[float]]):
         self.labels = labels
         self.probabilities = probabilities
+        self.calibration = None
+        self.dispatch_threshold = None
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         return np.array([self.probabilities[text] for text in texts])

@@ -935,6 +935,31 @@ def test_the_address_opens_the_call_it_names_and_a_switch_shows_no_stale_ticket(
     assert selected.evaluate("row => row.getBoundingClientRect().height") == min(heights), heights
 
 
+def test_only_an_auto_dispatchable_department_is_labelled_so(server, page):
+    """The routing model's first choice at or above its calibrated threshold (`auto_dispatch`, made at extraction)
+    reads 可自动派单; the demo deployment has no routing model, so the answer is marked here as one would make it."""
+
+    def first_auto_dispatchable(route):
+        response = route.fetch()
+        body = response.json()
+        if route.request.method == "GET":
+            body["ticket"]["department_suggestions"][0]["auto_dispatch"] = True
+        route.fulfill(response=response, json=body)
+
+    page.route(f"**/v1/calls/{CALL_ID}/ticket", first_auto_dispatchable)
+    _log_in(page, server["base"], server["keys"]["operator"])
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    departments = page.locator("#department-options .department")
+    expect(departments.first.locator(".dept-auto")).to_have_text("可自动派单")
+    expect(page.locator("#department-options .dept-auto")).to_have_count(1)
+    page.unroute(f"**/v1/calls/{CALL_ID}/ticket")
+    page.reload()
+    page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+    expect(departments.first).to_be_visible()
+    expect(page.locator("#department-options .dept-auto")).to_have_count(0)  # as extraction made it: no model
+    _no_horizontal_scrollbar(page)
+
+
 # Last in this module: they add a call being processed to the operator's queue and change the demo ticket.
 
 
