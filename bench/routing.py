@@ -57,6 +57,7 @@ from extract.routing import (  # noqa: E402
     read_labelled_csv,
     read_labelled_rows,
     share_at_threshold,
+    stratified_folds,
     stratified_split,
     strip_routing_instruction,
     temporal_split,
@@ -163,24 +164,6 @@ def gold_ticket_ids(calls: Path) -> list[str]:
     return ids
 
 
-def cv_folds(labels: list[str], folds: int, seed: int) -> list[tuple[list[int], list[int]]]:
-    """Stratified k folds: each label's rows shuffled and dealt round-robin."""
-    rng = np.random.default_rng(seed)
-    fold_of = [0] * len(labels)
-    by_label: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_label.setdefault(label, []).append(index)
-    offset = 0
-    for label in sorted(by_label):
-        for position, index in enumerate(rng.permutation(by_label[label])):
-            fold_of[index] = (position + offset) % folds
-        offset += len(by_label[label])
-    return [
-        ([i for i in range(len(labels)) if fold_of[i] != fold], [i for i in range(len(labels)) if fold_of[i] == fold])
-        for fold in range(folds)
-    ]
-
-
 def score_variant(
     options: RoutingOptions,
     texts: list[str],
@@ -197,7 +180,7 @@ def score_variant(
     row: dict = {}
     if folds > 1:
         scores = []
-        for fold_train, fold_test in cv_folds([aliases.get(x, x) for x in train_labels], folds, seed):
+        for fold_train, fold_test in stratified_folds([aliases.get(x, x) for x in train_labels], folds, seed):
             model = RoutingModel.train(
                 pick(fold_train, train_texts), pick(fold_train, train_labels), options, aliases, encoder=encoder
             )
