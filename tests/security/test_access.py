@@ -455,6 +455,7 @@ ALL_ROUTES = [
     *CALL_ROUTES,
     ("GET", "/v1/audits/summary", None, {"qa"}),
     ("GET", "/v1/reference", None, {"operator", "qa"}),
+    ("GET", "/v1/reference/departments", None, {"operator"}),
     ("GET", "/v1/corrections", None, {"admin"}),
     ("GET", "/v1/keys", None, {"admin"}),
     ("POST", "/v1/keys", {"name": "made-in-test", "role": "qa"}, {"admin"}),

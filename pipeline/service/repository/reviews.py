@@ -65,6 +65,11 @@ class Reviews:
                 call.accepted_by = actor
                 call.accepted_at = now
                 session.add(TicketChange(call_id=call_id, actor=actor, at=now, action="accept", changes={}))
+                if ticket.department is None and call.department is not None:
+                    # accepting confirms the unit the ticket suggested first: it needs no more checking
+                    ticket.department = call.department
+                    review_again(ticket)
+                    call.ticket = ticket
             call.search_text = search_text(call.transcript, call.ticket)
             call.updated_at = now
             return call
