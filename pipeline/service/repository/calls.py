@@ -224,6 +224,7 @@ class CallLifecycle:
                 .values(
                     status="done",
                     stage=None,
+                    progress={},  # a finished call has no stage in progress
                     ticket=ticket,
                     machine_ticket=ticket,
                     review=ticket.review if ticket else None,

@@ -182,10 +182,12 @@ def test_extracting_to_done_on_finish_with_the_ticket_and_merged_timings(reposit
     register(repository, "c-1")
     transcribed(repository, "c-1")
     repository.claim("c-1", Phase.EXTRACT, LEASE_S)
+    repository.heartbeat("c-1", "extract", {"extract": {"completed": 0, "total": 1}}, LEASE_S)
     ticket = Ticket({}, [DepartmentSuggestion("市城管局", 0.9)], review="check")
     assert repository.finish("c-1", ticket, {"extract": 0.5}) == [], "no webhook URL: nothing to announce"
     call = repository.get("c-1")
     assert (call.status, call.stage, call.lease_until, call.finished_at) == ("done", None, None, clock.now)
+    assert call.progress == {}
     assert call.ticket == call.machine_ticket == ticket
     assert (call.review, call.department) == ("check", "市城管局")
     assert call.timings == {"transcribe": 1.0, "extract": 0.5}
