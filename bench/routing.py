@@ -26,6 +26,8 @@ auto-dispatched at the target error (4.13%) with its threshold, the threshold ch
 it gives on the test months, ECE before and after calibration, per calibration method.
 
     .venv/bin/python bench/routing.py --threads 1 --dispatch --json bench/results/routing-dispatch.json
+
+`--dispatch --variants` does the same for each ranker of DISPATCH_VARIANTS (the default first), on the same splits.
 """
 
 import argparse
@@ -97,6 +99,10 @@ DISPATCH_VARIANTS: dict[str, RoutingOptions] = {
     "near-duplicates 0.97 / 0.3": RoutingOptions(duplicate_similarity=0.97, duplicate_weight=0.3),
     "near-duplicates 0.97 / 0.5": RoutingOptions(duplicate_similarity=0.97, duplicate_weight=0.5),
     "near-duplicates 0.98 / 0.5": RoutingOptions(duplicate_similarity=0.98, duplicate_weight=0.5),
+    # the existing neighbour vote (10 most similar tickets) with more weight, taken from the char model's
+    "neighbours 0.2": RoutingOptions(neighbour_weight=0.2),
+    "neighbours 0.3": RoutingOptions(neighbour_weight=0.3),
+    "neighbours 0.2, 5 of them": RoutingOptions(neighbour_weight=0.2, neighbours=5),
 }
 
 # Renames and spellings of the same unit seen in the data, beyond labels_merge.txt's second column.
