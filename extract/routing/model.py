@@ -102,7 +102,9 @@ class RoutingOptions:
     duplicate_similarity / duplicate_weight: near-duplicate past tickets as evidence (with embeddings only):
         the training tickets at e5 cosine similarity `duplicate_similarity` or more to the text vote one each for
         their unit, and where there is at least one, their vote takes `duplicate_weight` of the probabilities
-        (the rest scaled down). Repeats are common on a hotline; a weight of 0 turns it off.
+        (the rest scaled down). Repeats are common on a hotline, but their units disagree as often as the confident
+        first choices are wrong: no bar and weight raised the auto-dispatch share on validation (docs/BENCHMARKS.md),
+        so it is off (weight 0) by default.
     snippet_chars: `similar` returns this many characters of each neighbour's stripped text (stored in
         the model file; 0 stores none).
     max_chars: texts are cut to this many characters (the e5 model reads 512 tokens anyway).
