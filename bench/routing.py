@@ -26,6 +26,8 @@ auto-dispatched at the target error (4.13%) with its threshold, the threshold ch
 it gives on the test months, ECE before and after calibration, per calibration method.
 
     .venv/bin/python bench/routing.py --threads 1 --dispatch --json bench/results/routing-dispatch.json
+
+`--dispatch --variants` does the same for each ranker of DISPATCH_VARIANTS (the default first), on the same splits.
 """
 
 import argparse
@@ -88,6 +90,19 @@ VARIANTS: dict[str, RoutingOptions] = {
     # the default until class weights and the neighbour vote: char SVM 0.6 + e5 LR 0.4
     "ensemble (previous)": RoutingOptions(class_weight_power=0.0, embedding_weight=0.4, neighbour_weight=0.0),
     "ensemble (default)": RoutingOptions(),
+}
+
+# `--dispatch --variants`: the default and candidate rankers, on the same splits in the same run.
+DISPATCH_VARIANTS: dict[str, RoutingOptions] = {
+    "default": RoutingOptions(),
+    "near-duplicates 0.95 / 0.3": RoutingOptions(duplicate_similarity=0.95, duplicate_weight=0.3),
+    "near-duplicates 0.97 / 0.3": RoutingOptions(duplicate_similarity=0.97, duplicate_weight=0.3),
+    "near-duplicates 0.97 / 0.5": RoutingOptions(duplicate_similarity=0.97, duplicate_weight=0.5),
+    "near-duplicates 0.98 / 0.5": RoutingOptions(duplicate_similarity=0.98, duplicate_weight=0.5),
+    # the existing neighbour vote (10 most similar tickets) with more weight, taken from the char model's
+    "neighbours 0.2": RoutingOptions(neighbour_weight=0.2),
+    "neighbours 0.3": RoutingOptions(neighbour_weight=0.3),
+    "neighbours 0.2, 5 of them": RoutingOptions(neighbour_weight=0.2, neighbours=5),
 }
 
 # Renames and spellings of the same unit seen in the data, beyond labels_merge.txt's second column.
@@ -213,8 +228,11 @@ def dispatch_rows(
     test_from: str,
     target_error: float,
     methods: tuple[str, ...],
+    variants: dict[str, RoutingOptions] | None = None,
 ) -> list[dict]:
-    """The default model, calibrated by each method, on the stratified and the temporal hold-out."""
+    """Each variant (default: the default model), calibrated by each method, on the stratified and the temporal
+    hold-out."""
+    variants = variants or {"default": RoutingOptions()}
     canonical = [aliases.get(label, label) for label in labels]
     splits = {
         "stratified": stratified_split(texts, labels, test_fraction=0.2, seed=seed, force_test=forced),
@@ -224,14 +242,14 @@ def dispatch_rows(
     for split, (train, test) in splits.items():
         train_months = [months[i] for i in train] if split == "temporal" else None
         folds = validation_folds([canonical[i] for i in train], train_months, seed=seed)
-        for method in methods:
-            log.print(f"dispatch / {split} / {method} …")
+        for (variant, options), method in [(item, method) for item in variants.items() for method in methods]:
+            log.print(f"dispatch / {split} / {variant} / {method} …")
             began = time.perf_counter()
             model = RoutingModel.train_calibrated(
                 [texts[i] for i in train],
                 [labels[i] for i in train],
                 folds,
-                RoutingOptions(),
+                options,
                 aliases,
                 target_error=target_error,
                 method=method,
@@ -255,6 +273,8 @@ def dispatch_rows(
             rows.append(
                 {
                     "split": split,
+                    "variant": variant,
+                    "options": asdict(options),
                     "method": method,
                     "n_train": len(train),
                     "n_test": len(test),
@@ -275,15 +295,16 @@ def dispatch_rows(
 
 
 def print_dispatch(rows: list[dict], target_error: float) -> None:
-    table = Table(title=f"Auto-dispatch at ≤{target_error:.2%} error, catalogue units, default model")
-    columns = ("split", "calibration", "train / test", "top-1", "top-3", "share (best thr.)", "best thr.")
+    table = Table(title=f"Auto-dispatch at ≤{target_error:.2%} error, catalogue units")
+    columns = ("split", "variant", "calibration", "train / test", "top-1", "top-3", "share (best thr.)", "best thr.")
     columns += ("validation thr.", "val. share / error", "test share / error", "ECE raw → cal.")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("split", "calibration") else "right")
+        table.add_column(column, justify="left" if column in ("split", "variant", "calibration") else "right")
     for row in rows:
         best, chosen, validation = row["auto_dispatch"], row["at_model_threshold"], row["model_dispatch"]["validation"]
         table.add_row(
             row["split"],
+            row["variant"],
             row["method"],
             f"{row['n_train']} / {row['n_test']}",
             f"{row['top1']:.1%}",
@@ -299,7 +320,7 @@ def print_dispatch(rows: list[dict], target_error: float) -> None:
     for row in rows:
         for month, result in row["per_test_month"].items():
             out.print(
-                f"{row['split']} / {row['method']}: {month}: {result['count']} of {result['n']} "
+                f"{row['split']} / {row['variant']} / {row['method']}: {month}: {result['count']} of {result['n']} "
                 f"({result['share']:.1%}) at the validation threshold, error {result['error']:.2%}"
             )
 
@@ -319,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-from", default="2018-05", help="--dispatch: first month of the temporal hold-out")
     parser.add_argument("--target-error", type=float, default=DEFAULT_TARGET_ERROR)
     parser.add_argument("--methods", default="sigmoid,isotonic", help="--dispatch: calibration methods")
+    parser.add_argument(
+        "--variants", action="store_true", help="--dispatch: compare the candidate rankers (DISPATCH_VARIANTS)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.csv.is_file():
@@ -346,11 +370,13 @@ def main(argv: list[str] | None = None) -> int:
             args.test_from,
             args.target_error,
             methods,
+            DISPATCH_VARIANTS if args.variants else None,
         )
         print_dispatch(rows, args.target_error)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         config = {"csv": str(args.csv), "seed": args.seed, "test_from": args.test_from, "forced": len(forced)}
         config["target_error"] = args.target_error
+        config["variants"] = sorted(DISPATCH_VARIANTS) if args.variants else ["default"]
         args.json.write_text(json.dumps({"config": config, "results": rows}, ensure_ascii=False, indent=1), "utf-8")
         log.print(f"wrote {args.json}")
         return 0

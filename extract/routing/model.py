@@ -99,6 +99,12 @@ class RoutingOptions:
         and 0.5 of top-3 in cross-validation together with class_weight_power.
     neighbours / neighbour_temperature: the vote counts the `neighbours` training tickets most similar
         (e5 cosine) to the text, each weighted by exp((similarity - best) / temperature).
+    duplicate_similarity / duplicate_weight: near-duplicate past tickets as evidence (with embeddings only):
+        the training tickets at e5 cosine similarity `duplicate_similarity` or more to the text vote one each for
+        their unit, and where there is at least one, their vote takes `duplicate_weight` of the probabilities
+        (the rest scaled down). Repeats are common on a hotline, but their units disagree as often as the confident
+        first choices are wrong: no bar and weight raised the auto-dispatch share on validation (docs/BENCHMARKS.md),
+        so it is off (weight 0) by default.
     snippet_chars: `similar` returns this many characters of each neighbour's stripped text (stored in
         the model file; 0 stores none).
     max_chars: texts are cut to this many characters (the e5 model reads 512 tokens anyway).
@@ -120,6 +126,8 @@ class RoutingOptions:
     neighbour_weight: float = 0.1
     neighbours: int = 10
     neighbour_temperature: float = 0.02
+    duplicate_similarity: float = 0.95
+    duplicate_weight: float = 0.0
     snippet_chars: int = 80
     max_chars: int = 2000
 
@@ -210,6 +218,8 @@ class RoutingModel:
             raise ValueError("routing needs at least two different departments to train on")
         if options.use_embeddings and options.embedding_weight + options.neighbour_weight > 1.0:
             raise ValueError("embedding_weight + neighbour_weight must not exceed 1")
+        if not 0.0 <= options.duplicate_weight <= 1.0:
+            raise ValueError("duplicate_weight must be between 0 and 1")
         clean = _prepare(texts, options)
         char_inputs = _char_inputs(texts, clean, options)
         started = time.perf_counter()
@@ -350,9 +360,12 @@ class RoutingModel:
             weight = self.options.embedding_weight
             combined = weight * self._embedding_classifier.predict_proba(vectors)
             neighbour_weight = self.options.neighbour_weight if self._neighbours is not None else 0.0
+            similarities = None if self._neighbours is None else self._neighbours.similarities(vectors)
             if neighbour_weight > 0:
-                combined += neighbour_weight * self._neighbour_vote(self._neighbours.similarities(vectors))
+                combined += neighbour_weight * self._neighbour_vote(similarities)
             probabilities = (1.0 - weight - neighbour_weight) * probabilities + combined
+            if self.options.duplicate_weight > 0 and similarities is not None:
+                probabilities = self._with_duplicates(probabilities, similarities)
         return probabilities
 
     def similar(self, texts: list[str], n: int = 5) -> list[list[SimilarTicket]]:
@@ -399,6 +412,22 @@ class RoutingModel:
         votes = np.zeros((len(similarities), len(self.labels)))
         np.add.at(votes, (np.arange(len(similarities))[:, None], self._neighbours.targets[nearest]), weights)
         return votes / votes.sum(axis=1, keepdims=True)
+
+    def _with_duplicates(self, probabilities: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        """Blend in the units of the near-duplicate training tickets (similarity >= `duplicate_similarity`), one
+        vote each, with `duplicate_weight`, on the rows that have any; the other rows are left as they are."""
+        rows, columns = np.nonzero(similarities >= self.options.duplicate_similarity)
+        if not len(rows):
+            return probabilities
+        votes = np.zeros_like(probabilities)
+        np.add.at(votes, (rows, self._neighbours.targets[columns]), 1.0)
+        has_duplicates = votes.sum(axis=1) > 0
+        weight = self.options.duplicate_weight
+        blended = probabilities.copy()
+        blended[has_duplicates] = (1.0 - weight) * probabilities[has_duplicates] + weight * (
+            votes[has_duplicates] / votes[has_duplicates].sum(axis=1, keepdims=True)
+        )
+        return blended
 
     def predict(self, texts: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
         """Top-k (department, probability) per text, best first."""
