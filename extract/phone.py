@@ -17,7 +17,7 @@ from stdnum.cn import ric
 
 from extract.document import CallDocument, TurnText
 from extract.masking import ID_CARD, LANDLINE, MOBILE, mask_id
-from extract.readback import NUMBER, confirms, digit_runs, read_back, read_backs
+from extract.readback import CALLING_NUMBER, NUMBER, digit_runs, read_back, read_backs
 from models import Evidence, TicketField
 
 SERVICE_NUMBERS = {"12345", "110", "119", "120", "122"}
@@ -73,10 +73,13 @@ def extract_phone(document: CallDocument, ani: str | None) -> TicketField:
             match = _THIS_NUMBER.search(turn.text)
             if match:
                 pointed_to_ani.append(turn.evidence(match.start(), match.end()))
-        elif not turn.is_caller and _THIS_NUMBER.search(turn.text) and "吗" in turn.text:
-            reply = document.next_turn(turn, "caller")
-            if reply is not None and confirms(reply.text) and not _numbers(reply.text):
-                pointed_to_ani.append(reply.evidence(0, len(reply.text)))
+        elif (
+            (asked_ani := read_back(document, turn, CALLING_NUMBER)) is not None
+            and asked_ani.confirmed
+            and not _numbers(asked_ani.reply.text)
+        ):
+            # "是您现在来电的这个号码吗" answered yes, with no new number: the calling number (as QA's check reads it)
+            pointed_to_ani.append(asked_ani.reply.evidence(0, len(asked_ani.reply.text)))
 
     spoken = [candidate for candidate in candidates.values() if candidate.said_by_caller or candidate.read_back]
     if spoken:
