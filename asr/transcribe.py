@@ -16,6 +16,7 @@ what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
 import bisect
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -248,7 +249,10 @@ class FasterWhisperTranscriber:
         if not timeline.windows:
             return []
         start, end = timeline.windows[0]
-        max_new_tokens = int(self.options.redecode.tokens_per_s * (end - start)) + 16  # a loop stops there
+        max_new_tokens = min(
+            int(self.options.redecode.tokens_per_s * (end - start)) + 16,  # a loop stops there
+            model.max_length - _prompt_length(model, self.options.hotwords, prompt),
+        )
         raw, _ = model.transcribe(
             piece,
             clip_timestamps=[start, end],
@@ -261,7 +265,8 @@ class FasterWhisperTranscriber:
         """faster-whisper's sequential decoding of audio[start:end] with the bounded fallback."""
         redecode = self.options.redecode
         max_new_tokens = min(
-            int(redecode.tokens_per_s * (end - start)) + 16, model.max_length - _prompt_length(model, self.options)
+            int(redecode.tokens_per_s * (end - start)) + 16,
+            model.max_length - _prompt_length(model, self.options.hotwords, self.options.initial_prompt),
         )
         raw, _ = model.transcribe(
             audio,
@@ -302,10 +307,10 @@ class _Budget:
         return self.spent < self.seconds
 
 
-def _prompt_length(model, options: TranscribeOptions) -> int:
+def _prompt_length(model, hotwords: Sequence[str], initial_prompt: str | None) -> int:
     """Tokens faster-whisper puts before the text (its get_prompt), so max_new_tokens fits in 448."""
     length = 5  # start of previous text, start of transcript, language, task, no-timestamps
-    for text in (" ".join(options.hotwords), options.initial_prompt or ""):
+    for text in (" ".join(hotwords), initial_prompt or ""):
         if text.strip():
             tokens = model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids
             length += min(len(tokens), model.max_length // 2 - 1)
