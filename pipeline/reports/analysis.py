@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import fmean, variance
 
-from scipy import stats
-
 from extract.masking import mask_numbers
 from models.ticket_record import TicketRecord
 
@@ -153,6 +151,8 @@ def matter_at(matter: str, depth: int) -> str:
 
 def tail_probability(count: int, mean: float, var: float | None) -> float:
     """P(X >= count) for a count with this mean: Poisson, or negative binomial when `var` exceeds the mean."""
+    from scipy import stats  # deferred: loading scipy.stats takes a second the API's start-up need not pay
+
     if count <= 0:
         return 1.0
     if var is not None and var > mean > 0:
