@@ -1,16 +1,18 @@
 """Hot spots: tickets counted by matter x place x time, and counts that stand out against their own series.
 
-Method (docs/REPORTS.md). Tickets are counted in bins of `SpikeOptions.period_days` days (a week by default),
-aligned to the report's first day, for four kinds of series: each matter (the taxonomy cut at `matter_depth`
-levels), each matter in each district, each matter at each place, and each place whatever the matter. A bin's
-count is tested against the same series' previous `baseline_periods` bins: their mean is the expected count
-(never below `min_rate`, so that a series that was silent does not flag its first ticket), and the count is a
-spike when it is at least `min_count` and the chance of a count that high under the baseline is below `alpha`.
-That chance is Poisson's, or, when the baseline bins vary more than Poisson allows (variance above the mean),
-a negative binomial's with the baseline's own variance, so that a series that always swings does not flag
-its ordinary swings. Bins before the source's first ticket are not history: a series is tested only once the
-source covers `min_history` bins before it. A short last bin (a month is not whole weeks) is compared with an
-expectation scaled to its days.
+Method (docs/REPORTS.md). Tickets are counted in bins of `SpikeOptions.period_days` days (a week by default)
+for four kinds of series: each matter (the taxonomy cut at `matter_depth` levels), each matter in each
+district, each matter at each place, and each place whatever the matter. A bin's count is tested against the
+same series' previous `baseline_periods` bins: their mean is the expected count (never below `min_rate`, so
+that a series that was silent does not flag its first ticket), and the count is a spike when it is at least
+`min_count` and the chance of a count that high under the baseline is below `alpha`. That chance is Poisson's,
+or, when the baseline bins vary more than Poisson allows (variance above the mean), a negative binomial's with
+the baseline's own variance, so that a series that always swings does not flag its ordinary swings.
+
+Weekly bins are calendar weeks (Monday to Sunday); a monthly report tests every week that overlaps the month,
+whole, the days before the month included in its first. Bins before the source's first ticket are not
+history: a series is tested only once the source covers `min_history` bins before it. A short last bin is
+compared with an expectation scaled to its days.
 """
 
 from collections import Counter, defaultdict
@@ -177,9 +179,15 @@ def _mask(text: str, limit: int = 140) -> str:
     return masked if len(masked) <= limit else masked[: limit - 1] + "…"
 
 
+def first_bin_start(start: date, period_days: int) -> date:
+    """Weeks are calendar weeks (Monday to Sunday), as the hotline's own briefs count them: the first bin of a
+    period starts on the Monday on or before its first day. Other widths start on the first day."""
+    return start - timedelta(days=start.weekday()) if period_days == 7 else start
+
+
 def report_window(start: date, end: date, options: SpikeOptions) -> tuple[datetime, datetime]:
     """The records an analysis of [start, end) needs: its baseline bins before it, and the period."""
-    first = start - timedelta(days=options.period_days * options.baseline_periods)
+    first = first_bin_start(start, options.period_days) - timedelta(days=options.period_days * options.baseline_periods)
     return datetime.combine(first, datetime.min.time()), datetime.combine(end, datetime.min.time())
 
 
@@ -193,9 +201,10 @@ def analyse(
         raise ValueError("the period ends before it starts")
     options = options or SpikeOptions()
     width = options.period_days
-    first_day = start - timedelta(days=width * options.baseline_periods)
+    aligned = first_bin_start(start, width)
+    first_day = aligned - timedelta(days=width * options.baseline_periods)
     period_days = (end - start).days
-    n_bins = options.baseline_periods + -(-period_days // width)
+    n_bins = options.baseline_periods + -(-(end - aligned).days // width)
     bins = [first_day + timedelta(days=width * index) for index in range(n_bins)]
     bin_days = [min(width, (end - day).days) for day in bins]
     previous_start = start - timedelta(days=period_days)
@@ -203,6 +212,7 @@ def analyse(
     counts: dict[SeriesKey, list[int]] = defaultdict(lambda: [0] * n_bins)
     totals = [0] * n_bins
     daily: Counter = Counter()
+    in_period: Counter = Counter()  # per series, the tickets in [start, end) (a first week may begin before)
     departments: Counter = Counter()
     previous_departments: Counter = Counter()
     previous_total = 0
@@ -220,6 +230,8 @@ def analyse(
             counts[key][index] += 1
         if day >= start:
             daily[day] += 1
+            for key in keys:
+                in_period[key] += 1
             departments[record.department or "（未派单）"] += 1
             for key in keys:
                 if len(members[key, index]) < 50:  # enough to pick examples from
@@ -233,7 +245,7 @@ def analyse(
     series: list[Series] = []
     spikes: list[Spike] = []
     for key, row in counts.items():
-        count = sum(row[index] for index in report_bins)
+        count = in_period[key]
         if count == 0:
             continue
         expected, best_p = 0.0, None
