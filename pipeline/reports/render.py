@@ -272,9 +272,11 @@ class _Charts:
         if not spikes:
             return ""
         with self._font():
-            figure = self._figure(10, 2.4 * ((len(spikes) + 1) // 2))
+            columns = min(2, len(spikes))
+            rows = -(-len(spikes) // columns)
+            figure = self._figure(5 * columns, 2.4 * rows)
             for position, spike in enumerate(spikes, 1):
-                axes = figure.add_subplot((len(spikes) + 1) // 2, 2, position)
+                axes = figure.add_subplot(rows, columns, position)
                 history = spike.history[-(data.options.baseline_periods + 1) :]
                 colours = [GREY] * (len(history) - 1) + [RED]
                 axes.bar(range(len(history)), history, color=colours)
