@@ -5,7 +5,7 @@ housekeeping each week, or here on demand. A report is served as a document that
 nothing (its charts are `data:` images, its one style block allowed by hash), which the reports page may frame.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -17,8 +17,6 @@ from api.deps import ServicesDep
 from api.errors import ERRORS, ApiError
 
 router = APIRouter(prefix="/v1/reports", tags=["qa"])
-
-MAX_DAYS = 366
 
 
 class ReportOut(BaseModel):
@@ -67,10 +65,12 @@ def list_reports(
 @router.post("", response_model=ReportOut, status_code=201, responses=ERRORS, summary="Make a report now")
 def make_report(_principal: AuditKey, services: ServicesDep, request: ReportRequest) -> ReportOut:
     """Made from the calls' tickets over [start, last_day] and stored (a report of the same period is replaced)."""
-    if request.last_day < request.start:
-        raise ApiError(422, "invalid_period", "last_day is before start")
-    if request.last_day - request.start > timedelta(days=MAX_DAYS):
-        raise ApiError(422, "invalid_period", f"a report covers at most {MAX_DAYS} days")
+    from pipeline.reports import check_period
+
+    try:
+        check_period(request.kind, request.start, request.last_day)
+    except ValueError as error:
+        raise ApiError(422, "invalid_period", str(error)) from None
     return _out(_reports(services).generate(request.kind, request.start, request.last_day))
 
 

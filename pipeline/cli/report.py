@@ -54,13 +54,21 @@ def report(
     baseline, top and rising matters, places with clusters, department load, example tickets (numbers masked)."""
     from extract.lexicon import load_lexicon
     from extract.places import PlaceFinder
-    from pipeline.reports import CsvColumns, CsvTicketSource, SpikeOptions, build_report, count_table, report_window
+    from pipeline.reports import (
+        CsvColumns,
+        CsvTicketSource,
+        SpikeOptions,
+        build_report,
+        check_period,
+        count_table,
+        report_window,
+    )
 
     start, last_day = date_from.date(), date_to.date()
-    if last_day < start:
-        raise typer.BadParameter("--to is before --from", param_hint="'--to'")
-    if (last_day - start).days > 366:
-        raise typer.BadParameter("a report covers at most a year", param_hint="'--to'")
+    try:
+        check_period(kind.value, start, last_day)
+    except ValueError as error:
+        raise typer.BadParameter(f"--from {start} --to {last_day}: {error}", param_hint="'--to'") from None
     end = last_day + timedelta(days=1)
     options = SpikeOptions(period_days=period_days)
     settings = load_settings()

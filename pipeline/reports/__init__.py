@@ -13,6 +13,7 @@ from pipeline.reports.analysis import (
     Spike,
     SpikeOptions,
     analyse,
+    check_period,
     count_table,
     report_window,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "SpikeOptions",
     "analyse",
     "build_report",
+    "check_period",
     "count_table",
     "render_html",
     "report_window",

@@ -33,12 +33,29 @@ __all__ = [
     "Spike",
     "SpikeOptions",
     "analyse",
+    "check_period",
     "count_table",
     "matter_at",
     "tail_probability",
 ]
 
 REPORT_KINDS = ("weekly", "monthly")
+FIRST_DAY, LAST_DAY = date(1971, 1, 1), date(2099, 12, 31)
+"""Reports cover days in this range: with their baseline weeks before, their times still convert to UTC."""
+MAX_REPORT_DAYS = 366
+
+
+def check_period(kind: str, start: date, last_day: date) -> None:
+    """ValueError, saying what is wrong, unless `kind` is a report kind and [start, last_day] a period a report
+    may cover: in order, at most a year, between FIRST_DAY and LAST_DAY."""
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(REPORT_KINDS)}")
+    if last_day < start:
+        raise ValueError("the period ends before it starts")
+    if (last_day - start).days >= MAX_REPORT_DAYS:
+        raise ValueError(f"a report covers at most {MAX_REPORT_DAYS} days")
+    if start < FIRST_DAY or last_day > LAST_DAY:
+        raise ValueError(f"a report covers days from {FIRST_DAY} to {LAST_DAY}")
 
 
 @dataclass(frozen=True)
@@ -195,10 +212,7 @@ def analyse(
     records: Iterable[TicketRecord], kind: str, start: date, end: date, options: SpikeOptions | None = None
 ) -> ReportData:
     """Counts and spikes for the period [start, end), from records that cover `report_window` (others ignored)."""
-    if kind not in REPORT_KINDS:
-        raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(REPORT_KINDS)}")
-    if end <= start:
-        raise ValueError("the period ends before it starts")
+    check_period(kind, start, end - timedelta(days=1))
     options = options or SpikeOptions()
     width = options.period_days
     aligned = first_bin_start(start, width)

@@ -29,7 +29,7 @@ from models import Ticket
 from models.files import write_atomic
 from models.ticket_record import TicketRecord
 from pipeline.meta import NAIVE_TIMES_ZONE
-from pipeline.reports import REPORT_KINDS, ReportSource, SpikeOptions, build_report
+from pipeline.reports import ReportSource, SpikeOptions, build_report, check_period
 from pipeline.service.database import Call
 from pipeline.service.repository import CallRepository
 from pipeline.service.repository.search import call_time
@@ -158,12 +158,7 @@ class Reports:
 
     def generate(self, kind: str, start: date, last_day: date) -> StoredReport:
         """Make (or make again) the report of [start, last_day] and store it. ValueError on a bad kind or period."""
-        if kind not in REPORT_KINDS:
-            raise ValueError(f"unknown report kind {kind!r}; one of {', '.join(REPORT_KINDS)}")
-        if last_day < start:
-            raise ValueError("the period ends before it starts")
-        if (last_day - start).days > 366:
-            raise ValueError("a report covers at most a year")
+        check_period(kind, start, last_day)
         _, page = build_report(self.source, kind, start, last_day + timedelta(days=1), self.label, self.options)
         stored = self.store.save(kind, start, last_day, page)
         logger.info("report %s made (%d bytes)", stored.name, stored.size)

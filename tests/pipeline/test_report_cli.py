@@ -2,6 +2,7 @@
 on bad dates (2), a period that ends before it starts (2) and missing columns (3, one line)."""
 
 import csv
+import re
 
 import pytest
 from report_tickets import ID_NUMBER, PHONE, SPIKE_COUNT, write_tickets
@@ -73,8 +74,9 @@ def test_a_monthly_report_from_the_same_file(env):
     [
         (["--from", "2018-05-34", "--to", "2018-05-20"], "'--from'"),
         (["--from", "14/05/2018", "--to", "2018-05-20"], "'--from'"),
-        (["--from", "2018-05-21", "--to", "2018-05-20"], "--to is before --from"),
-        (["--from", "2017-01-01", "--to", "2018-05-20"], "at most a year"),
+        (["--from", "2018-05-21", "--to", "2018-05-20"], "the period ends before it starts"),
+        (["--from", "2017-01-01", "--to", "2018-05-20"], "at most 366 days"),
+        (["--from", "0001-01-01", "--to", "0001-01-07"], "from 1971-01-01 to 2099-12-31"),
     ],
 )
 def test_bad_dates_are_a_usage_error(env, dates, message):
@@ -83,7 +85,7 @@ def test_bad_dates_are_a_usage_error(env, dates, message):
         app, ["report", "weekly", *dates, "--csv", str(write_tickets(env / "t.csv")), "--out", str(out)]
     )
     assert result.exit_code == 2
-    assert message in " ".join(result.output.split()).replace("│", "")
+    assert message.replace(" ", "") in re.sub(r"[\s│]", "", result.output)  # rich's box wraps the line
     assert not out.exists()
 
 

@@ -167,7 +167,14 @@ def test_the_reports_api_is_for_qa_and_administrators_only(server):
     for bad, status in (("weekly-2018-05-21-2018-05-27.html", 404), ("..%2Fweb.db", 404), ("x" * 65, 422)):
         assert client.get(f"/v1/reports/{bad}", headers=auth(keys["qa"])).status_code == status, bad
     wrong = client.post("/v1/reports", json={**body, "last_day": "2018-05-01"}, headers=auth(keys["qa"]))
-    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "invalid_period"
+    assert wrong.status_code == 422 and wrong.json()["error"] == {
+        "code": "invalid_period",
+        "message": "the period ends before it starts",
+    }
+    far = client.post(
+        "/v1/reports", json={**body, "start": "0001-01-01", "last_day": "0001-01-07"}, headers=auth(keys["qa"])
+    )
+    assert far.status_code == 422, "no year the database's times cannot hold"
     assert client.post("/v1/reports", json={**body, "kind": "daily"}, headers=auth(keys["qa"])).status_code == 422
 
     # the API's own housekeeping made last week's brief when it started (from no calls: an empty week)
