@@ -203,8 +203,12 @@ def first_bin_start(start: date, period_days: int) -> date:
 
 
 def report_window(start: date, end: date, options: SpikeOptions) -> tuple[datetime, datetime]:
-    """The records an analysis of [start, end) needs: its baseline bins before it, and the period."""
-    first = first_bin_start(start, options.period_days) - timedelta(days=options.period_days * options.baseline_periods)
+    """The records an analysis of [start, end) needs: its baseline bins and the period of the same length before
+    it (whichever reaches further back), and the period."""
+    baseline = first_bin_start(start, options.period_days) - timedelta(
+        days=options.period_days * options.baseline_periods
+    )
+    first = min(baseline, start - (end - start))
     return datetime.combine(first, datetime.min.time()), datetime.combine(end, datetime.min.time())
 
 
@@ -221,6 +225,11 @@ def analyse(
     n_bins = options.baseline_periods + -(-(end - aligned).days // width)
     bins = [first_day + timedelta(days=width * index) for index in range(n_bins)]
     bin_days = [min(width, (end - day).days) for day in bins]
+    # the share of each bin's days inside the period: what of its expectation the period's own count faces
+    in_period_share = [
+        max(0, (min(end, day + timedelta(days=width)) - max(start, day)).days) / days
+        for day, days in zip(bins, bin_days, strict=True)
+    ]
     previous_start = start - timedelta(days=period_days)
 
     counts: dict[SeriesKey, list[int]] = defaultdict(lambda: [0] * n_bins)
@@ -234,7 +243,12 @@ def analyse(
     first_seen: date | None = None
     for record in records:
         day = record.created_at.date()
-        if not first_day <= day < end:
+        if day >= end:
+            continue
+        if previous_start <= day < start:
+            previous_total += 1
+            previous_departments[record.department or "（未派单）"] += 1
+        if day < first_day:
             continue
         first_seen = day if first_seen is None else min(first_seen, day)
         index = (day - first_day).days // width
@@ -250,9 +264,6 @@ def analyse(
             for key in keys:
                 if len(members[key, index]) < 50:  # enough to pick examples from
                     members[key, index].append(record)
-        elif day >= previous_start:
-            previous_total += 1
-            previous_departments[record.department or "（未派单）"] += 1
 
     covered_from = (first_seen - first_day).days // width if first_seen else n_bins
     report_bins = range(options.baseline_periods, n_bins)
@@ -273,7 +284,7 @@ def analyse(
             mean_here = mean * scale
             var_here = var * scale if var is not None else None
             p_value = tail_probability(row[index], mean_here, var_here)
-            expected += mean_here
+            expected += mean_here * in_period_share[index]
             best_p = p_value if best_p is None else min(best_p, p_value)
             if row[index] >= options.min_count and p_value < options.alpha:
                 examples = tuple(

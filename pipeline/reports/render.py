@@ -137,13 +137,17 @@ _LEVELS = {"matter": "事项", "district_matter": "区 · 事项", "place_matter
 def _series_table(rows: Sequence[Series], first: str) -> str:
     body = "".join(
         f"<tr><td>{_e(series.key.place or series.key.matter)}</td><td class='n'>{series.count}</td>"
-        f"<td class='n'>{series.expected:.1f}</td><td class='n'>{_p(series.p_value)}</td></tr>"
+        f"<td class='n'>{_expected(series)}</td><td class='n'>{_p(series.p_value)}</td></tr>"
         for series in rows
     )
     return (
         f"<table><thead><tr><th>{_e(first)}</th><th class='n'>工单</th><th class='n'>预期</th>"
         f"<th class='n'>p 值</th></tr></thead><tbody>{body}</tbody></table>"
     )
+
+
+def _expected(series: Series) -> str:
+    return "—" if series.p_value is None else f"{series.expected:.1f}"  # untested: too little history
 
 
 def _matters(data: ReportData, charts: "_Charts") -> str:

@@ -169,3 +169,11 @@ def test_bad_periods_and_kinds_are_refused(source):
         analyse(records, "weekly", WEEK_END, REPORT_WEEK)
     with pytest.raises(ValueError, match="unknown report kind"):
         analyse(records, "daily", REPORT_WEEK, WEEK_END)
+
+
+def test_the_previous_period_is_counted_whole_whatever_the_bins(source):
+    records = list(source.records(datetime(2018, 1, 1), datetime(2019, 1, 1)))
+    for period_days in (7, 1):
+        data = analyse(records, "monthly", date(2018, 5, 1), date(2018, 6, 1), SpikeOptions(period_days=period_days))
+        # 31 days before May: the road ticket of Saturday 31 March, four whole weeks of April, Monday 30 April's
+        assert data.previous_total == 1 + 4 * 5 + 1, period_days
