@@ -5,34 +5,17 @@ housekeeping each week, or here on demand. A report is served as a document that
 nothing (its charts are `data:` images, its one style block allowed by hash), which the reports page may frame.
 """
 
-from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 
 from api.auth import AuditKey
 from api.deps import ServicesDep
 from api.errors import ERRORS, ApiError
+from api.schemas import ReportOut, ReportRequest
 
 router = APIRouter(prefix="/v1/reports", tags=["qa"])
-
-
-class ReportOut(BaseModel):
-    name: str = Field(max_length=64)
-    kind: Literal["weekly", "monthly"]
-    start: date
-    last_day: date
-    size: int
-    made_at: datetime
-    url: str = Field(description="the report's HTML; add ?download=1 to save it as a file")
-
-
-class ReportRequest(BaseModel):
-    kind: Literal["weekly", "monthly"]
-    start: date
-    last_day: date = Field(description="the period's last day, included")
 
 
 def _out(stored) -> ReportOut:
