@@ -302,7 +302,9 @@ class _Charts:
 
 
 def _short(text: str, limit: int = 22) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A chart label: cut to `limit` characters, its dollar signs escaped (matplotlib reads $…$ as math)."""
+    short = text if len(text) <= limit else text[: limit - 1] + "…"
+    return short.replace("$", r"\$")
 
 
 def _tidy(axes) -> None:

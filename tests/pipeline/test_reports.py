@@ -177,3 +177,22 @@ def test_the_previous_period_is_counted_whole_whatever_the_bins(source):
         data = analyse(records, "monthly", date(2018, 5, 1), date(2018, 6, 1), SpikeOptions(period_days=period_days))
         # 31 days before May: the road ticket of Saturday 31 March, four whole weeks of April, Monday 30 April's
         assert data.previous_total == 1 + 4 * 5 + 1, period_days
+
+
+def test_labels_are_text_in_the_charts_and_escaped_in_the_page():
+    tricky = "A$\\frac$/<script>alert(1)</script>"  # "$…$" would be math to matplotlib, \\frac an error
+    records = [
+        TicketRecord(f"t{n}", "import", datetime(2018, 5, 14 + n % 3), "文本 <b>", tricky, "", "$5$路", "单位 $x$", "")
+        for n in range(4)
+    ]
+    data, page = build_report(_ListSource(records), "weekly", REPORT_WEEK, WEEK_END, "<i>source</i>")
+    assert data.total == 4
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;i&gt;source&lt;/i&gt;" in page
+
+
+class _ListSource:
+    def __init__(self, records):
+        self._records = records
+
+    def records(self, start, end):
+        return (record for record in self._records if start <= record.created_at < end)
