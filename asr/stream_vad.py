@@ -56,15 +56,17 @@ class Utterance:
     """One channel's finished stretch of speech; sample offsets count from the call's first sample.
 
     `start`/`end` bound the padded audio in `samples` (int16 at the stream's rate); `speech_end` is the end
-    of its last speech frame (what a listener hears as the speaker stopping); `closed_at` is how much of
-    the channel had been fed when it closed (`closed_at - speech_end` is the segmenter's own delay);
-    `cut` is true for a piece of a longer utterance cut at `max_utterance_s`.
+    of its last speech frame (what a listener hears as the speaker stopping); `decided_at` is the end of
+    the frame that closed it (`decided_at - speech_end` is the segmenter's own delay) and `closed_at` how
+    much of the channel had been fed by then (the rest of the chunk that held that frame); `cut` is true
+    for a piece of a longer utterance cut at `max_utterance_s`.
     """
 
     channel: int
     start: int
     end: int
     speech_end: int
+    decided_at: int
     closed_at: int
     samples: np.ndarray
     cut: bool = False
@@ -237,7 +239,8 @@ class ChannelSegmenter:
             logger.debug("rejected tonal utterance on channel %d (tonality %.2f)", self.channel, tonality)
             return []
         self._emitted_until = end
-        return [Utterance(self.channel, start, end, speech_end, self.fed, samples.copy(), cut)]
+        decided_at = min(self._next_frame + 1, self.fed // self.frame_len) * self.frame_len
+        return [Utterance(self.channel, start, end, speech_end, decided_at, self.fed, samples.copy(), cut)]
 
     def _samples(self, start: int, end: int) -> np.ndarray:
         return self._buffer[start - self._buffer_start : end - self._buffer_start]

@@ -132,7 +132,9 @@ def _majority(labels: np.ndarray, width: int) -> np.ndarray:
     if half == 0 or len(labels) < width:
         return labels
     padded = np.pad(labels, half, mode="edge")
-    return np.array([np.bincount(window).argmax() for window in np.lib.stride_tricks.sliding_window_view(padded, width)])
+    return np.array(
+        [np.bincount(window).argmax() for window in np.lib.stride_tricks.sliding_window_view(padded, width)]
+    )
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
