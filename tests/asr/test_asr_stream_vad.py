@@ -1,6 +1,8 @@
 """Live segmentation (asr.stream_vad): utterances close when the speaker stops, whatever the chunk size,
 where the batch detector ends its spans, and the same after a restart from a saved position."""
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import read_pcm16, tone
@@ -95,7 +97,7 @@ def test_a_long_monologue_is_handed_out_in_pieces():
     assert len(utterances) >= 3
     assert all((u.end - u.start) / SR <= options.max_utterance_s + 0.05 for u in utterances)
     assert all(u.cut for u in utterances[:-1]) and not utterances[-1].cut
-    for before, after in zip(utterances, utterances[1:], strict=False):
+    for before, after in itertools.pairwise(utterances):
         assert before.end == after.start  # pieces follow each other: nothing lost, nothing twice
 
 
