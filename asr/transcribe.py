@@ -17,7 +17,7 @@ import bisect
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -141,6 +141,11 @@ class FasterWhisperTranscriber:
     @property
     def model_name(self) -> str:
         return self.config.model_path
+
+    def with_prompt(self, prompt: str | None) -> "FasterWhisperTranscriber":
+        """The same transcriber (and loaded model) decoding with `prompt` as Whisper's previous text: a live
+        utterance decoded alone gets the turn before it as the context a batch window has."""
+        return FasterWhisperTranscriber(self.config, replace(self.options, initial_prompt=prompt))
 
     def transcribe(self, samples: np.ndarray, spans: list[SpeechSpan], channel: int = 0) -> list[Segment]:
         """Segments of one channel's 16 kHz samples, restricted to the given speech spans."""
