@@ -379,8 +379,14 @@ class RoutingModel:
         model = cls.train(texts, labels, options, aliases, encoder=encoder, categories=categories, months=months)
         if options.confidence == "stacked":
             stacked = np.concatenate(features)
-            confidence = cross_fitted_scores(stacked, correct, groups, options.confidence_C).tolist()
-            model.confidence_model = ConfidenceModel.fit(stacked, correct, options.confidence_C)
+            try:
+                scores = cross_fitted_scores(stacked, correct, groups, options.confidence_C)
+                model.confidence_model = ConfidenceModel.fit(stacked, correct, options.confidence_C)
+                confidence = scores.tolist()
+            except ValueError as error:
+                # a small history whose validation routings are all right (or one fold's are): nothing to learn
+                # the difference from; the top score still orders the tickets
+                logger.warning("routing: no stacked dispatch confidence (%s); the top-1 probability is used", error)
         model.calibrate(confidence, correct, target_error, method)
         if isinstance(encoder, _MemoEncoder):
             model._encoder = encoder.encoder  # the memo is for training; in use it would only grow
