@@ -31,30 +31,22 @@ class Calibration(StrEnum):
 
 @dataclass
 class Labelled:
-    """Labelled tickets: texts, units, ids, months ("2018-05"; None without a time column) and matter categories
-    (the taxonomy's levels joined by "/"; None without category columns)."""
+    """Labelled tickets: texts, units, ids and months ("2018-05"; None without a time column)."""
 
     texts: list[str]
     labels: list[str]
     ids: list[str]
     months: list[str] | None
-    categories: list[str] | None = None
 
     def rows(self, indices: list[int]) -> tuple[list[str], list[str]]:
         return [self.texts[i] for i in indices], [self.labels[i] for i in indices]
 
 
 def read_history(
-    csv_path: Path,
-    text_column: str,
-    label_column: str,
-    id_column: str | None,
-    time_column: str | None,
-    category_columns: list[str] | None = None,
+    csv_path: Path, text_column: str, label_column: str, id_column: str | None, time_column: str | None
 ) -> Labelled:
     """Labelled tickets of a CSV; the month of each from `time_column` (a date, or a ticket number starting with
-    one), the matter category from `category_columns` (coarse to fine, e.g. 行业分类1级,行业分类2级). Raises
-    ValueError with a one-line message."""
+    one). Raises ValueError with a one-line message."""
     from extract.routing import month_of, read_labelled_rows
 
     texts, labels, ids = read_labelled_rows(csv_path, text_column, label_column, id_column)
@@ -62,11 +54,7 @@ def read_history(
     if time_column is not None:
         times = read_labelled_rows(csv_path, text_column, label_column, time_column)[2]
         months = [month_of(value) for value in times]
-    categories = None
-    if category_columns:
-        levels = [read_labelled_rows(csv_path, text_column, label_column, column)[2] for column in category_columns]
-        categories = ["/".join(parts) for parts in zip(*levels, strict=True)]
-    return Labelled(texts, labels, ids, months, categories)
+    return Labelled(texts, labels, ids, months)
 
 
 def read_corrections(path: Path) -> Labelled:
@@ -131,26 +119,11 @@ def train_model(
     from extract.routing import RoutingModel, RoutingOptions, validation_folds
 
     texts, labels = data.rows(rows)
-    months = None if data.months is None else [data.months[i] for i in rows]
-    if months is not None and not all(months):
-        months = None  # history without a time column, with corrections: no recency to weigh by
-    folds = validation_folds(
-        [aliases.get(label, label) for label in labels], months if split == Split.temporal else None, seed=seed
-    )
+    months = [data.months[i] for i in rows] if split == Split.temporal and data.months is not None else None
+    folds = validation_folds([aliases.get(label, label) for label in labels], months, seed=seed)
     options = replace(RoutingOptions(), use_embeddings=embeddings)
-    categories = None if data.categories is None else [data.categories[i] for i in rows]
-    if categories is None:
-        options = replace(options, category_weight=0.0)  # no category part to weigh
     return RoutingModel.train_calibrated(
-        texts,
-        labels,
-        folds,
-        options,
-        aliases,
-        target_error=target_error,
-        method=calibration.value,
-        categories=categories,
-        months=months,
+        texts, labels, folds, options, aliases, target_error=target_error, method=calibration.value
     )
 
 
@@ -215,17 +188,6 @@ TargetOption = Annotated[
     ),
 ]
 CalibrationOption = Annotated[Calibration, typer.Option(help="calibration of the model's top-1 score")]
-CategoryOption = Annotated[
-    str | None,
-    typer.Option(
-        help="comma-separated matter-category columns, coarse to fine (e.g. 行业分类1级,行业分类2级): the model also "
-        "predicts the category, and each unit's share of it in the history is evidence for the unit"
-    ),
-]
-
-
-def _columns(option: str | None) -> list[str] | None:
-    return [name.strip() for name in option.split(",") if name.strip()] if option else None
 
 
 def train_routing(
@@ -245,7 +207,6 @@ def train_routing(
     test_from: TestFromOption = None,
     target_error: TargetOption = None,
     calibration: CalibrationOption = Calibration.sigmoid,
-    category_columns: CategoryOption = None,
     from_corrections: Annotated[
         Path | None,
         typer.Option(
@@ -273,9 +234,7 @@ def train_routing(
 
     target = _target_error(target_error)
     try:
-        if from_corrections is not None and category_columns:
-            raise ValueError("corrections carry no matter category: leave out --category-columns to retrain from them")
-        data = read_history(csv_path, text_column, label_column, id_column, time_column, _columns(category_columns))
+        data = read_history(csv_path, text_column, label_column, id_column, time_column)
         forced = _forced_rows(data, test_ids, id_column)
         corrections = read_corrections(from_corrections) if from_corrections is not None else None
         if corrections is None:
@@ -360,7 +319,6 @@ def eval_routing(
     embeddings: Annotated[bool, typer.Option(help="add the multilingual-e5 embedding model")] = True,
     target_error: TargetOption = None,
     calibration: CalibrationOption = Calibration.sigmoid,
-    category_columns: CategoryOption = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
     """Routing on a hold-out: top-1/top-3, the share auto-dispatched at the target error with its threshold, the
@@ -370,7 +328,7 @@ def eval_routing(
 
     target = _target_error(target_error)
     try:
-        data = read_history(csv_path, text_column, label_column, id_column, time_column, _columns(category_columns))
+        data = read_history(csv_path, text_column, label_column, id_column, time_column)
         train_rows, test_rows = split_rows(
             data, split, holdout, seed, test_from, _forced_rows(data, test_ids, id_column)
         )

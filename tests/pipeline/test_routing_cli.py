@@ -179,27 +179,3 @@ def test_a_tampered_model_file_is_a_clear_error(history, tmp_path):
     replaced = train(history, model, "--from-corrections", str(corrections), "--force")
     assert replaced.exit_code == 0, replaced.output
     assert RoutingModel.load(model).dispatch_threshold is not None
-
-
-def test_matter_category_columns_give_the_model_its_category_part(tmp_path):
-    history = tmp_path / "history.csv"
-    write_history(history)
-    matters = {"城管局": ("城市管理", "施工噪音"), "交警支队": ("交通", "违停"), "威立雅水务有限公司": ("供水", "停水")}
-    with history.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    with history.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "text", "unit", "level1", "level2"])
-        writer.writeheader()
-        writer.writerows({**row, "level1": matters[row["unit"]][0], "level2": matters[row["unit"]][1]} for row in rows)
-    model = tmp_path / "routing"
-    result = train(history, model, "--category-columns", "level1,level2")
-    assert result.exit_code == 0, result.output
-    parts = RoutingModel.load(model)._parts(["小区楼下工地晚上施工噪音扰民"])
-    assert parts.category is not None and parts.category_confidence[0] > 0.5
-
-    missing = train(history, tmp_path / "other", "--category-columns", "level1,level9")
-    assert missing.exit_code == 3 and "level9" in missing.stderr
-    corrections = tmp_path / "corrections.csv"
-    write_corrections(corrections, [("2024-05-01", "小区停水了", "威立雅水务有限公司")])
-    refused = train(history, model, "--category-columns", "level1", "--from-corrections", str(corrections))
-    assert refused.exit_code == 3 and "--category-columns" in refused.stderr
