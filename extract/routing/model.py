@@ -3,8 +3,11 @@
 The model averages the class probabilities of a TF-IDF char n-gram linear SVM (softmax-scaled scores, rare
 units up-weighted) and, when enabled, a logistic regression on multilingual-e5-small sentence embeddings
 (`extract.embeddings`) and a similarity-weighted vote of the most similar training tickets. The same
-neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons. Every text is passed
-through `strip_routing_instruction` first, in training and in prediction.
+neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons. Trained with the tickets' matter
+categories (the history's 行业分类), it also has a category part: P(category | text) routed to units by the history's
+P(unit | category). How sure it is of its first choice is the top-1 probability or a stacked confidence over the
+parts (`extract.routing.confidence`), calibrated. Every text is passed through `strip_routing_instruction` first, in
+training and in prediction.
 Benchmark and defaults: bench/routing.py.
 """
 
