@@ -114,14 +114,20 @@ class RoutingOptions:
     category_weight: weight of the matter-category route in the probability average (needs `categories` at
         training): a char SVM predicts the ticket's matter category (the history's 行业分类 path), and each unit gets
         sum over categories of P(category | text) * P(unit | category), the latter counted in the training tickets
-        (`category_smoothing` added to every count). Taken from the char model's share.
+        (`category_smoothing` added to every count). Taken from the char model's share. Off (0) by default: on the
+        Haikou tickets the taxonomy hardly determines the unit (the gold level-1-2 category's most frequent unit is
+        right 51% of the time), and 0.1-0.2 moved the validation share by +0.5/+1.8 points (stratified) and
+        -2.5/-3.1 (temporal) (docs/BENCHMARKS.md, "A better ranker, step 2").
     category_smoothing: pseudo-count of every unit under every category in P(unit | category).
     confidence: what the dispatch threshold is compared with: "top1" (the blended top-1 probability, calibrated) or
         "stacked" (a second-stage classifier, `extract.routing.confidence`, on how the parts agree, the margin, the
-        unit's frequency and the text's length, fitted on validation predictions only, then calibrated).
+        unit's frequency and the text's length, fitted on validation predictions only, then calibrated). "top1" by
+        default: the stacked one lowered the validation share (37.6% vs 38.7% stratified, 32.1% vs 36.1% temporal)
+        and its threshold erred 4.9% on the temporal hold-out.
     confidence_C: inverse regularisation of the stacked confidence's logistic regression.
     recency_half_life: with months at training, a ticket `recency_half_life` months older than the newest weighs
-        half as much in the char and e5 models (0: all weigh the same). Units are renamed and duties move.
+        half as much in the char and e5 models (0: all weigh the same). Units are renamed and duties move, but
+        half-lives of 2 and 4 months lowered the temporal validation share (34.6%, 35.6% vs 36.1%): off by default.
     snippet_chars: `similar` returns this many characters of each neighbour's stripped text (stored in
         the model file; 0 stores none).
     max_chars: texts are cut to this many characters (the e5 model reads 512 tokens anyway).

@@ -151,7 +151,7 @@ def test_a_stacked_model_dispatches_on_its_confidence_and_keeps_it_through_save_
 
 
 def test_without_wrong_validation_routings_the_confidence_stays_the_top_score():
-    texts, labels, categories, months = ticket_set()
+    texts, labels, _, _ = ticket_set()
     clear = [row for row, text in enumerate(texts) if "附近施工很吵" not in text]
     texts, labels = [texts[row] for row in clear], [labels[row] for row in clear]
     options = replace(CHAR_ONLY, confidence="stacked")
