@@ -113,6 +113,7 @@ DISPATCH_VARIANTS: dict[str, DispatchVariant] = {
     "stacked confidence": DispatchVariant(RoutingOptions(confidence="stacked")),
     "stacked confidence + category L2": DispatchVariant(RoutingOptions(confidence="stacked"), 2),
     "stacked + category route L2 0.1": DispatchVariant(RoutingOptions(confidence="stacked", category_weight=0.1), 2),
+    "boosted confidence + category L2": DispatchVariant(RoutingOptions(confidence="boosted"), 2),
     "recency half-life 2 months": DispatchVariant(RoutingOptions(recency_half_life=2.0)),
     "recency half-life 4 months": DispatchVariant(RoutingOptions(recency_half_life=4.0)),
 }

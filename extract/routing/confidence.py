@@ -15,6 +15,7 @@ chosen on scores of tickets the stacker learnt from.
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -84,20 +85,32 @@ def dispatch_features(parts: RankerParts, probabilities: np.ndarray, unit_counts
 
 
 class ConfidenceModel:
-    """P(first choice right | dispatch features): standardised features, logistic regression.
+    """P(first choice right | dispatch features): standardised features and a logistic regression, or (boosted) a
+    small gradient-boosted tree ensemble, which can learn interactions (all parts agree) at the price of variance.
 
-    C: inverse regularisation; a few thousand validation tickets and 17 features need little."""
+    C: inverse regularisation of the logistic regression; a few thousand validation tickets and 17 features need
+    little."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline | HistGradientBoostingClassifier):
         self.pipeline = pipeline
 
     @classmethod
-    def fit(cls, features: np.ndarray, correct, C: float = 1.0) -> "ConfidenceModel":
+    def fit(cls, features: np.ndarray, correct, C: float = 1.0, boosted: bool = False) -> "ConfidenceModel":
         correct = np.asarray(correct, dtype=int)
         if len(set(correct.tolist())) < 2:
             raise ValueError("the confidence model needs validation tickets routed both right and wrong")
-        pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-        return cls(pipeline.fit(features, correct))
+        if boosted:
+            estimator = HistGradientBoostingClassifier(
+                max_depth=3,
+                max_iter=150,
+                learning_rate=0.05,
+                min_samples_leaf=40,
+                l2_regularization=1.0,
+                random_state=0,
+            )
+        else:
+            estimator = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+        return cls(estimator.fit(features, correct))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Probability that each row's first choice is right."""
@@ -106,7 +119,7 @@ class ConfidenceModel:
         return self.pipeline.predict_proba(features)[:, 1]
 
 
-def cross_fitted_scores(features: np.ndarray, correct, groups, C: float = 1.0) -> np.ndarray:
+def cross_fitted_scores(features: np.ndarray, correct, groups, C: float = 1.0, boosted: bool = False) -> np.ndarray:
     """Each validation ticket's score from a `ConfidenceModel` fitted on the other groups (the validation folds, or
     months): what the threshold is chosen on, so that it is not set on tickets the stacker learnt from."""
     correct = np.asarray(correct, dtype=bool)
@@ -116,5 +129,5 @@ def cross_fitted_scores(features: np.ndarray, correct, groups, C: float = 1.0) -
     if len(distinct) < 2:
         raise ValueError("cross-fitting the confidence model needs at least two validation groups")
     for fit, held in GroupKFold(n_splits=len(distinct)).split(features, correct, groups):
-        scores[held] = ConfidenceModel.fit(features[fit], correct[fit], C).predict(features[held])
+        scores[held] = ConfidenceModel.fit(features[fit], correct[fit], C, boosted).predict(features[held])
     return scores

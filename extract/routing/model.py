@@ -28,6 +28,7 @@ import scipy
 import sklearn
 import skops.io
 from scipy.special import softmax
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -64,10 +65,11 @@ MODEL_FILE = "model.skops"
 NEXT_MODEL_FILE = "model.skops.next"
 """Where `save` puts a new model while the manifest still names the old one."""
 MANIFEST_FILE = "manifest.json"
-CONFIDENCE_KINDS = ("top1", "stacked")
+CONFIDENCE_KINDS = ("top1", "stacked", "boosted")
 # Beyond skops' defaults (sklearn estimators, NumPy arrays, Python values): the neighbour index of a model
 # without embeddings is its char TF-IDF rows, a SciPy CSR matrix, which skops rebuilds from arrays.
-TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix"]
+# The boosted dispatch confidence's trees are sklearn objects of arrays that skops rebuilds without running code.
+TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
 class TextEncoder(Protocol):
@@ -119,11 +121,12 @@ class RoutingOptions:
         right 51% of the time), and 0.1-0.2 moved the validation share by +0.5/+1.8 points (stratified) and
         -2.5/-3.1 (temporal) (docs/BENCHMARKS.md, "A better ranker, step 2").
     category_smoothing: pseudo-count of every unit under every category in P(unit | category).
-    confidence: what the dispatch threshold is compared with: "top1" (the blended top-1 probability, calibrated) or
-        "stacked" (a second-stage classifier, `extract.routing.confidence`, on how the parts agree, the margin, the
-        unit's frequency and the text's length, fitted on validation predictions only, then calibrated). "top1" by
-        default: the stacked one lowered the validation share (37.6% vs 38.7% stratified, 32.1% vs 36.1% temporal)
-        and its threshold erred 4.9% on the temporal hold-out.
+    confidence: what the dispatch threshold is compared with: "top1" (the blended top-1 probability, calibrated),
+        "stacked" (a second-stage logistic regression, `extract.routing.confidence`, on how the parts agree, the
+        margin, the unit's frequency and the text's length, fitted on validation predictions only, then calibrated)
+        or "boosted" (the same with gradient-boosted trees). "top1" by default: the stacked one lowered the
+        validation share (37.6% vs 38.7% stratified, 32.1% vs 36.1% temporal) and its threshold erred 4.9% on the
+        temporal hold-out.
     confidence_C: inverse regularisation of the stacked confidence's logistic regression.
     recency_half_life: with months at training, a ticket `recency_half_life` months older than the newest weighs
         half as much in the char and e5 models (0: all weigh the same). Units are renamed and duties move, but
@@ -386,11 +389,11 @@ class RoutingModel:
             features.append(dispatch_features(parts, probabilities, fold_model.unit_counts))
             groups += [fold] * len(validation_rows)
         model = cls.train(texts, labels, options, aliases, encoder=encoder, categories=categories, months=months)
-        if options.confidence == "stacked":
-            stacked = np.concatenate(features)
+        if options.confidence != "top1":
+            stacked, boosted = np.concatenate(features), options.confidence == "boosted"
             try:
-                scores = cross_fitted_scores(stacked, correct, groups, options.confidence_C)
-                model.confidence_model = ConfidenceModel.fit(stacked, correct, options.confidence_C)
+                scores = cross_fitted_scores(stacked, correct, groups, options.confidence_C, boosted)
+                model.confidence_model = ConfidenceModel.fit(stacked, correct, options.confidence_C, boosted)
                 confidence = scores.tolist()
             except ValueError as error:
                 # a small history whose validation routings are all right (or one fold's are): nothing to learn
@@ -714,7 +717,7 @@ def _check_parts(parts) -> None:
         # absent from models saved before the category route and the stacked confidence
         "category_classifier": (LinearSVC, type(None)),
         "category_units": (np.ndarray, type(None)),
-        "confidence_model": (Pipeline, type(None)),
+        "confidence_model": (Pipeline, HistGradientBoostingClassifier, type(None)),
     }
     for name, types in expected.items():
         if not isinstance(parts.get(name), types):

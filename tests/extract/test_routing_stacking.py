@@ -180,3 +180,16 @@ def test_recency_weights_let_the_newer_months_decide():
     recent = RoutingModel.train(texts, labels, replace(options, recency_half_life=1.0), months=months)
     assert flat.predict(query, k=1)[0][0][0] == "城市管理行政执法局"
     assert recent.predict(query, k=1)[0][0][0] == "环境保护局"
+
+
+def test_a_boosted_confidence_is_saved_and_loaded_without_running_code(tmp_path):
+    texts, labels, categories, _ = ticket_set()
+    options = replace(CHAR_ONLY, confidence="boosted")
+    model = RoutingModel.train_calibrated(
+        texts, labels, validation_folds(labels, folds=3), options, categories=categories
+    )
+    assert model.confidence_model is not None
+    model.save(tmp_path / "model")
+    loaded = RoutingModel.load(tmp_path / "model")
+    assert np.allclose(loaded.confidence(texts), model.confidence(texts))
+    assert np.all((loaded.confidence(texts) > 0) & (loaded.confidence(texts) < 1))
