@@ -3,6 +3,7 @@
 acknowledged frame, and hands every event the server sends (turns, tickets, the final state) to a callback.
 """
 
+import contextlib
 import json
 import logging
 import threading
@@ -69,45 +70,45 @@ class LivePush:
         self._acked = 0
         self._done = threading.Event()
         self._reader: threading.Thread | None = None
+        self._connections = contextlib.ExitStack()  # every connection opened, closed when the call is over
 
     def play(self, frames: Iterator[bytes], frame_s: float, speed: float = 1.0) -> PushResult:
-        """Send every frame at real time × `speed` (0: as fast as acknowledged), then the end frame; the final
-        event's data once the call is finished. LivePushError on a refusal or a connection that cannot be resumed."""
-        sent: dict[int, bytes] = {}  # frames not yet acknowledged, for a resume
-        reconnects = 0
-        connection = self._open(resume=False)
-        started = time.monotonic()
-        seq = 0
-        for seq, frame in enumerate(frames, start=1):
-            sent[seq] = frame
-            for old in [s for s in sent if s <= self._acked]:
-                del sent[old]
-            if speed > 0:
-                time.sleep(max(0.0, started + (seq - 1) * frame_s / speed - time.monotonic()))
-            try:
-                connection.send(seq.to_bytes(4, "big") + frame)
-            except ConnectionClosed:
-                connection, reconnects = self._resume(connection, sent, reconnects)
-        while True:
-            try:
-                connection.send(json.dumps({"type": "end"}))
-                break
-            except ConnectionClosed:
-                connection, reconnects = self._resume(connection, sent, reconnects)
-        if not self._done.wait(self.final_timeout):
-            connection.close()
-            raise LivePushError("timeout", f"no final result within {self.final_timeout:g} s of the end frame")
-        connection.close()
+        """Send every frame at real time × `speed` (0: at once), then the end frame; the final event's data once the
+        call is finished. LivePushError on a refusal or a connection that cannot be resumed."""
+        with self._connections:
+            sent: dict[int, bytes] = {}  # frames not yet acknowledged, oldest first, for a resume
+            reconnects = 0
+            connection = self._open(resume=False)
+            started = time.monotonic()
+            seq = 0
+            for seq, frame in enumerate(frames, start=1):
+                sent[seq] = frame
+                while (oldest := next(iter(sent))) <= self._acked:
+                    del sent[oldest]
+                if speed > 0:
+                    time.sleep(max(0.0, started + (seq - 1) * frame_s / speed - time.monotonic()))
+                try:
+                    connection.send(seq.to_bytes(4, "big") + frame)
+                except ConnectionClosed:
+                    connection, reconnects = self._resume(sent, reconnects)
+            while True:
+                try:
+                    connection.send(json.dumps({"type": "end"}))
+                    break
+                except ConnectionClosed:
+                    connection, reconnects = self._resume(sent, reconnects)
+            if not self._done.wait(self.final_timeout):
+                raise LivePushError("timeout", f"no final result within {self.final_timeout:g} s of the end frame")
         if self._error is not None:
             raise self._error
         return PushResult(self._final or {}, seq, reconnects)
 
     def _open(self, resume: bool) -> ClientConnection:
         try:
-            connection = connect(
-                self.url,
-                additional_headers={"Authorization": f"Bearer {self.key}"},
-                open_timeout=self.open_timeout,
+            connection = self._connections.enter_context(
+                connect(
+                    self.url, additional_headers={"Authorization": f"Bearer {self.key}"}, open_timeout=self.open_timeout
+                )
             )
         except (OSError, TimeoutError) as error:
             raise LivePushError("unreachable", f"cannot connect to {self.url} ({error})") from None
@@ -138,9 +139,7 @@ class LivePush:
         self._reader.start()
         return connection
 
-    def _resume(
-        self, connection: ClientConnection, sent: dict[int, bytes], reconnects: int
-    ) -> tuple[ClientConnection, int]:
+    def _resume(self, sent: dict[int, bytes], reconnects: int) -> tuple[ClientConnection, int]:
         """A new connection resuming the call; the frames after the server's acked_seq are sent again."""
         if self._reader is not None:
             self._reader.join(self.open_timeout)  # the closed connection's last frames: an error frame says why
