@@ -181,9 +181,11 @@ class _LiveSession:
         if start.format is None:
             raise Refused(CLOSE_MALFORMED, "malformed", "a new call's start frame has a format")
         roles = {channel: ROLE_NAMES[role] for channel, role in start.format.channel_map.items()}
+        if start.format.channels == 1 and roles:
+            raise Refused(CLOSE_MALFORMED, "malformed", "a mono call has no channel_map: its voices tell the roles")
         if any(int(channel) >= start.format.channels for channel in roles):
             raise Refused(CLOSE_MALFORMED, "malformed", "channel_map names a channel the format does not have")
-        fields = {**start.meta, "call_id": start.call_id, "channel_map": roles or start.meta.get("channel_map") or {}}
+        fields = {**start.meta, "call_id": start.call_id, "channel_map": roles}  # the format's map is the call's
         try:
             meta = parse_meta(fields, start.call_id)
         except MetadataError as error:

@@ -357,6 +357,7 @@ def test_bad_frames_get_an_error_frame_and_a_close_code_and_what_was_received_st
             (b"\x00\x00\x00\x01\xff", "malformed"),  # audio before the start frame
             ('{"type": "start", "call_id": "x"}', "malformed"),  # a new call without its format
             (start_frame("live-odd", wire.AudioFormat("mulaw", 44100, 2, {})), "malformed"),
+            (start_frame("live-odd", wire.AudioFormat("mulaw", RATE, 1, {"0": "agent"})), "malformed"),
             (start_frame("live-bad"), "conflict"),  # started already: only a resume continues it
         ):
             with open_socket(server) as ws:
@@ -542,3 +543,36 @@ def test_a_killed_live_worker_process_is_replaced_and_the_demo_call_lands_every_
     assert "took over" in log.read_text(errors="replace")
     assert CALLER not in log.read_text(errors="replace"), "phone numbers never reach the logs"
     assert call.ticket is not None and call.recording_key != EMPTY_RECORDING.key
+
+
+def test_live_push_plays_a_recording_in_and_says_why_when_refused(tmp_path, redis_url):
+    recording = tmp_path / "call.wav"
+    with wave.open(str(recording), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(call_samples().astype("<i2").tobytes())
+    meta = tmp_path / "call.meta.json"
+    meta.write_text(json.dumps({"call_id": "live-cli", "caller_number": CALLER, "channel_map": FORMAT.channel_map}))
+    with live_server(tmp_path, redis_url) as server, live_worker(server, redis_url, FakeTranscribers()):
+        command = [str(HOTLINE), "live-push", str(recording), "--meta", str(meta), "--url", server.ws, "--speed", "0"]
+        played = subprocess.run(
+            command, env={**os.environ, "HOTLINE_LIVE_KEY": server.telephony}, capture_output=True, text=True
+        )
+        again = subprocess.run(
+            command, env={**os.environ, "HOTLINE_LIVE_KEY": server.telephony}, capture_output=True, text=True
+        )
+        wrong_key = subprocess.run(
+            command, env={**os.environ, "HOTLINE_LIVE_KEY": "nope"}, capture_output=True, text=True
+        )
+        call = server.services.repository.get("live-cli")
+
+    assert played.returncode == 0, played.stderr
+    lines = played.stdout.splitlines()
+    assert [line.split("] ")[1].split(":")[0] for line in lines[:-1]] == ["接线员", "市民", "接线员", "市民"]
+    assert lines[-1] == "final: done (hangup)"
+    assert call.status == "done" and len(call.transcript["turns"]) == 4
+    assert again.returncode == 1 and again.stderr.count("\n") == 1  # the same call id again: one line
+    assert "conflict" in again.stderr
+    assert wrong_key.returncode == 1 and wrong_key.stderr.count("\n") == 1 and "unauthorized" in wrong_key.stderr
+    assert CALLER not in played.stdout + played.stderr

@@ -127,11 +127,15 @@ class LivePush:
                 "channels": self.format.channels,
                 "channel_map": self.format.channel_map,
             }
-        connection.send(json.dumps(start))
+        with contextlib.suppress(ConnectionClosed):  # refused before the start was read: the error frame says why
+            connection.send(json.dumps(start))
         try:
             answer = json.loads(connection.recv(timeout=self.open_timeout))
-        except (ConnectionClosed, TimeoutError):
-            raise LivePushError("unreachable", "the server closed the connection at the start frame") from None
+        except TimeoutError:
+            raise LivePushError("unreachable", "no answer to the start frame") from None
+        except ConnectionClosed as closed:
+            code = closed.rcvd.reason if closed.rcvd and closed.rcvd.reason else "closed"
+            raise LivePushError(code, "the server closed the connection at the start frame") from None
         if answer.get("type") == "error":
             raise LivePushError(answer.get("code", "error"), answer.get("message", ""))
         self._acked = int(answer.get("acked_seq", 0))

@@ -311,10 +311,11 @@ class _CallRun:
             mark_partial(ticket)
         recording = self._store_recording()
         failure = None if transcript.turns else ("NoSpeechError", "no speech was recognised in the live call")
-        timings = {"live_finalise": round(time.perf_counter() - started, 3)}
-        if self.extract_seconds:
-            timings["live_extract_max"] = round(max(self.extract_seconds), 3)
-            timings["live_extract_count"] = len(self.extract_seconds)
+        # seconds per stage, as a batch call's: extraction during and at the end of the call, and the finalisation
+        timings = {
+            "live_extract": round(sum(self.extract_seconds), 3),
+            "live_finalise": round(time.perf_counter() - started, 3),
+        }
         document = transcript.to_dict()
         document.pop("ticket", None)
         deliveries = self.repository.finish_live(
@@ -331,7 +332,15 @@ class _CallRun:
         self._publish("final", {"status": status, "call_id": self.call_id, "reason": reason, "partial": partial})
         for key in wire.call_keys(self.call_id):
             self.redis.expire(key, int(self.worker.options.keep_s))
-        logger.info("live call %s: %s (%s, %d turns)", self.call_id, status, reason, len(transcript.turns))
+        logger.info(
+            "live call %s: %s (%s, %d turns; %d extractions, the longest %.2f s)",
+            self.call_id,
+            status,
+            reason,
+            len(transcript.turns),
+            len(self.extract_seconds),
+            max(self.extract_seconds, default=0.0),
+        )
 
     def _store_recording(self):
         """The call's audio as received (int16, its rate and channels) in a WAV file, stored like a pushed one."""
