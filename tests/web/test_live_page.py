@@ -50,6 +50,7 @@ CALLER_TURNS = sum(channel == 1 for channel, _, _ in SPEECH)
 CALL_ID = "live-page-1"
 CALLER = "13800007731"
 TYPED = "市民反映路灯不亮（接线员记录）"
+UNITS = ["龙华区市政管理局", "海口市供电局", "美兰区住房和城乡建设局"]
 
 
 def call_samples() -> np.ndarray:
@@ -63,16 +64,16 @@ def call_samples() -> np.ndarray:
 
 class TurnCountingExtractor:
     """A ticket that changes with every caller turn: the summary and the address count them, the department
-    suggestions take turns, and from the second caller turn on a knowledge-base answer comes."""
+    suggestions change (the second of one ticket is in none of the next), and from the second caller turn on a
+    knowledge-base answer comes."""
 
     def extract(self, transcript: CallTranscript, meta: CallMeta) -> Ticket:
         callers = sum(turn.role == "caller" for turn in transcript.turns)
         ticket = Ticket.empty()
         ticket.fields["summary"] = TicketField(f"市民第{callers}句后的摘要", 0.9)
         ticket.fields["address"] = TicketField(f"龙华区第{callers}号", 0.9)
-        units = ["龙华区市政管理局", "海口市供电局"]
         ticket.department_suggestions = [
-            DepartmentSuggestion(units[(callers + rank) % 2], 0.8 - 0.3 * rank, [f"第{callers}句"]) for rank in (0, 1)
+            DepartmentSuggestion(UNITS[(rank - callers) % 3], 0.8 - 0.3 * rank, [f"第{callers}句"]) for rank in (0, 1)
         ]
         if callers >= 2:
             ticket.kb_answers = [KbAnswer("kb-1", "路灯报修", "路灯由市政部门维修。", "路灯坏了由市政来修。", 0.9)]
@@ -183,11 +184,15 @@ def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, 
         heard = int(re.search(r"\d", summary.input_value()).group())
         assert heard < CALLER_TURNS and not hung_up.is_set(), "the page opened the call while it went on"
         summary.fill(TYPED)
+        picked = page.locator("#dept-1").get_attribute("value")  # and picks the second suggested unit
+        page.locator('label[for="dept-1"]').click()
         page.locator("#f-caller_name").focus()  # the operator moves on: the summary is no longer focused
         # the next caller turn: the untouched address follows the machine, the summary keeps the operator's text
         expect(page.locator("#f-address")).to_have_value(f"龙华区第{heard + 1}号")
         expect(summary).to_have_value(TYPED)
-        # suggestions and knowledge-base answers follow the machine too
+        # suggestions and knowledge-base answers follow the machine too; the unit the operator picked stays picked
+        expect(page.locator("#dept-other")).to_be_checked()
+        expect(page.locator("#dept-other-text")).to_have_value(picked)
         expect(page.locator("#department-options .dept-reasons").first).to_have_text(f"第{heard + 1}句")
         expect(page.locator("#kb-list")).to_contain_text("路灯坏了由市政来修。")
         hint = page.locator('.field[data-field="summary"] .machine-hint')
@@ -211,5 +216,6 @@ def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, 
         with httpx.Client(base_url=base, timeout=10) as api:
             out = api.get(f"/v1/calls/{CALL_ID}/ticket", headers=auth(keys["operator"])).json()
         assert out["ticket"]["fields"]["summary"]["value"] == TYPED
+        assert out["department"] == picked
         assert out["ticket"]["fields"]["summary"]["source"] == "corrected"
         assert out["machine_ticket"]["fields"]["summary"]["value"] == f"市民第{CALLER_TURNS}句后的摘要"
