@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from api.deps import services_of
 from api.errors import ApiError
@@ -175,6 +176,23 @@ def _principal(request: Request) -> Principal:
             raise ApiError(401, "unauthorized", "the login has ended; log in again")
         return principal
     raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)")
+
+
+def key_holder(connection: HTTPConnection, *roles: str) -> Principal:
+    """The principal of the API key in `connection`'s headers, if its role is one of `roles` (admin always);
+    ApiError 401/403/429 as `require`. For the live WebSocket: the login cookie does not count there, since a page
+    of any site can open a WebSocket to this origin and the browser sends the cookie with it (no CORS applies)."""
+    key = _presented_key(connection)
+    if not key:
+        raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)")
+    check_not_blocked(connection)
+    principal = key_principal(connection, key)
+    if principal is None:
+        record_failure(connection)
+        raise ApiError(401, "unauthorized", "the API key is not valid")
+    if principal.role not in {*roles, "admin"}:
+        raise ApiError(403, "forbidden", f"the {principal.role} role may not do this")
+    return principal
 
 
 def require(*roles: str) -> Callable[[Request], Principal]:

@@ -13,7 +13,7 @@ from api import docs, errors, pages
 from api.headers import SecurityHeaders
 from api.limits import JSON_BODY_LIMIT, BodyGuard, SendGuard
 from api.requestlog import RequestLog
-from api.routes import audits, calls, corrections, keys, reference, reports, service, session
+from api.routes import audits, calls, corrections, keys, live, live_events, reference, reports, service, session
 from pipeline.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
         try:
             yield
         finally:
+            await live.close_live_redis(app)
             if housekeeping:
                 housekeeping.stop()
             if owned:
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     app.include_router(session.router)
     app.include_router(keys.router)
     app.include_router(service.router)
+    app.include_router(live.router)
+    app.include_router(live_events.router)
     pages.install(app)
     docs.install(app)
 

@@ -39,7 +39,7 @@ class CallLinks(BaseModel):
 
 class CallStatus(BaseModel):
     call_id: str
-    status: Literal["queued", "processing", "done", "failed"]
+    status: Literal["live", "queued", "processing", "done", "failed"]
     priority: str
     stage: str | None
     progress: dict[str, Any]

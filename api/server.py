@@ -117,7 +117,9 @@ def server_config(settings: Settings, host: str, port: int, workers: int = 1, **
         "port": port,
         "workers": workers,
         "http": TimedH11Protocol,
-        "ws": "none",  # the API has no WebSocket
+        "ws": "websockets-sansio",  # GET /v1/live (docs/LIVE.md)
+        # uvicorn refuses a larger message itself (close 1009); smaller ones past the live frame limit get 4413
+        "ws_max_size": max(1 << 20, 2 * settings.live.max_frame_bytes),
         "header_timeout_s": limits.header_timeout_s,
         "timeout_keep_alive": limits.keep_alive_s,
         "limit_concurrency": limits.limit_concurrency,

@@ -111,6 +111,25 @@ class ServerSettings(BaseModel):
     )
 
 
+class LiveSettings(BaseModel):
+    """Live calls (`GET /v1/live`, `hotline live-worker`; protocol in docs/LIVE.md)."""
+
+    max_frame_bytes: int = Field(
+        16_000,
+        ge=1024,
+        description="largest binary frame: 4-byte sequence number + audio (1 s of 8 kHz stereo PCM16 is 32 kB)",
+    )
+    max_call_s: float = Field(3600, gt=0, description="longest live call; audio past it is refused and the call ends")
+    abandon_after_s: float = Field(
+        30, gt=0, description="a call that gets no frame this long (and no resume) is ended as abandoned"
+    )
+    lease_s: float = Field(
+        10, gt=0, description="a live worker silent this long loses its calls to another (XAUTOCLAIM's idle time)"
+    )
+    concurrency: int = Field(4, ge=1, description="live calls at a time per live-worker process (the model is shared)")
+    keep_s: float = Field(3600, gt=0, description="how long a finished call's Redis streams are kept for late readers")
+
+
 class Settings(BaseSettings):
     """Everything a deployment configures. Defaults run on one machine with no services."""
 
@@ -161,6 +180,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @property
     def resolved_model_cache(self) -> Path:

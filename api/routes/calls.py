@@ -167,7 +167,7 @@ def search_calls(
     ] = None,
     agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
     department: Annotated[str | None, Query(max_length=128)] = None,
-    status: Literal["queued", "processing", "done", "failed"] | None = None,
+    status: Literal["live", "queued", "processing", "done", "failed"] | None = None,
     review: Literal["auto", "check", "manual"] | None = None,
     ticket_state: Literal["pending", "accepted"] | None = None,
     audited: Annotated[bool | None, Query(description="true: calls QA audited; false: not yet")] = None,
@@ -227,6 +227,8 @@ def get_transcript(
 )
 def get_audio(request: Request, call_id: str, principal: ReadKey, services: ServicesDep) -> Response:
     call = services.repository.visible(call_id, principal.scope)
+    if call.status == "live":
+        raise ApiError(409, "not_ready", f"call {call_id} is in progress: its recording is stored when it ends")
     if call.audio_deleted_at is not None:
         raise ApiError(410, "audio_deleted", "the recording was deleted by the retention policy")
     # Every answer streams from the store in READ_CHUNK pieces, a range as much as the whole file (api.ranges).
@@ -409,7 +411,7 @@ def call_status(request: Request, call: Call, principal: Principal | None = None
         review=call.review,
         department=call.department,
         ticket_state=call.ticket_state,
-        audio_available=call.audio_deleted_at is None,
+        audio_available=call.audio_deleted_at is None and call.status != "live",
         audit_score=call.audit_score if staff else None,
         audited_at=call.audited_at if staff else None,
         links=CallLinks(self=base, transcript=f"{base}/transcript", ticket=f"{base}/ticket", audio=f"{base}/audio"),

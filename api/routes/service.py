@@ -68,7 +68,7 @@ def _models_check(settings) -> str:
 def metrics(services: ServicesDep) -> Response:
     registry = CollectorRegistry()
     jobs = Gauge("hotline_calls", "Calls by status", ["status"], registry=registry)
-    for status in ("queued", "processing", "done", "failed"):
+    for status in ("live", "queued", "processing", "done", "failed"):
         jobs.labels(status).set(0)
     for status, count in services.repository.counts_by_status().items():
         jobs.labels(status).set(count)

@@ -199,7 +199,7 @@ export function say(target, message, kind = "info") {
   node.hidden = !message;
 }
 
-export const STATUS_LABELS = { queued: "排队中", processing: "处理中", done: "已完成", failed: "失败" };
+export const STATUS_LABELS = { live: "通话中", queued: "排队中", processing: "处理中", done: "已完成", failed: "失败" };
 export const REVIEW_LABELS = { auto: "自动", check: "核对", manual: "人工" };
 export const TICKET_STATE_LABELS = { pending: "待受理", accepted: "已受理" };
 export const ROLE_NAMES = { agent: "接线员", caller: "市民" };

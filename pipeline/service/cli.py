@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from models.files import atomic_write
+from pipeline.service.live.cli import register as register_live
 
 
 def register(app: typer.Typer, load_settings) -> None:
@@ -19,6 +20,7 @@ def register(app: typer.Typer, load_settings) -> None:
     app.add_typer(db_app, name="db")
     export_app = typer.Typer(help="Data out of the service database.", no_args_is_help=True)
     app.add_typer(export_app, name="export")
+    register_live(app, load_settings)
 
     @app.command()
     def serve(

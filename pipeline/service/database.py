@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
-CALL_STATUSES = ("queued", "processing", "done", "failed")
+CALL_STATUSES = ("live", "queued", "processing", "done", "failed")
+"""live: audio still arriving (pipeline.service.repository.live); the others as for a pushed recording."""
 TICKET_STATES = ("pending", "accepted")
 
 

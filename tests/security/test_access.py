@@ -146,6 +146,7 @@ def key_id(services, name: str) -> int:
 # every route that takes a call id: method, path, body, the roles it admits (admin always)
 CALL_ROUTES = [
     ("GET", "/v1/calls/{call_id}", None, {"telephony", "operator", "qa"}),
+    ("GET", "/v1/calls/{call_id}/live", None, {"telephony", "operator", "qa"}),
     ("GET", "/v1/calls/{call_id}/transcript", None, {"operator", "qa"}),
     ("GET", "/v1/calls/{call_id}/audio", None, {"operator", "qa"}),
     ("GET", "/v1/calls/{call_id}/ticket", None, {"operator", "qa"}),

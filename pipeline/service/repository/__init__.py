@@ -7,6 +7,7 @@
 - `search`: call search and the text it looks through;
 - `outbox`: webhook deliveries, written in the transaction that finishes or fails a call;
 - `retention`: recordings that may be deleted;
+- `live`: live calls, registered at their first frame and finished by a live worker;
 - `scope`: which calls a caller may see (`CallScope`), applied by every read the API makes for one.
 
 `CallRepository` puts the parts together as mixins over one `sessionmaker`, so its callers (jobs, the API,
@@ -22,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 from pipeline.service.database import Call
 from pipeline.service.repository.audits import AuditsAndStats
 from pipeline.service.repository.calls import CallLifecycle, NewCall, Phase
+from pipeline.service.repository.live import EMPTY_RECORDING, LiveCalls
 from pipeline.service.repository.outbox import WEBHOOK_FALLBACK_S, WebhookOutbox
 from pipeline.service.repository.retention import Retention
 from pipeline.service.repository.reviews import Reviews
@@ -29,7 +31,7 @@ from pipeline.service.repository.scope import CallScope
 from pipeline.service.repository.search import CallQuery, Search, search_text
 
 
-class CallRepository(CallLifecycle, Reviews, AuditsAndStats, Search, WebhookOutbox, Retention):
+class CallRepository(CallLifecycle, LiveCalls, Reviews, AuditsAndStats, Search, WebhookOutbox, Retention):
     """All database access of the service, one short transaction per method."""
 
     def __init__(self, sessions: sessionmaker):
@@ -42,6 +44,7 @@ class CallRepository(CallLifecycle, Reviews, AuditsAndStats, Search, WebhookOutb
 
 
 __all__ = [
+    "EMPTY_RECORDING",
     "WEBHOOK_FALLBACK_S",
     "Call",
     "CallQuery",

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from models import CallConflictError, CallNotFoundError, Ticket, top_department
 from pipeline.service.database import (
@@ -59,6 +59,24 @@ class NewCall:
     content_type: str | None
 
 
+def team_of(session: Session, agent_id: str | None) -> str | None:
+    """The team of the active operator key with this agent id (the newest such key): a call's team, fixed when it
+    is registered."""
+    if not agent_id:
+        return None
+    return session.scalar(
+        select(ApiKey.team)
+        .where(
+            ApiKey.role == "operator",
+            ApiKey.agent_id == agent_id,
+            ApiKey.team.is_not(None),
+            ApiKey.revoked_at.is_(None),
+        )
+        .order_by(ApiKey.id.desc())
+        .limit(1)
+    )
+
+
 class CallLifecycle:
     """Registration, claims and leases, results, failures (`CallRepository`'s part for the workers)."""
 
@@ -75,21 +93,7 @@ class CallLifecycle:
                 existing = session.get(Call, new.call_id)
                 if existing is None:
                     now = utcnow()
-                    team = (
-                        session.scalar(
-                            select(ApiKey.team)
-                            .where(
-                                ApiKey.role == "operator",
-                                ApiKey.agent_id == new.agent_id,
-                                ApiKey.team.is_not(None),
-                                ApiKey.revoked_at.is_(None),
-                            )
-                            .order_by(ApiKey.id.desc())
-                            .limit(1)
-                        )
-                        if new.agent_id
-                        else None
-                    )
+                    team = team_of(session, new.agent_id)
                     call = Call(
                         id=new.call_id,
                         status="queued",
