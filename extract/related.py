@@ -17,8 +17,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from extract.routing.text import strip_routing_instruction
-
 __all__ = ["MAX_INDEX_TERMS", "TicketPlace", "index_terms", "similarity"]
 
 MAX_INDEX_TERMS = 400
@@ -29,9 +27,16 @@ _RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
 _LONG_NUMBER = re.compile(r"\d{7,}")  # ticket, phone and case numbers identify, they do not describe
 
 
+def _request(text: str) -> str:
+    # deferred: extract.routing's package loads the trained model's libraries, which the API never needs
+    from extract.routing.text import strip_routing_instruction
+
+    return strip_routing_instruction(text or "")
+
+
 def index_terms(text: str) -> list[str]:
     """The distinct bigrams of the request, in order of first appearance, at most MAX_INDEX_TERMS."""
-    cleaned = _LONG_NUMBER.sub(" ", strip_routing_instruction(text or "").lower())
+    cleaned = _LONG_NUMBER.sub(" ", _request(text).lower())
     seen: dict[str, None] = {}
     for run in _RUN.findall(cleaned):
         for start in range(len(run) - 1):
@@ -79,7 +84,7 @@ class TicketPlace:
     def of(cls, text: str, province: str, city: str) -> "TicketPlace":
         """The place a ticket's text names, in the deployment's city (its divisions and main roads from the
         hotline lexicon's sources: jionlp's division data and extract/data/places.yaml)."""
-        request = strip_routing_instruction(text or "")
+        request = _request(text)
         divisions, district_names, known = _city_names(province, city)
         district = next((match.group() for match in district_names.finditer(request)), "") if district_names else ""
         if known is not None and (match := known.search(request)):

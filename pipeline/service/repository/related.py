@@ -189,24 +189,32 @@ class RelatedTickets:
     def related(self, call_id: str, options: RelatedOptions) -> list[RelatedTicket]:
         """Earlier tickets related to a finished call's ticket, best first, with the operators' decisions.
         CallConflictError when the call has no ticket record yet."""
-        query = self.record(call_id, "call")
-        if query is None:
-            raise CallConflictError(f"call {call_id} has no ticket to compare yet")
         with self.sessions() as session:
+            row = session.scalar(
+                select(TicketRecordRow).where(TicketRecordRow.source == "call", TicketRecordRow.ticket_id == call_id)
+            )
+            if row is None:
+                raise CallConflictError(f"call {call_id} has no ticket to compare yet")
             decisions = dict(
                 session.execute(
                     select(TicketLink.record_id, TicketLink.action).where(TicketLink.call_id == call_id)
                 ).all()
             )
-        return self.related_to(query, options, decisions=decisions)
+        # the stored terms: the API process never loads the text tools (extract.routing's libraries)
+        return self.related_to(_record(row), options, decisions=decisions, terms=row.index_terms.split())
 
     def related_to(
-        self, query: TicketRecord, options: RelatedOptions, decisions: dict[int, str] | None = None
+        self,
+        query: TicketRecord,
+        options: RelatedOptions,
+        decisions: dict[int, str] | None = None,
+        terms: list[str] | None = None,
     ) -> list[RelatedTicket]:
-        """Earlier tickets related to `query` (a stored record or not: the bench asks with texts of its own)."""
+        """Earlier tickets related to `query` (a stored record or not: the bench asks with texts of its own);
+        `terms` are its index terms when known."""
         decisions = decisions or {}
         at = query.created_at
-        terms = index_terms(query.text)
+        terms = index_terms(query.text) if terms is None else terms
         with self.sessions() as session:
             found: dict[int, TicketRecordRow] = {}
             same_caller: set[int] = set()
@@ -364,11 +372,11 @@ class RelatedTickets:
             else:
                 link.action, link.actor, link.at = action, actor, now
             changes: dict = {"related": {"ticket_id": target.ticket_id, "source": target.source}}
-            if action == "link" and target.department and call.ticket_state != "accepted":
-                if call.department != target.department:
-                    # one matter, one dispatch: the call goes to the unit the earlier ticket went to
-                    changes["department"] = {"old": call.department, "new": target.department}
-                    call.department = target.department
+            shares_dispatch = action == "link" and target.department and call.ticket_state != "accepted"
+            if shares_dispatch and call.department != target.department:
+                # one matter, one dispatch: the call goes to the unit the earlier ticket went to
+                changes["department"] = {"old": call.department, "new": target.department}
+                call.department = target.department
             session.add(TicketChange(call_id=call_id, actor=actor, at=now, action=action, changes=changes))
             call.updated_at = now
             if action == "link" and was != "link":
