@@ -31,16 +31,18 @@ def postgres_available() -> bool:
 
 
 @contextmanager
-def database_url(backend: str, tmp_path: Path):
-    """A URL of an empty database of `backend` ("sqlite" | "postgresql"), dropped afterwards."""
+def database_url(backend: str, tmp_path: Path, name: str | None = None):
+    """A URL of an empty database of `backend` ("sqlite" | "postgresql"), dropped afterwards; `name` the
+    PostgreSQL database's (default: a new random one)."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'hotline-test.db'}"
         return
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
-    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
+    name = name or f"hotline_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))  # left by a killed run
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"

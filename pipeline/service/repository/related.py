@@ -45,7 +45,7 @@ class RelatedOptions:
     caller_window_days: float = 30.0
     place_window_days: float = 7.0
     matter_window_days: float = 7.0
-    same_matter_threshold: float = 0.5
+    same_matter_threshold: float = 0.4
     max_results: int = 10
     query_terms: int = 24
     candidates: int = 100
@@ -294,11 +294,8 @@ class RelatedTickets:
         counts: dict[str, int] = {}
         for start in range(0, len(wanted), 5000):  # within SQLite's limit of bound parameters
             piece = wanted[start : start + 5000]
-            counts.update(
-                session.execute(select(TicketTerm.term, TicketTerm.docs).where(TicketTerm.term.in_(piece)))
-                .tuples()
-                .all()
-            )
+            rows = session.execute(select(TicketTerm.term, TicketTerm.docs).where(TicketTerm.term.in_(piece)))
+            counts.update((term, docs) for term, docs in rows)
         return counts
 
     @staticmethod
