@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["MAX_INDEX_TERMS", "TicketPlace", "index_terms", "similarity"]
+__all__ = ["MAX_INDEX_TERMS", "TermWeights", "TicketPlace", "index_terms", "similarity"]
 
 MAX_INDEX_TERMS = 400
 """A ticket text of ~200 characters has ~150 distinct bigrams; the bound keeps a pasted history from bloating
@@ -49,19 +49,34 @@ def index_terms(text: str) -> list[str]:
 def similarity(query: Iterable[str], other: Iterable[str], doc_freq: Mapping[str, int], total: int) -> float:
     """IDF-weighted cosine of two term sets in [0, 1]; `doc_freq[term]` is how many of `total` tickets hold it
     (a term no ticket holds yet weighs as the rarest)."""
-    a, b = set(query), set(other)
-    if not a or not b:
-        return 0.0
+    return TermWeights(doc_freq, total).cosine(set(query), set(other))
 
-    def weight(term: str) -> float:
-        return math.log(1 + max(total, 1) / max(doc_freq.get(term, 0), 1))
 
-    shared = sum(weight(term) ** 2 for term in a & b)
-    if not shared:
-        return 0.0
-    norm_a = math.sqrt(sum(weight(term) ** 2 for term in a))
-    norm_b = math.sqrt(sum(weight(term) ** 2 for term in b))
-    return min(1.0, shared / (norm_a * norm_b))
+class TermWeights:
+    """The squared IDF weight of each term, computed once for the many comparisons of one search."""
+
+    def __init__(self, doc_freq: Mapping[str, int], total: int):
+        self._doc_freq = doc_freq
+        self._total = max(total, 1)
+        self._squared: dict[str, float] = {}
+
+    def squared(self, term: str) -> float:
+        weight = self._squared.get(term)
+        if weight is None:
+            weight = math.log(1 + self._total / max(self._doc_freq.get(term, 0), 1)) ** 2
+            self._squared[term] = weight
+        return weight
+
+    def norm(self, terms: set[str]) -> float:
+        return math.sqrt(sum(map(self.squared, terms)))
+
+    def cosine(self, a: set[str], b: set[str], norm_a: float | None = None) -> float:
+        if not a or not b:
+            return 0.0
+        shared = sum(map(self.squared, a & b))
+        if not shared:
+            return 0.0
+        return min(1.0, shared / ((norm_a or self.norm(a)) * self.norm(b)))
 
 
 # A road (路/大道/街/巷) first, else a named place (小区, 花园, 村 …): at least two characters of name before it.

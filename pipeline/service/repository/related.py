@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, select, text, true
+from sqlalchemy import and_, bindparam, delete, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from extract.related import index_terms, similarity
+from extract.related import TermWeights, index_terms
 from models import CallConflictError, CallNotFoundError
 from models.ticket_record import TicketRecord
 from pipeline.service.database import Call, TicketChange, TicketLink, TicketRecordRow, TicketTerm, utcnow
@@ -152,10 +152,12 @@ class RelatedTickets:
         ]
         if not values:
             return 0
+        # the tables, not the ORM classes: a plain multi-row INSERT, without the ORM's bulk bookkeeping per row
+        records = TicketRecordRow.__table__
         statement = (
-            _insert(session, TicketRecordRow)
+            _insert(session, records)
             .on_conflict_do_nothing(index_elements=["source", "ticket_id"])
-            .returning(TicketRecordRow.index_terms)
+            .returning(records.c.index_terms)
         )
         inserted = session.execute(statement, values).scalars().all()
         if not inserted:
@@ -253,10 +255,12 @@ class RelatedTickets:
             }
             other_terms = {key: row.index_terms.split() for key, row in found.items()}
             weights.update(self._term_counts(session, {t for ts in other_terms.values() for t in ts} - set(weights)))
-        total = weights.get(TOTAL, 0)
+        scorer = TermWeights(weights, weights.get(TOTAL, 0))
+        query_terms = set(terms)
+        query_norm = scorer.norm(query_terms)
         results = []
         for key, row in found.items():
-            score = similarity(terms, other_terms[key], weights, total)
+            score = scorer.cosine(query_terms, set(other_terms[key]), query_norm)
             matter = score >= options.same_matter_threshold
             if not (matter or key in same_caller or key in same_place):
                 continue
@@ -292,9 +296,11 @@ class RelatedTickets:
     def _term_counts(session: Session, terms: Iterable[str]) -> dict[str, int]:
         wanted = sorted({*terms, TOTAL})
         counts: dict[str, int] = {}
+        query = text("SELECT term, docs FROM ticket_terms WHERE term IN :terms").bindparams(
+            bindparam("terms", expanding=True)
+        )
         for start in range(0, len(wanted), 5000):  # within SQLite's limit of bound parameters
-            piece = wanted[start : start + 5000]
-            rows = session.execute(select(TicketTerm.term, TicketTerm.docs).where(TicketTerm.term.in_(piece)))
+            rows = session.execute(query, {"terms": wanted[start : start + 5000]})
             counts.update((term, docs) for term, docs in rows)
         return counts
 
