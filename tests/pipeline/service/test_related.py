@@ -280,6 +280,11 @@ def test_related_link_dismiss_and_unlink_through_the_api(api):
     assert payload["ticket_id"] == "c-first" and payload["department"] == "市政市容委"
     assert REPEAT not in json.dumps(payload, ensure_ascii=False)
 
+    # the operator's choice of unit is what the call's record (and the next repeat's 并单) carries
+    patched = client.patch("/v1/calls/c-first/ticket", headers=operator, json={"department": "供电局"})
+    assert patched.status_code == 200, patched.text
+    assert services.repository.record("c-first", "call").department == "供电局"
+
     undone = client.delete("/v1/calls/c-again/links/c-first", headers=operator)
     assert undone.status_code == 204
     assert [link["ticket_id"] for link in client.get("/v1/calls/c-again/links", headers=operator).json()] == ["H1"]
