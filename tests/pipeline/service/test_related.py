@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, text
 from typer.testing import CliRunner
 
 from api.main import create_app
+from models import TicketField
 from models.ticket_record import TicketRecord
 from pipeline.cli import app
 from pipeline.service.caller_keys import caller_key, normalised_number
@@ -345,3 +346,23 @@ def test_a_link_webhook_is_signed_and_carries_the_link(tmp_path):
     assert (body["call_id"], body["ticket_id"], body["source"], body["actor"]) == ("c-1", "H1", "import", "op")
     assert body["links"]["related"].endswith("/v1/calls/c-1/related")
     engine.dispose()
+
+
+def test_the_extract_job_writes_the_call_s_record_with_its_ticket(tmp_path):
+    """The worker's extract phase adds the call's ticket record in the transaction that finishes the call."""
+    from service_builders import RecordingQueue
+    from service_fakes import FakeProcessor, FakeStore, open_repository, register
+
+    repository = open_repository(tmp_path)
+    store = FakeStore()
+    store.add(b"job-1")
+    processor = FakeProcessor()
+    processor.ticket.fields["address"] = TicketField("龙华区龙昆南路88号", 0.9)
+    jobs = Jobs(repository, store, RecordingQueue(), processor, JobOptions(recorder=RECORDER))
+    register(repository, "job-1", recording=b"job-1")
+    assert jobs.transcribe("job-1") == "transcribed"
+    assert jobs.extract("job-1") == "done"
+    record = repository.record("job-1", "call")
+    assert (record.text, record.district, record.place) == ("路灯不亮", "龙华区", "龙昆南路")
+    assert record.caller_key == ""  # the registered call has no number, the fake ticket no phone
+    assert repository.record_count() == 1
