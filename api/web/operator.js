@@ -265,6 +265,7 @@ async function selectCall(callId, reload = false) {
     player.load(callId, transcript, call.audio_available);
     renderTicket(ticket);
     $("ticket-pane").scrollTop = 0;
+    loadRelated(callId, token);
   } catch (error) {
     if (token !== state.loadToken) return;
     showNoTicket("");
@@ -675,6 +676,7 @@ function renderKnowledge(answers) {
 }
 
 function describeChange(name, change) {
+  if (name === "related") return `相关工单：${change?.ticket_id || ""}`;
   const label = name === "department" ? "承办部门" : FIELD_LABELS[name] || name;
   if (change && typeof change === "object" && ("old" in change || "new" in change)) {
     return `${label}：${fieldText(change.old) || "（空）"} → ${fieldText(change.new) || "（空）"}`;
@@ -682,13 +684,17 @@ function describeChange(name, change) {
   return `${label}：${fieldText(change)}`;
 }
 
+const TRAIL_ACTIONS = {
+  accept: "确认受理", correct: "修改", link: "并单", dismiss: "忽略相关工单", unlink: "取消并单", undismiss: "取消忽略",
+};
+
 function renderTrail(changes) {
   if (!changes.length) {
     fill($("trail"), el("li", { className: "empty" }, "尚无修改，工单为机器预填。"));
     return;
   }
   fill($("trail"), ...changes.map((change) => {
-    const action = change.action === "accept" ? "确认受理" : change.action === "correct" ? "修改" : change.action;
+    const action = TRAIL_ACTIONS[change.action] || change.action;
     const details = Object.entries(change.changes || {}).map(([name, value]) => describeChange(name, value));
     return el("li", {},
       el("span", { className: "trail-head" }, `${formatDateTime(change.at)} · ${change.actor} · ${action}`),
@@ -1042,3 +1048,72 @@ window.addEventListener("hashchange", () => {
   const callId = callInHash();
   if (callId && callId !== state.selected) selectCall(callId);
 });
+
+// 相关工单: earlier tickets this call may repeat (GET /v1/calls/{id}/related: same caller, place or matter, with
+// reasons). 并单 links the call to one (one matter, one dispatch: the call takes that ticket's unit); 忽略 says it
+// is another matter. Plain buttons: reachable with Tab, pressed with Enter or Space.
+async function loadRelated(callId, token) {
+  $("related").hidden = true;
+  let items;
+  try {
+    items = await api(`/v1/calls/${encodeURIComponent(callId)}/related`);
+  } catch (error) {
+    if (token !== state.loadToken) return;
+    $("related").hidden = false;
+    fill($("related-list"));
+    say("related-message", `无法查询相关工单：${error.message}`, "error");
+    return;
+  }
+  if (token !== state.loadToken) return;
+  renderRelated(callId, items);
+}
+
+function renderRelated(callId, items) {
+  $("related").hidden = !items.length;
+  fill($("related-list"), ...items.map((item) => {
+    const linked = item.decision === "link";
+    const dismissed = item.decision === "dismiss";
+    const name = `工单 ${item.ticket_id}`;
+    const decide = (action) => el("button", {
+      type: "button", className: "btn", text: action === "link" ? "并单" : "忽略",
+      "aria-label": `${action === "link" ? "并单" : "忽略"}：${name}`,
+      onclick: () => decideRelated(callId, item, action),
+    });
+    const undo = el("button", {
+      type: "button", className: "btn", text: linked ? "取消并单" : "取消忽略",
+      "aria-label": `${linked ? "取消并单" : "取消忽略"}：${name}`,
+      onclick: () => decideRelated(callId, item, null),
+    });
+    return el("li", { dataset: { ticket: item.ticket_id, decision: item.decision || "" } },
+      el("span", { className: "related-head" },
+        `${name} · ${formatDateTime(item.created_at)}${item.department ? ` · ${item.department}` : ""}`
+        + (linked ? " · 已并单" : dismissed ? " · 已忽略" : "")),
+      el("span", { className: "related-reasons" }, item.reasons.join("，")),
+      el("span", { className: "related-text" }, item.text.length > 120 ? `${item.text.slice(0, 120)}…` : item.text),
+      item.decision ? undo : [decide("link"), decide("dismiss")]);
+  }));
+}
+
+async function decideRelated(callId, item, action) {
+  const path = `/v1/calls/${encodeURIComponent(callId)}/links`;
+  try {
+    if (action) await api(path, { method: "POST", body: { ticket_id: item.ticket_id, source: item.source, action } });
+    else await api(`${path}/${encodeURIComponent(item.ticket_id)}`, { method: "DELETE", query: { source: item.source } });
+  } catch (error) {
+    say("related-message", `操作失败：${error.message}`, "error");
+    return;
+  }
+  if (callId !== state.selected) return;
+  const done = { link: "已并单", dismiss: "已忽略" }[action] || "已撤销";
+  say("related-message", `${done}：工单 ${item.ticket_id}`);
+  const token = state.loadToken;
+  const [items, ticket] = await Promise.all([
+    api(`/v1/calls/${encodeURIComponent(callId)}/related`),
+    // a link may give the call the linked ticket's unit: show it, unless the operator has edits of their own
+    isDirty() ? null : api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
+  ]);
+  if (token !== state.loadToken) return;
+  if (ticket) renderTicket(ticket);
+  renderRelated(callId, items);
+  $("related-list").querySelector(`li[data-ticket="${CSS.escape(item.ticket_id)}"] button`)?.focus();
+}
