@@ -103,11 +103,12 @@ def report(
 
 
 def _database_source(settings, places):
-    from pipeline.service.reports import CALLS_LABEL, CallTicketSource
+    from pipeline.service.reports import CALLS_LABEL, CallTicketSource, ImportedTicketSource, MergedSource
     from pipeline.service.wiring import open_repository
 
     _, repository = open_repository(settings)
-    return CallTicketSource(repository.sessions, places), CALLS_LABEL
+    calls = CallTicketSource(repository.sessions, places)
+    return MergedSource((calls, ImportedTicketSource(repository.sessions))), CALLS_LABEL
 
 
 def _counts_csv(rows) -> str:

@@ -3,8 +3,11 @@
 - `CallTicketSource`: the `pipeline.reports.ReportSource` over the calls whose ticket is made, dated by the
   call's start (`repository.search.call_time`), in the hotline's local time (`pipeline.meta.NAIVE_TIMES_ZONE`):
   the ticket's summary, category (and the catalogue's matter under it), district, address (its road or place,
-  `extract.places`) and the department chosen (corrections applied). The history imported from CSV lives in
-  the `ticket_records` table, read through its own adapter.
+  `extract.places`) and the department chosen (corrections applied).
+- `ImportedTicketSource`: the history imported with `hotline import tickets` (`ticket_records` rows of source
+  "import", dated as their CSV dates them, in local time). The service's reports read both, merged by date: a
+  deployment's first weekly brief already has its past as the baseline. (The calls' own rows in `ticket_records`
+  are not read here: `CallTicketSource` dates and places them as above.)
 - `ReportStore`: the HTML files under `<data dir>/reports`, one per kind and period
   (`weekly-2018-05-14-2018-05-20.html`), each written atomically; names are checked, so a name from a URL can
   only ever open a report.
@@ -14,6 +17,7 @@
 """
 
 import functools
+import heapq
 import logging
 import re
 from collections.abc import Iterator
@@ -30,12 +34,21 @@ from models.files import write_atomic
 from models.ticket_record import TicketRecord
 from pipeline.meta import NAIVE_TIMES_ZONE
 from pipeline.reports import ReportSource, SpikeOptions, build_report, check_period
-from pipeline.service.database import Call
+from pipeline.service.database import Call, TicketRecordRow
 from pipeline.service.repository import CallRepository
 from pipeline.service.repository.search import call_time
 from pipeline.settings import Settings
 
-__all__ = ["CallTicketSource", "ReportStore", "Reports", "StoredReport", "last_week", "reports_from"]
+__all__ = [
+    "CallTicketSource",
+    "ImportedTicketSource",
+    "MergedSource",
+    "ReportStore",
+    "Reports",
+    "StoredReport",
+    "last_week",
+    "reports_from",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +88,45 @@ class CallTicketSource:
                     department=department or "",
                     caller_key="",
                 )
+
+
+class ImportedTicketSource:
+    """The imported ticket history in [start, end) (naive local times, as the CSV dated them), oldest first."""
+
+    def __init__(self, sessions: sessionmaker):
+        self.sessions = sessions
+
+    def records(self, start: datetime, end: datetime) -> Iterator[TicketRecord]:
+        row = TicketRecordRow
+        query = (
+            select(row.ticket_id, row.created_at, row.text, row.matter, row.district, row.place, row.department)
+            .where(row.source == "import", row.created_at >= _utc(start), row.created_at < _utc(end))
+            .order_by(row.created_at, row.ticket_id)
+            .execution_options(yield_per=1000)
+        )
+        with self.sessions() as session:
+            for ticket_id, created_at, text, matter, district, place, department in session.execute(query):
+                yield TicketRecord(
+                    ticket_id=ticket_id,
+                    source="import",
+                    created_at=_local(created_at),
+                    text=text,
+                    matter=matter,
+                    district=district,
+                    place=place,
+                    department=department,
+                    caller_key="",
+                )
+
+
+@dataclass(frozen=True)
+class MergedSource:
+    """Several report sources as one, oldest first."""
+
+    sources: tuple
+
+    def records(self, start: datetime, end: datetime) -> Iterator[TicketRecord]:
+        return heapq.merge(*(source.records(start, end) for source in self.sources), key=lambda r: r.created_at)
 
 
 def _value(ticket: Ticket, name: str) -> str:
@@ -182,5 +234,6 @@ def _place_finder(lexicon: Path | None) -> PlaceFinder:
 def reports_from(settings: Settings, repository: CallRepository) -> Reports:
     """The service's reports: the calls' tickets (places read with the deployment's lexicon), stored under
     `<data dir>/reports`."""
-    source = CallTicketSource(repository.sessions, _place_finder(settings.lexicon))
+    calls = CallTicketSource(repository.sessions, _place_finder(settings.lexicon))
+    source = MergedSource((calls, ImportedTicketSource(repository.sessions)))
     return Reports(source, ReportStore(settings.data_dir / "reports"))

@@ -112,3 +112,51 @@ def test_housekeeping_makes_last_week_s_brief_once(repository, tmp_path):
     assert made is not None and made.startswith("weekly-") and store.path(made) is not None
     assert housekeeping.weekly_report() is None
     assert Housekeeping(jobs=None).weekly_report() is None, "a service without reports makes none"
+
+
+def test_the_imported_history_is_read_beside_the_calls_tickets_oldest_first(repository):
+    from models.ticket_record import TicketRecord
+    from pipeline.service.reports import ImportedTicketSource, MergedSource
+
+    finish_call(
+        repository, "c-1", _local(2018, 5, 15, 9, 0), "市民来电反映：龙昆南路停水。", "供水", None, "龙昆南路", "水务局"
+    )
+    imported = [
+        TicketRecord(
+            "2018051400001",
+            "import",
+            _local(2018, 5, 14, 10),
+            "金盘路停水",
+            "城乡建设/供水",
+            "龙华区",
+            "金盘路",
+            "水务局",
+            "",
+        ),
+        TicketRecord(
+            "2018051600002",
+            "import",
+            _local(2018, 5, 16, 10),
+            "噪音扰民",
+            "环境保护/噪音",
+            "美兰区",
+            "",
+            "生态环境局",
+            "",
+        ),
+        TicketRecord(
+            "2018052100003", "import", _local(2018, 5, 21, 0, 10), "下一周", "城乡建设/供水", "", "", "水务局", ""
+        ),
+    ]
+    repository.add_records(imported)
+    calls = CallTicketSource(repository.sessions, PlaceFinder(lexicon()))
+    source = MergedSource((calls, ImportedTicketSource(repository.sessions)))
+    records = list(source.records(datetime(2018, 5, 14), datetime(2018, 5, 21)))
+    assert [(r.ticket_id, r.source) for r in records] == [
+        ("2018051400001", "import"),
+        ("c-1", "call"),
+        ("2018051600002", "import"),
+    ]
+    assert records[0].matter == "城乡建设/供水" and records[0].place == "金盘路"
+    assert records[0].created_at == datetime(2018, 5, 14, 10), "local time, as the calls' tickets"
+    assert all(record.caller_key == "" for record in records)
