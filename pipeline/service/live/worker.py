@@ -19,7 +19,9 @@ finalised from what arrived and marked partial: a `partial_call` warning on the 
 it is a review reason the operator sees.
 
 Events are at least once (a turn published just before a worker died is published again by the next one, with
-the same id); the stored transcript holds each utterance once.
+the same id); the stored transcript holds each utterance once. A worker stalled past the lease (not dead) finds at
+its next ownership check (every lease) that another worker has the call and stops; until then both may work on it,
+which writes nothing twice: turns are saved by identity and `finish_live` lets one finalisation through.
 """
 
 import json
@@ -172,7 +174,7 @@ class LiveWorker:
 
     def _run_call(self, entry_id: str, call_id: str) -> None:
         try:
-            if _CallRun(self, call_id).run():
+            if _CallRun(self, entry_id, call_id).run():
                 self.redis.xack(wire.CALLS, wire.GROUP, entry_id)
         except Exception:
             # left pending: after the lease another worker (or this one) takes the call from its checkpoint
@@ -195,8 +197,9 @@ class LiveWorker:
 class _CallRun:
     """One call, from its checkpoint to its end. `run` returns True when the call is finalised (or was already)."""
 
-    def __init__(self, worker: LiveWorker, call_id: str):
+    def __init__(self, worker: LiveWorker, entry_id: str, call_id: str):
         self.worker = worker
+        self.entry_id = entry_id
         self.redis = worker.redis
         self.repository = worker.repository
         self.call_id = call_id
@@ -230,7 +233,12 @@ class _CallRun:
     def _follow(self, start_sample: int) -> bool:
         last, channels = "0-0", self.format.channels
         block = int(self.worker.options.block_s * 1000)
+        checked = time.monotonic()
         while True:
+            if time.monotonic() - checked >= self.worker.options.lease_s:
+                if not self._still_owned():
+                    return False
+                checked = time.monotonic()
             found = self.redis.xread({wire.audio_key(self.call_id): last}, count=500, block=block)
             if not found:
                 self.worker.end_if_idle(self.call_id)  # the end entry, if written, is read next
@@ -248,6 +256,16 @@ class _CallRun:
                     continue  # before the checkpoint: already in a saved turn or silence
                 pieces.append(pcm[max(0, start_sample - sample) :])
             self._feed(pieces)
+
+    def _still_owned(self) -> bool:
+        """Whether the call's entry is still this worker's: a worker stalled past the lease (a machine swapping)
+        finds another has taken it, and stops instead of working on beside it."""
+        pending = self.redis.xpending_range(wire.CALLS, wire.GROUP, self.entry_id, self.entry_id, 1)
+        owner = wire.as_text(pending[0]["consumer"]) if pending else None
+        if owner != self.worker.name:
+            logger.warning("live call %s: taken over by %s; this worker stops on it", self.call_id, owner)
+            return False
+        return True
 
     def _feed(self, pieces: list[np.ndarray]) -> None:
         if not pieces:
