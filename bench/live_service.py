@@ -7,7 +7,8 @@ extractor, HOTLINE_LIVE__CONCURRENCY calls at a time) over Redis; `--concurrent 
 once, as N lines would, to find how many one machine keeps at real time.
 
 - utterance → text: the arrival of a turn event at the client, minus the moment the audio of the turn's end was sent
-  (the call's start + turn.end / speed). What the operator page would see comes through the same events stream.
+  (the call's start + turn.end / speed); "in the worker" is the part up to the event's publication (its `at`), the
+  rest is Redis, the API and the socket. What the operator page would see comes through the same events stream.
 - end → final: the arrival of the final event, minus the sending of the end frame.
 
     .venv/bin/python bench/live_service.py [--calls samples/demo-call.wav ...] [--concurrent 1 2] [--speed 1.0]
@@ -64,23 +65,27 @@ def play(url: str, key: str, meta: CallMeta, samples, channels: int, speed: floa
     """One call played in; `out` gets each turn's latency and the end → final time."""
     fmt = AudioFormat("mulaw", 8000, channels, dict(meta.channel_map) if channels == 2 else {})
     latencies: list[float] = []
+    worker_lag: list[float] = []  # the same, to the moment the worker published the turn
     clock: dict[str, float] = {}
 
     def on_event(event: dict) -> None:
-        now = time.monotonic()
+        now = time.time()
         if event["type"] == "turn":
-            latencies.append(now - (clock["start"] + event["data"]["end"] / speed))
+            spoken = clock["start"] + event["data"]["end"] / speed
+            latencies.append(now - spoken)
+            worker_lag.append(event["at"] - spoken)
         elif event["type"] == "final":
             clock["final"] = now
 
     def frames():
-        clock["start"] = time.monotonic()
+        clock["start"] = time.time()
         yield from frames_of(samples, fmt, FRAME_MS)
-        clock["end"] = time.monotonic()
+        clock["end"] = time.time()
 
     result = LivePush(url, key, meta, fmt, on_event, final_timeout=600).play(frames(), FRAME_MS / 1000, speed)
     out.update(
         turns=latencies,
+        worker_lag=worker_lag,
         end_to_final=clock["final"] - clock["end"],
         status=result.final.get("status"),
         duration=len(samples) / 8000,
@@ -151,6 +156,7 @@ def main() -> None:
                 for thread in threads:
                     thread.join()
                 turns = [latency for run in runs for latency in run.get("turns", [])]
+                lags = [latency for run in runs for latency in run.get("worker_lag", [])]
                 finals = [run["end_to_final"] for run in runs if "end_to_final" in run]
                 results.append(
                     {
@@ -160,6 +166,10 @@ def main() -> None:
                             "p50": round(statistics.median(turns), 2),
                             "p95": round(percentile(turns, 0.95), 2),
                             "max": round(max(turns), 2),
+                        },
+                        "utterance_to_published_s": {
+                            "p50": round(statistics.median(lags), 2),
+                            "p95": round(percentile(lags, 0.95), 2),
                         },
                         "end_to_final_s": {"p50": round(statistics.median(finals), 2), "max": round(max(finals), 2)},
                         "statuses": [run.get("status") for run in runs],
@@ -174,14 +184,16 @@ def main() -> None:
             flush.close()
 
     table = Table(title=f"live calls end to end (speed {args.speed}, {os.cpu_count()} cores)")
-    for column in ("calls at once", "turns", "utterance→text p50 / p95 / max s", "end→final p50 / max s"):
+    columns = ("calls at once", "turns", "utterance→text p50 / p95 / max s", "of it in the worker p50 / p95 s")
+    for column in (*columns, "end→final p50 / max s"):
         table.add_column(column, justify="right")
     for row in results:
-        text, final = row["utterance_to_text_s"], row["end_to_final_s"]
+        text, final, lag = row["utterance_to_text_s"], row["end_to_final_s"], row["utterance_to_published_s"]
         table.add_row(
             str(row["simultaneous_calls"]),
             str(row["turns"]),
             f"{text['p50']} / {text['p95']} / {text['max']}",
+            f"{lag['p50']} / {lag['p95']}",
             f"{final['p50']} / {final['max']}",
         )
     console.print(table)

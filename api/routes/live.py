@@ -298,7 +298,8 @@ class _LiveSession:
                 for entry_id, fields in entries:
                     last = entry_id
                     kind = wire.as_text(fields[b"type"])
-                    await self.send({"type": kind, "data": json.loads(fields[b"data"])})
+                    at = float(fields[b"at"])
+                    await self.send({"type": kind, "data": json.loads(fields[b"data"]), "at": at})
                     if kind == "final":
                         await self.close(CLOSE_NORMAL, "call finished")
                         return

@@ -378,7 +378,8 @@ class _CallRun:
 
     def _publish(self, kind: str, data: dict) -> None:
         payload = json.dumps(data, ensure_ascii=False, default=str)
-        self.redis.xadd(wire.events_key(self.call_id), {"type": kind, "data": payload})
+        # `at`: when it was published (Unix seconds), so a client can tell the workers' delay from the network's
+        self.redis.xadd(wire.events_key(self.call_id), {"type": kind, "data": payload, "at": f"{time.time():.3f}"})
 
 
 def mark_partial(ticket: Ticket) -> None:
