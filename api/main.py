@@ -13,7 +13,7 @@ from api import docs, errors, pages
 from api.headers import SecurityHeaders
 from api.limits import JSON_BODY_LIMIT, BodyGuard, SendGuard
 from api.requestlog import RequestLog
-from api.routes import audits, calls, corrections, keys, live, reference, service, session
+from api.routes import audits, calls, corrections, keys, live, reference, reports, service, session
 from pipeline.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from pipeline.service.housekeeping import Housekeeping
+        from pipeline.service.reports import reports_from
         from pipeline.service.wiring import build_services, start_preparing_models
 
         nonlocal services
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
         app.state.services = services
         housekeeping = None
         if services.jobs is not None:  # in-process mode: no Celery beat, this process keeps its own time
-            housekeeping = Housekeeping(services.jobs, services.settings.retention_days)
+            reports = reports_from(services.settings, services.repository)
+            housekeeping = Housekeeping(services.jobs, services.settings.retention_days, reports)
             housekeeping.start(services.settings.worker.sweep_interval_s)
         try:
             yield
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     errors.install(app)
     app.include_router(calls.router)
     app.include_router(audits.router)
+    app.include_router(reports.router)
     app.include_router(corrections.router)
     app.include_router(reference.router)
     app.include_router(session.router)

@@ -1,7 +1,7 @@
 """What the API returns and accepts (pydantic at the edge; the core types are dataclasses)."""
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -325,3 +325,21 @@ class WebhookDeliveryOut(BaseModel):
     next_attempt_at: datetime | None
     delivered_at: datetime | None
     log: list[WebhookAttemptOut]
+
+
+class ReportOut(BaseModel):
+    """A stored hot-spot report (docs/REPORTS.md)."""
+
+    name: str = Field(max_length=64)
+    kind: Literal["weekly", "monthly"]
+    start: date
+    last_day: date
+    size: int = Field(ge=0, description="bytes")
+    made_at: datetime
+    url: str = Field(description="the report's HTML; add ?download=1 to save it as a file")
+
+
+class ReportRequest(BaseModel):
+    kind: Literal["weekly", "monthly"]
+    start: date
+    last_day: date = Field(description="the period's last day, included")

@@ -143,6 +143,21 @@ def probe_audio(source: str | Path | bytes | BinaryIO, options: DecodeOptions | 
     return info
 
 
+def resample_pcm16(pcm: np.ndarray, sample_rate: int) -> np.ndarray:
+    """One stretch of int16 mono samples as the models take it: 16 kHz float32, with the resampler `load_audio`
+    uses (a live call's utterances are resampled one at a time, so a stretch's result does not depend on
+    what came before it)."""
+    if pcm.dtype != np.int16 or pcm.ndim != 1:
+        raise ValueError(f"expected int16 samples shaped (n,), got {pcm.dtype} {pcm.shape}")
+    if len(pcm) == 0:
+        return np.zeros(0, dtype=np.float32)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm).reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = sample_rate
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=TARGET_SAMPLE_RATE)
+    blocks = [resampled.to_ndarray()[0] for resampled in [*resampler.resample(frame), *resampler.resample(None)]]
+    return np.concatenate(blocks).astype(np.float32, copy=False)
+
+
 def media_type(stored: str | None) -> str:
     """The media type to serve a recording with, given the one stored with it: one of `MEDIA_TYPES` (older
     rows' aliases such as audio/x-wav normalised), else `UNKNOWN_MEDIA_TYPE`; never an uploader's own type."""

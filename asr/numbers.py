@@ -36,12 +36,15 @@ class NumberOptions:
         caller's number (it is the pattern's own 138 1234 5678).
     padding_s: audio kept on each side of the stretch (Whisper cuts words at a hard edge).
     max_per_channel: re-decodes per channel at most (each costs about one short window).
+    max_stretch_s: a longer stretch is no number said once (a mobile number read in three groups takes 3-8 s) but
+        digits scattered through a long turn; decoding it again would cost a window and could drop its other words.
     """
 
     min_digits: int = 6
     prompt: str = "电话号码：138 1234 5678，幺三八，幺二三四，五六七八。"
     padding_s: float = 0.5
     max_per_channel: int = 4
+    max_stretch_s: float = 12.0
 
 
 def _digits(text: str) -> str:
@@ -74,10 +77,10 @@ def redecode_numbers(
                 break
             heard = "".join(word.text for word in words[first : last + 1])
             quality = number_quality(heard)
-            if quality[0] or quality[1] < options.min_digits:
+            start, end = words[first].start, words[last].end
+            if quality[0] or quality[1] < options.min_digits or end - start > options.max_stretch_s:
                 continue
             tried += 1
-            start, end = words[first].start, words[last].end
             decoded = decode(max(0.0, start - options.padding_s), end + options.padding_s, options.prompt)
             new_words = [
                 word

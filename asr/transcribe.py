@@ -16,7 +16,8 @@ what is still uncovered becomes an `untranscribed` warning in `pipeline.run`.
 import bisect
 import functools
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -141,6 +142,11 @@ class FasterWhisperTranscriber:
     def model_name(self) -> str:
         return self.config.model_path
 
+    def with_prompt(self, prompt: str | None) -> "FasterWhisperTranscriber":
+        """The same transcriber (and loaded model) decoding with `prompt` as Whisper's previous text: a live
+        utterance decoded alone gets the turn before it as the context a batch window has."""
+        return FasterWhisperTranscriber(self.config, replace(self.options, initial_prompt=prompt))
+
     def transcribe(self, samples: np.ndarray, spans: list[SpeechSpan], channel: int = 0) -> list[Segment]:
         """Segments of one channel's 16 kHz samples, restricted to the given speech spans."""
         if not spans:
@@ -248,7 +254,10 @@ class FasterWhisperTranscriber:
         if not timeline.windows:
             return []
         start, end = timeline.windows[0]
-        max_new_tokens = int(self.options.redecode.tokens_per_s * (end - start)) + 16  # a loop stops there
+        max_new_tokens = min(
+            int(self.options.redecode.tokens_per_s * (end - start)) + 16,  # a loop stops there
+            model.max_length - _prompt_length(model, self.options.hotwords, prompt),
+        )
         raw, _ = model.transcribe(
             piece,
             clip_timestamps=[start, end],
@@ -261,7 +270,8 @@ class FasterWhisperTranscriber:
         """faster-whisper's sequential decoding of audio[start:end] with the bounded fallback."""
         redecode = self.options.redecode
         max_new_tokens = min(
-            int(redecode.tokens_per_s * (end - start)) + 16, model.max_length - _prompt_length(model, self.options)
+            int(redecode.tokens_per_s * (end - start)) + 16,
+            model.max_length - _prompt_length(model, self.options.hotwords, self.options.initial_prompt),
         )
         raw, _ = model.transcribe(
             audio,
@@ -302,10 +312,10 @@ class _Budget:
         return self.spent < self.seconds
 
 
-def _prompt_length(model, options: TranscribeOptions) -> int:
+def _prompt_length(model, hotwords: Sequence[str], initial_prompt: str | None) -> int:
     """Tokens faster-whisper puts before the text (its get_prompt), so max_new_tokens fits in 448."""
     length = 5  # start of previous text, start of transcript, language, task, no-timestamps
-    for text in (" ".join(options.hotwords), options.initial_prompt or ""):
+    for text in (" ".join(hotwords), initial_prompt or ""):
         if text.strip():
             tokens = model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids
             length += min(len(tokens), model.max_length // 2 - 1)

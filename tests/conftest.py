@@ -67,6 +67,19 @@ def write_audio(
     return path
 
 
+def read_pcm16(path: Path) -> np.ndarray:
+    """A recording as a telephony system streams it live: int16 at its own rate, shaped (samples, channels)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout=stream.layout.name, rate=stream.rate)
+        blocks = [
+            out.to_ndarray().reshape(-1, stream.channels)
+            for frame in container.decode(stream)
+            for out in resampler.resample(frame)
+        ]
+    return np.concatenate(blocks)
+
+
 def tone(seconds: float, sample_rate: int, freq: float = 440.0, level: float = 0.3) -> np.ndarray:
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -106,6 +106,9 @@ export async function currentUser() {
 
 export const ROLE_LABELS = { operator: "接线员", qa: "质检员", admin: "管理员" };
 export const PAGES = { operator: "operator.html", qa: "qa.html" };
+/** The hot-spot reports (一周热点, 月度报告): for QA and supervisors, who log in with the QA role. */
+export const REPORTS_PAGE = "reports.html";
+export const REPORT_ROLES = ["qa", "admin"];
 
 /**
  * The page's guard: resolves to the user when their role may use this page; otherwise goes to the
@@ -137,6 +140,11 @@ export function mountHeader(user) {
     if (!PAGES[role]) continue;
     const link = el("a", { href: PAGES[role] }, role === "qa" ? "质检" : "接线员工作台");
     if (PAGES[role] === here) link.setAttribute("aria-current", "page");
+    nav.append(link);
+  }
+  if (REPORT_ROLES.includes(user.role)) {
+    const link = el("a", { href: REPORTS_PAGE }, "热点报告");
+    if (REPORTS_PAGE === here) link.setAttribute("aria-current", "page");
     nav.append(link);
   }
   const logout = el("button", { type: "button", className: "btn btn-quiet", id: "logout" }, "退出");

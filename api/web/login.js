@@ -1,7 +1,7 @@
 // The login page: the key goes to POST /v1/session once (which sets the HttpOnly cookie) and is then
 // cleared from the field; nothing of it is kept by the page.
 
-import { PAGES, ROLE_LABELS, api, currentUser, el, mountHeader, say } from "./api.js";
+import { PAGES, REPORTS_PAGE, REPORT_ROLES, ROLE_LABELS, api, currentUser, el, mountHeader, say } from "./api.js";
 
 const form = document.getElementById("login-form");
 const keyInput = document.getElementById("key");
@@ -11,6 +11,7 @@ const button = document.getElementById("login-button");
 function requestedPage(role) {
   const next = new URLSearchParams(location.search).get("next");
   const allowed = role === "admin" ? Object.values(PAGES) : [PAGES[role]];
+  if (REPORT_ROLES.includes(role)) allowed.push(REPORTS_PAGE);
   return allowed.includes(next) ? next : null;
 }
 
@@ -26,6 +27,9 @@ function showSignedIn(user) {
   }
   if (user.role === "qa" || user.role === "admin") {
     links.push(el("a", { className: "btn btn-primary", href: PAGES.qa }, "质检"));
+  }
+  if (REPORT_ROLES.includes(user.role)) {
+    links.push(el("a", { className: "btn btn-primary", href: REPORTS_PAGE }, "热点报告"));
   }
   document.getElementById("choose-page").replaceChildren(...links);
   panel.hidden = false;

@@ -1,9 +1,9 @@
 """`hotline` command line: the whole pipeline in-process, on the embedded defaults.
 
 The commands live one group to a module: `process` (process, extract), `enroll`, `routing` (train routing,
-eval routing, route), `evaluate` (eval asr, eval tickets), `lexicon` (lexicon build), and the service's (serve,
-worker, beat, sweep, db, keys, export, live-worker, live-push) in `pipeline.service.cli`; `common` holds what they
-share. This module builds the app.
+eval routing, route), `evaluate` (eval asr, eval tickets), `lexicon` (lexicon build), `report` (report
+weekly|monthly), and the service's (serve, worker, beat, sweep, db, keys, export, live-worker, live-push) in
+`pipeline.service.cli`; `common` holds what they share. This module builds the app.
 
 Exit codes: 0 success; 2 usage error; 3 bad input (audio or metadata); 4 no speech in the
 recording; 5 a model or backend cannot be loaded; 6 some files of a folder failed.
@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from pipeline import logmask
-from pipeline.cli import enroll, evaluate, lexicon, process, routing
+from pipeline.cli import enroll, evaluate, lexicon, process, report, routing
 from pipeline.cli.common import load_settings
 from pipeline.service.cli import register as register_service_commands
 
@@ -57,6 +57,7 @@ app.command()(process.process)
 app.command()(process.extract)
 app.command()(enroll.enroll)
 app.command()(routing.route)
+app.command()(report.report)
 eval_app.command("asr")(evaluate.eval_asr)
 eval_app.command("tickets")(evaluate.eval_tickets)
 eval_app.command("routing")(routing.eval_routing)

@@ -1,6 +1,7 @@
 """`hotline process` (a recording or a folder of them, in-process) and `hotline extract` (the ticket again)."""
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,8 @@ from pipeline.cli.common import (
     load_extractor,
     write_output,
 )
+
+logger = logging.getLogger(__name__)
 
 LOADING = "loading models…"
 STAGES = {
@@ -101,6 +104,10 @@ def _process_folder(folder: Path, out_dir: Path, fmt: str, engines, options) -> 
             except HotlineError as error:
                 failures += 1
                 results.append((path.name, f"error: {error}", 0.0, 0.0, 0))
+            except Exception as error:  # a bug met on one recording must not lose the others' transcripts
+                logger.exception("internal error on %s", path.name)
+                failures += 1
+                results.append((path.name, f"internal error: {type(error).__name__}", 0.0, 0.0, 0))
             else:
                 write_output(out_dir / f"{path.stem}.{_suffix(fmt)}", render(transcript, fmt))
                 results.append(

@@ -3,7 +3,10 @@
 - `sweep`: calls whose queue message was lost (queued too long, or a lease that expired) and webhook deliveries
   that are due go back to the queue (`Jobs.sweep`);
 - `purge_recordings`: with a retention period, the audio of finished calls older than it is deleted
-  (`Jobs.purge_recordings`).
+  (`Jobs.purge_recordings`);
+- `weekly_report`: last week's brief (一周热点) stored under the data directory once the week is over
+  (`pipeline.service.reports.Reports.weekly_due`; beat sends `hotline.weekly_report` hourly, a made brief is
+  not made again).
 
 Who keeps time: with Celery, beat (`hotline beat`, or `hotline worker --beat` on one worker) sends the periodic
 tasks `hotline.sweep` and `hotline.purge_recordings` (`pipeline.service.tasks`), which call these methods;
@@ -15,16 +18,19 @@ import logging
 import threading
 
 from pipeline.service.jobs import Jobs
+from pipeline.service.reports import Reports
 
 logger = logging.getLogger(__name__)
 
 
 class Housekeeping:
-    """Sweeps and purges for one service; `retention_days` None keeps recordings for ever."""
+    """Sweeps, purges and the weekly brief for one service; `retention_days` None keeps recordings for ever,
+    `reports` None makes no brief."""
 
-    def __init__(self, jobs: Jobs, retention_days: float | None = None):
+    def __init__(self, jobs: Jobs, retention_days: float | None = None, reports: Reports | None = None):
         self.jobs = jobs
         self.retention_days = retention_days
+        self.reports = reports
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -38,6 +44,13 @@ class Housekeeping:
             return 0
         return self.jobs.purge_recordings(self.retention_days)
 
+    def weekly_report(self) -> str | None:
+        """Last week's brief made and stored, if it was not yet: its file name; else None."""
+        if self.reports is None:
+            return None
+        made = self.reports.weekly_due()
+        return made.name if made else None
+
     def requeue_all(self) -> int:
         """Every unfinished call back to the queue, its lease dropped. Only for the in-process queue at start-up:
         whatever it held died with the process, and no other process can hold a lease."""
@@ -48,7 +61,8 @@ class Housekeeping:
         return len(unfinished)
 
     def start(self, interval_s: float) -> None:
-        """In-process mode: `requeue_all`, then `sweep` and `purge_recordings` now and every `interval_s`."""
+        """In-process mode: `requeue_all`, then `sweep`, `purge_recordings` and `weekly_report` now and every
+        `interval_s`."""
         self._thread = threading.Thread(target=self._run, args=(interval_s,), name="hotline-sweeper", daemon=True)
         self._thread.start()
 
@@ -68,4 +82,8 @@ class Housekeeping:
                 self.purge_recordings()
             except Exception:  # the next tick tries again
                 logger.exception("sweep failed")
+            try:
+                self.weekly_report()
+            except Exception:  # a report that fails must not stop the sweeps; the next tick tries again
+                logger.exception("weekly report failed")
             self._stopping.wait(interval_s)

@@ -73,6 +73,7 @@ QUEUES = (*(route.queue for route in PHASE_ROUTES.values()), WEBHOOK_ROUTE.queue
 # Beat's periodic tasks (`pipeline.service.housekeeping`): they carry no id and run no `Jobs` method, so no route.
 SWEEP_TASK = "hotline.sweep"
 PURGE_RECORDINGS_TASK = "hotline.purge_recordings"
+WEEKLY_REPORT_TASK = "hotline.weekly_report"
 # Housekeeping needs no model and takes little time, like a webhook; and a deployment whose webhooks go out
 # has a worker on this queue, whatever else it splits across machines.
 HOUSEKEEPING_QUEUE = WEBHOOK_ROUTE.queue

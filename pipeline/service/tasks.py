@@ -5,8 +5,9 @@ that dies mid-call leaves it in Redis, which hands it out again after the visibi
 job lease). Only transient errors (store or database unreachable, a model that failed to load) are
 retried, with exponential backoff; a bad recording fails its call instead.
 
-Housekeeping (`pipeline.service.housekeeping`) runs as two periodic tasks that Celery beat sends every
-HOTLINE_WORKER__SWEEP_INTERVAL_S (`schedule_housekeeping`). They are not retried: the next one comes soon, and
+Housekeeping (`pipeline.service.housekeeping`) runs as periodic tasks that Celery beat sends: the sweep and the
+purge every HOTLINE_WORKER__SWEEP_INTERVAL_S, the weekly brief's check hourly (`schedule_housekeeping`). They are
+not retried: the next one comes soon, and
 one that waited a whole interval in the queue is dropped (`expires`), so a pile-up after an outage runs once.
 
 The worker reads settings (an entry point); the API only sends tasks by name (`pipeline.service.queues`).
@@ -32,6 +33,7 @@ from pipeline.service.queues import (
     QUEUES,
     SWEEP_TASK,
     WEBHOOK_ROUTE,
+    WEEKLY_REPORT_TASK,
     JobRoute,
 )
 from pipeline.service.queues import configure as configure_celery
@@ -58,19 +60,34 @@ def _jobs():
     return build_worker_jobs()
 
 
+REPORT_CHECK_INTERVAL_S = 3600.0
+"""How often beat asks for last week's brief: it is made on the first check after Sunday ends, and a check that
+finds it made costs a file lookup, so a beat that was down on Monday still gets it out."""
+
+
 @functools.cache
 def _housekeeping() -> Housekeeping:
-    return Housekeeping(_jobs(), Settings().retention_days)
+    from pipeline.service.reports import reports_from
+
+    settings, jobs = Settings(), _jobs()
+    return Housekeeping(jobs, settings.retention_days, reports_from(settings, jobs.repository))
 
 
 def schedule_housekeeping(interval_s: float) -> Celery:
-    """Beat's schedule: `hotline.sweep` and `hotline.purge_recordings` every `interval_s`. Beat keeps it in
-    memory (nothing written to disk): after a restart the first ones come one interval later."""
+    """Beat's schedule: `hotline.sweep` and `hotline.purge_recordings` every `interval_s`, `hotline.weekly_report`
+    every `REPORT_CHECK_INTERVAL_S`. Beat keeps it in memory (nothing written to disk): after a restart the first
+    ones come one interval later."""
     options = {"queue": HOUSEKEEPING_QUEUE, "expires": interval_s}
+    report_options = {"queue": HOUSEKEEPING_QUEUE, "expires": REPORT_CHECK_INTERVAL_S}
     app.conf.update(
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": interval_s, "options": options},
             "purge recordings": {"task": PURGE_RECORDINGS_TASK, "schedule": interval_s, "options": options},
+            "weekly report": {
+                "task": WEEKLY_REPORT_TASK,
+                "schedule": REPORT_CHECK_INTERVAL_S,
+                "options": report_options,
+            },
         },
         beat_scheduler="celery.beat:Scheduler",
         result_expires=None,  # no result backend to clean: beat would add a daily cleanup task otherwise
@@ -112,6 +129,11 @@ def purge_recordings() -> int:
     return _housekeeping().purge_recordings()
 
 
+@app.task(name=WEEKLY_REPORT_TASK)
+def weekly_report() -> str | None:
+    return _housekeeping().weekly_report()
+
+
 __all__ = [
     "QUEUES",
     "app",
@@ -122,4 +144,5 @@ __all__ = [
     "sweep",
     "transcribe",
     "webhook",
+    "weekly_report",
 ]

@@ -64,6 +64,16 @@ def test_nothing_changes_where_the_decode_is_no_better_or_there_is_no_misheard_n
     assert len(capped.calls) == 2
 
 
+def test_digits_scattered_through_a_long_stretch_are_not_decoded_again_as_one_number():
+    # digits a word apart for 20 s (addresses, dates, amounts in one long turn): no number said once, and its
+    # clip would not fit one window (dev-0008's crashed the decode with max_new_tokens past the model's 448)
+    scattered = segment(0.0, "三楼二号五月六日八点九分")
+    scattered = Segment(0.0, 20.0, scattered.text, chars(0.0, scattered.text, step=20.0 / len(scattered.text)))
+    decoder = FakeDecoder("幺三九零零零零五二八六")
+    result, changed = redecode_numbers([scattered], decoder)
+    assert changed == 0 and decoder.calls == [] and result[0] is scattered
+
+
 def test_a_number_with_a_repeated_digit_is_not_a_repetition_loop():
     assert not has_repetition_loop("幺三九零零零零五二八六")
     assert not has_repetition_loop("13900005286")

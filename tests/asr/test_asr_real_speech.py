@@ -20,18 +20,35 @@ def _transcribe_clip(engines, path) -> str:
     return "".join(turn.text for turn in transcript.turns)
 
 
+def _plain_whisper(engines, path) -> str:
+    """faster-whisper as most projects call it (the whole file, its own VAD), on the same loaded model."""
+    from asr.transcribe import load_whisper
+
+    segments, _ = load_whisper(engines.transcriber.config).transcribe(
+        str(path), language="zh", vad_filter=True, beam_size=5
+    )
+    return "".join(segment.text.strip() for segment in segments)
+
+
 def test_real_read_speech_clips(engines, shared_data):
     manifest = (shared_data / "speech_real" / "manifest.tsv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(manifest.splitlines(), delimiter="\t"))
     assert len(rows) >= 20
     rows = rows[::2]  # every other clip keeps the test short; bench/asr.py scores all of them
-    errors = chars = 0
+    ours = [0, 0]
+    plain = [0, 0]
     for row in rows:
-        hypothesis = _transcribe_clip(engines, shared_data / "speech_real" / row["file"])
-        e, n = char_errors(row["transcript"], hypothesis)
-        errors, chars = errors + e, chars + n
-    # Whisper base on studio read speech; measured about 0.10 (docs/BENCHMARKS.md)
-    assert errors / chars < 0.2
+        path = shared_data / "speech_real" / row["file"]
+        for total, hypothesis in ((ours, _transcribe_clip(engines, path)), (plain, _plain_whisper(engines, path))):
+            errors, chars = char_errors(row["transcript"], hypothesis)
+            total[0], total[1] = total[0] + errors, total[1] + chars
+    ours_cer, plain_cer = ours[0] / ours[1], plain[0] / plain[1]
+    # Whisper base on studio read speech: about 18-20% whichever way it is called, and the int8 arithmetic of
+    # the CPU moves it by a point between machines (18.9% here, 20.3% on another; bench/asr.py: ours 18.0%,
+    # plain 18.6% on all 40). Compared on the same machine in one run, our pipeline (VAD, guards, coverage
+    # repair, lexicon repair) must not read real speech worse than the model called plainly.
+    assert ours_cer <= plain_cer + 0.02, (ours_cer, plain_cer)
+    assert ours_cer < 0.25, ours_cer
 
 
 def test_real_speech_clips_with_references(engines, shared_data):

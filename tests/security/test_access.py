@@ -454,6 +454,9 @@ ALL_ROUTES = [
     ("GET", "/v1/calls", None, {"operator", "qa"}),
     *CALL_ROUTES,
     ("GET", "/v1/audits/summary", None, {"qa"}),
+    ("GET", "/v1/reports", None, {"qa"}),
+    ("POST", "/v1/reports", {"kind": "weekly", "start": "2018-05-14", "last_day": "2018-05-20"}, {"qa"}),
+    ("GET", "/v1/reports/{name}", None, {"qa"}),
     ("GET", "/v1/reference", None, {"operator", "qa"}),
     ("GET", "/v1/reference/departments", None, {"operator"}),
     ("GET", "/v1/corrections", None, {"admin"}),
@@ -473,7 +476,7 @@ def test_every_route_admits_exactly_its_roles(world):
     for method, path, body, roles in ALL_ROUTES:
         if roles is None:
             continue
-        url = path.format(call_id="x-a1", key_id=987_654)
+        url = path.format(call_id="x-a1", key_id=987_654, name="weekly-2018-05-14-2018-05-20.html")
         for role in ROLES:
             response = client.request(method, url, headers=auth(keys[HOLDER_OF[role]]), json=body)
             if role in roles or role == "admin":

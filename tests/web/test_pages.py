@@ -220,7 +220,7 @@ def test_an_administrator_chooses_a_page_and_logs_out(server, page):
     page.locator("#choose-page").get_by_role("link", name="质检").click()
     expect(page).to_have_url(re.compile(r"/ui/qa\.html"))
     header = page.get_by_role("navigation", name="页面")
-    expect(header.get_by_role("link")).to_have_count(2)
+    expect(header.get_by_role("link")).to_have_count(3)  # 接线员工作台, 质检, 热点报告
     header.get_by_role("link", name="接线员工作台").click()
     expect(page).to_have_url(re.compile(r"/ui/operator\.html"))
     expect(page.locator("#ticket-form")).to_be_hidden()

@@ -10,7 +10,7 @@ from service_builders import RecordingQueue, make_settings
 from typer.testing import CliRunner
 
 from pipeline.service.housekeeping import Housekeeping
-from pipeline.service.queues import HOUSEKEEPING_QUEUE, PURGE_RECORDINGS_TASK, QUEUES, SWEEP_TASK
+from pipeline.service.queues import HOUSEKEEPING_QUEUE, PURGE_RECORDINGS_TASK, QUEUES, SWEEP_TASK, WEEKLY_REPORT_TASK
 from pipeline.service.recordings import StoredRecording
 from pipeline.service.repository.calls import NewCall
 from pipeline.service.wiring import build_store, make_jobs, open_repository
@@ -109,16 +109,17 @@ def test_in_process_it_requeues_once_then_sweeps_and_purges_every_interval(caplo
     assert "sweep failed" in caplog.text
 
 
-def test_beat_sends_both_tasks_every_sweep_interval_to_a_queue_workers_consume():
+def test_beat_sends_the_sweeps_every_sweep_interval_and_the_weekly_check_hourly_to_a_queue_workers_consume():
     from pipeline.service import tasks
 
     tasks.schedule_housekeeping(45.0)
     schedule = tasks.app.conf.beat_schedule
-    assert {entry["task"] for entry in schedule.values()} == {SWEEP_TASK, PURGE_RECORDINGS_TASK}
+    assert {entry["task"] for entry in schedule.values()} == {SWEEP_TASK, PURGE_RECORDINGS_TASK, WEEKLY_REPORT_TASK}
     for entry in schedule.values():
         assert entry["task"] in tasks.app.tasks
-        assert entry["schedule"] == 45.0
-        assert entry["options"] == {"queue": HOUSEKEEPING_QUEUE, "expires": 45.0}
+        interval = tasks.REPORT_CHECK_INTERVAL_S if entry["task"] == WEEKLY_REPORT_TASK else 45.0
+        assert entry["schedule"] == interval
+        assert entry["options"] == {"queue": HOUSEKEEPING_QUEUE, "expires": interval}
     assert HOUSEKEEPING_QUEUE in QUEUES
     assert tasks.app.conf.beat_scheduler == "celery.beat:Scheduler", "beat keeps no schedule file"
 
@@ -144,18 +145,24 @@ def _started_with(monkeypatch, method: str, *args: str):
     return argv, tasks.app.conf.beat_schedule
 
 
+def tasks_report_interval() -> float:
+    from pipeline.service.tasks import REPORT_CHECK_INTERVAL_S
+
+    return REPORT_CHECK_INTERVAL_S
+
+
 def test_a_worker_runs_no_beat_unless_asked(broker_env, monkeypatch):
     argv, _ = _started_with(monkeypatch, "worker_main", "worker")
     assert argv[0] == "worker" and not {"--beat", "-B"} & set(argv), "several workers must not each run beat"
     argv, schedule = _started_with(monkeypatch, "worker_main", "worker", "--beat", "--queues", "webhooks")
     assert "--beat" in argv and "--queues=webhooks" in argv
-    assert {entry["schedule"] for entry in schedule.values()} == {30.0}
+    assert {entry["schedule"] for entry in schedule.values()} == {30.0, tasks_report_interval()}
 
 
 def test_hotline_beat_runs_beat_alone(broker_env, monkeypatch):
     argv, schedule = _started_with(monkeypatch, "start", "beat")
     assert argv[0] == "beat"
-    assert {entry["schedule"] for entry in schedule.values()} == {30.0}
+    assert {entry["schedule"] for entry in schedule.values()} == {30.0, tasks_report_interval()}
 
 
 def test_beat_without_a_broker_is_a_usage_error(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from pipeline.service.queues import (
     QUEUES,
     SWEEP_TASK,
     WEBHOOK_ROUTE,
+    WEEKLY_REPORT_TASK,
     CeleryQueue,
     ThreadQueue,
 )
@@ -30,6 +31,7 @@ def test_task_names_do_not_follow_module_paths() -> None:
     }
     assert (WEBHOOK_ROUTE.task, WEBHOOK_ROUTE.queue) == ("hotline.webhook", "webhooks")
     assert (SWEEP_TASK, PURGE_RECORDINGS_TASK) == ("hotline.sweep", "hotline.purge_recordings")
+    assert WEEKLY_REPORT_TASK == "hotline.weekly_report"
     assert QUEUES == ("asr", "extract", "webhooks")
 
 
@@ -53,6 +55,7 @@ def test_the_worker_registers_its_tasks_under_those_names() -> None:
     assert tasks.extract.name == PHASE_ROUTES[Phase.EXTRACT].task
     assert tasks.webhook.name == WEBHOOK_ROUTE.task
     assert (tasks.sweep.name, tasks.purge_recordings.name) == (SWEEP_TASK, PURGE_RECORDINGS_TASK)
+    assert tasks.weekly_report.name == WEEKLY_REPORT_TASK
 
 
 def test_the_celery_queue_sends_each_job_by_its_wire_name_and_queue() -> None:
