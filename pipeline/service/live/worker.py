@@ -71,8 +71,9 @@ class LiveTranscriber(Protocol):
     def checkpoint(self) -> dict:
         """JSON-serialisable state to resume from (with `committed_sample`)."""
 
-    def transcript(self) -> CallTranscript:
-        """The turns so far with their roles, in the batch transcript's schema."""
+    def transcript(self, earlier: list[Turn] | None = None) -> CallTranscript:
+        """The turns so far and `earlier` ones (saved before a takeover; a turn in both counts once), roles read
+        again from all of them, in the batch transcript's schema."""
 
 
 OpenTranscriber = Callable[[wire.AudioFormat, CallMeta, int, dict | None], LiveTranscriber]
@@ -292,13 +293,14 @@ class _CallRun:
             self.extraction.request(transcript)
 
     def _transcript(self, new: list[Turn]) -> CallTranscript:
-        """Every turn of the call: those saved before a takeover, then the transcriber's own (its roles the
-        latest), in time order."""
+        """Every turn of the call, in time order: those saved before a takeover and the transcriber's own, roles
+        read again from all of them by the transcriber."""
         rate = self.format.sample_rate
-        current = self.transcriber.transcript()
-        for turn in [*new, *current.turns]:
-            self.turns[turn_id(turn, rate)] = replace(turn, role=project_role(turn.role))
-        turns = sorted(self.turns.values(), key=lambda turn: (turn.start, turn.channel or 0))
+        for turn in new:
+            self.turns[turn_id(turn, rate)] = turn
+        current = self.transcriber.transcript(earlier=list(self.turns.values()))
+        turns = [replace(turn, role=project_role(turn.role)) for turn in current.turns]
+        self.turns = {turn_id(turn, rate): turn for turn in turns}
         duration = round(self.fed / rate, 3)
         return replace(current, call_id=self.call_id, turns=turns, duration=duration, warnings=list(current.warnings))
 
