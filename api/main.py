@@ -13,7 +13,19 @@ from api import docs, errors, pages
 from api.headers import SecurityHeaders
 from api.limits import JSON_BODY_LIMIT, BodyGuard, SendGuard
 from api.requestlog import RequestLog
-from api.routes import audits, calls, corrections, keys, live, reference, reports, service, session
+from api.routes import (
+    audits,
+    calls,
+    corrections,
+    keys,
+    live,
+    live_events,
+    reference,
+    related,
+    reports,
+    service,
+    session,
+)
 from pipeline.settings import Settings
 
 API_VERSION = "1.0.0"
@@ -64,6 +76,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(calls.router)
+    app.include_router(related.router)
     app.include_router(audits.router)
     app.include_router(reports.router)
     app.include_router(corrections.router)
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None, services=None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(service.router)
     app.include_router(live.router)
+    app.include_router(live_events.router)
     pages.install(app)
     docs.install(app)
 

@@ -343,3 +343,50 @@ class ReportRequest(BaseModel):
     kind: Literal["weekly", "monthly"]
     start: date
     last_day: date = Field(description="the period's last day, included")
+
+
+class RelatedTicketOut(BaseModel):
+    """An earlier ticket related to a call, with why (in the operator's words) and what was decided about it."""
+
+    ticket_id: str
+    source: Literal["call", "import"]
+    created_at: datetime
+    text: str = Field(description="the ticket's request, phone and ID numbers masked")
+    matter: str
+    district: str
+    place: str
+    department: str
+    same_caller: bool
+    same_place: bool
+    same_matter: bool
+    similarity: float = Field(ge=0, le=1)
+    days_before: int = Field(ge=0)
+    reasons: list[str] = Field(description='e.g. ["同一来电号码", "3天前", "同一事项（相似度0.83）"]')
+    decision: Literal["link", "dismiss"] | None = Field(description="an operator's decision about this pair, if any")
+
+
+class LinkIn(BaseModel):
+    """Link the call to an earlier ticket (并单: one matter, one dispatch) or dismiss it as not the same matter."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ticket_id: str = Field(min_length=1, max_length=128)
+    action: Literal["link", "dismiss"]
+    source: Literal["call", "import"] | None = Field(
+        None, description="where the ticket comes from, when a call and an imported ticket share the id"
+    )
+
+
+class LinkOut(BaseModel):
+    """A decision about a pair: `direction` "to" when this call was linked to (or dismissed) the earlier ticket,
+    "from" when a later call was linked to this one (then `call_id` is that call)."""
+
+    call_id: str
+    ticket_id: str
+    source: Literal["call", "import"]
+    action: Literal["link", "dismiss"]
+    direction: Literal["to", "from"]
+    actor: str
+    at: datetime
+    text: str = Field(description="the other ticket's request, numbers masked")
+    department: str

@@ -37,7 +37,7 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 # Run as `python bench/routing.py`, this file's folder comes first on sys.path; keep the project's
@@ -92,17 +92,30 @@ VARIANTS: dict[str, RoutingOptions] = {
     "ensemble (default)": RoutingOptions(),
 }
 
-# `--dispatch --variants`: the default and candidate rankers, on the same splits in the same run.
-DISPATCH_VARIANTS: dict[str, RoutingOptions] = {
-    "default": RoutingOptions(),
-    "near-duplicates 0.95 / 0.3": RoutingOptions(duplicate_similarity=0.95, duplicate_weight=0.3),
-    "near-duplicates 0.97 / 0.3": RoutingOptions(duplicate_similarity=0.97, duplicate_weight=0.3),
-    "near-duplicates 0.97 / 0.5": RoutingOptions(duplicate_similarity=0.97, duplicate_weight=0.5),
-    "near-duplicates 0.98 / 0.5": RoutingOptions(duplicate_similarity=0.98, duplicate_weight=0.5),
-    # the existing neighbour vote (10 most similar tickets) with more weight, taken from the char model's
-    "neighbours 0.2": RoutingOptions(neighbour_weight=0.2),
-    "neighbours 0.3": RoutingOptions(neighbour_weight=0.3),
-    "neighbours 0.2, 5 of them": RoutingOptions(neighbour_weight=0.2, neighbours=5),
+
+@dataclass(frozen=True)
+class DispatchVariant:
+    """A ranker of `--dispatch --variants`: its options, and how many levels of the 行业分类 matter taxonomy its
+    category part is trained on (0: no category part)."""
+
+    options: RoutingOptions
+    category_levels: int = 0
+
+
+# `--dispatch --variants`: the default and candidate rankers, on the same splits in the same run. Step 1 (issue 15)
+# measured near-duplicate votes and a heavier neighbour vote here (docs/BENCHMARKS.md: none helped); step 2: the
+# matter taxonomy as an intermediate target, a stacked dispatch confidence, recency weights.
+DISPATCH_VARIANTS: dict[str, DispatchVariant] = {
+    "default": DispatchVariant(RoutingOptions()),
+    "category route L2 0.1": DispatchVariant(RoutingOptions(category_weight=0.1), 2),
+    "category route L2 0.2": DispatchVariant(RoutingOptions(category_weight=0.2), 2),
+    "category route L3 0.1": DispatchVariant(RoutingOptions(category_weight=0.1), 3),
+    "stacked confidence": DispatchVariant(RoutingOptions(confidence="stacked")),
+    "stacked confidence + category L2": DispatchVariant(RoutingOptions(confidence="stacked"), 2),
+    "stacked + category route L2 0.1": DispatchVariant(RoutingOptions(confidence="stacked", category_weight=0.1), 2),
+    "boosted confidence + category L2": DispatchVariant(RoutingOptions(confidence="boosted"), 2),
+    "recency half-life 2 months": DispatchVariant(RoutingOptions(recency_half_life=2.0)),
+    "recency half-life 4 months": DispatchVariant(RoutingOptions(recency_half_life=4.0)),
 }
 
 # Renames and spellings of the same unit seen in the data, beyond labels_merge.txt's second column.
@@ -170,6 +183,18 @@ class CachedEncoder:
         return np.stack([np.load(CACHE / f"{key}.npy") for key in keys]).astype(np.float32)
 
 
+def read_taxonomy(path: Path, ids: list[str]) -> list[tuple[str, ...]]:
+    """The 行业分类1级..4级 of each ticket of `ids` (the rows `read_labelled_rows` kept, in its order)."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        by_id = {
+            row["工单编号"].strip(): tuple((row.get(f"行业分类{level}级") or "").strip() for level in range(1, 5))
+            for row in csv.DictReader(handle)
+        }
+    return [by_id[ticket] for ticket in ids]
+
+
 def gold_ticket_ids(calls: Path) -> list[str]:
     ids = []
     for gold in sorted(calls.glob("*.json")):
@@ -228,11 +253,12 @@ def dispatch_rows(
     test_from: str,
     target_error: float,
     methods: tuple[str, ...],
-    variants: dict[str, RoutingOptions] | None = None,
+    variants: dict[str, DispatchVariant] | None = None,
+    taxonomy: list[tuple[str, ...]] | None = None,
 ) -> list[dict]:
     """Each variant (default: the default model), calibrated by each method, on the stratified and the temporal
-    hold-out."""
-    variants = variants or {"default": RoutingOptions()}
+    hold-out. taxonomy: each ticket's 行业分类 levels (for variants with a category part)."""
+    variants = variants or {"default": DispatchVariant(RoutingOptions())}
     canonical = [aliases.get(label, label) for label in labels]
     splits = {
         "stratified": stratified_split(texts, labels, test_fraction=0.2, seed=seed, force_test=forced),
@@ -242,8 +268,12 @@ def dispatch_rows(
     for split, (train, test) in splits.items():
         train_months = [months[i] for i in train] if split == "temporal" else None
         folds = validation_folds([canonical[i] for i in train], train_months, seed=seed)
-        for (variant, options), method in [(item, method) for item in variants.items() for method in methods]:
+        for (variant, spec), method in [(item, method) for item in variants.items() for method in methods]:
             log.print(f"dispatch / {split} / {variant} / {method} …")
+            options, levels = spec.options, spec.category_levels
+            categories = None
+            if levels:
+                categories = ["/".join(taxonomy[i][:levels]) for i in train]
             began = time.perf_counter()
             model = RoutingModel.train_calibrated(
                 [texts[i] for i in train],
@@ -254,6 +284,8 @@ def dispatch_rows(
                 target_error=target_error,
                 method=method,
                 encoder=encoder,
+                categories=categories,
+                months=[months[i] for i in train],
             )
             train_s = time.perf_counter() - began
             test_texts, test_labels = [texts[i] for i in test], [labels[i] for i in test]
@@ -261,8 +293,7 @@ def dispatch_rows(
             per_month = {}
             if split == "temporal":
                 # the validation month's threshold, month by month on the test months
-                probabilities = model.predict_proba(test_texts)
-                confidence = model.calibration.apply(probabilities.max(axis=1))
+                probabilities, confidence = model.predict_with_confidence(test_texts)
                 first = [model.labels[column] for column in probabilities.argmax(axis=1)]
                 correct = [choice == canonical[i] for choice, i in zip(first, test, strict=True)]
                 for month in sorted({months[i] for i in test}):
@@ -275,6 +306,7 @@ def dispatch_rows(
                     "split": split,
                     "variant": variant,
                     "options": asdict(options),
+                    "category_levels": levels,
                     "method": method,
                     "n_train": len(train),
                     "n_test": len(test),
@@ -343,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants", action="store_true", help="--dispatch: compare the candidate rankers (DISPATCH_VARIANTS)"
     )
+    parser.add_argument(
+        "--only", default="", help="--variants: comma-separated names of DISPATCH_VARIANTS to run (default: all)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.csv.is_file():
@@ -359,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         aliases = {label: catalogue.canonical(label) for label in set(labels)}
         months = [month_of(ticket) for ticket in ids]
         methods = tuple(args.methods.split(","))
+        taxonomy = read_taxonomy(args.csv, ids)
+        wanted = [name.strip() for name in args.only.split(",") if name.strip()] or list(DISPATCH_VARIANTS)
+        unknown = [name for name in wanted if name not in DISPATCH_VARIANTS]
+        if unknown:
+            log.print(f"[red]unknown variants: {', '.join(unknown)}")
+            return 2
+        variants = {name: DISPATCH_VARIANTS[name] for name in wanted} if args.variants else None
         rows = dispatch_rows(
             texts,
             labels,
@@ -370,13 +412,14 @@ def main(argv: list[str] | None = None) -> int:
             args.test_from,
             args.target_error,
             methods,
-            DISPATCH_VARIANTS if args.variants else None,
+            variants,
+            taxonomy,
         )
         print_dispatch(rows, args.target_error)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         config = {"csv": str(args.csv), "seed": args.seed, "test_from": args.test_from, "forced": len(forced)}
         config["target_error"] = args.target_error
-        config["variants"] = sorted(DISPATCH_VARIANTS) if args.variants else ["default"]
+        config["variants"] = list(variants) if variants else ["default"]
         args.json.write_text(json.dumps({"config": config, "results": rows}, ensure_ascii=False, indent=1), "utf-8")
         log.print(f"wrote {args.json}")
         return 0

@@ -197,12 +197,12 @@ def _suggest_departments(
     dispatchable = None
     if resources.routing_model is not None and text:
         model = resources.routing_model
-        probabilities = model.predict_proba([text])
+        probabilities, confidence = model.predict_with_confidence([text])
         for label, probability in model.predict([text], k=options.departments)[0]:
             name = catalogue.canonical(label)
             scores[name] = scores.get(name, 0.0) + model_weight * probability
             reasons.setdefault(name, []).append(f"历史工单模型：{probability:.0%}")
-        dispatchable = _auto_dispatch_unit(model, probabilities, catalogue, reasons)
+        dispatchable = _auto_dispatch_unit(model, probabilities, float(confidence[0]), catalogue, reasons)
         for name, reason in _similar_tickets(model, text, catalogue).items():
             if name in reasons:
                 reasons[name].append(reason)
@@ -216,7 +216,7 @@ def _suggest_departments(
 
 
 def _auto_dispatch_unit(
-    model: RoutingModel, probabilities, catalogue: Catalogue, reasons: dict[str, list[str]]
+    model: RoutingModel, probabilities, confidence: float, catalogue: Catalogue, reasons: dict[str, list[str]]
 ) -> str | None:
     """The model's first choice when its calibrated confidence reaches the model's dispatch threshold, else None;
     the confidence and the threshold go into that unit's reasons either way, so the operator sees how near it was."""
@@ -224,7 +224,6 @@ def _auto_dispatch_unit(
     if threshold is None:
         return None
     name = catalogue.canonical(model.labels[int(probabilities[0].argmax())])
-    confidence = float(model.confidence(probabilities)[0])
     reasons.setdefault(name, []).append(f"自动派单把握：{confidence:.1%}（需 {threshold:.1%}）")
     return name if confidence >= threshold else None
 

@@ -17,8 +17,10 @@ class TicketRecord:
     source: str  # "call" | "import"
     created_at: datetime  # when the matter was reported (call start; for Haikou the date in 工单编号)
     text: str  # the request (诉求内容 / the ticket's summary)
-    matter: str  # matter category: the taxonomy path as far as known ("城乡建设/市政设施/…" joined by "/"), or the ticket's category
+    # matter category: the taxonomy path as far as known ("城乡建设/市政设施/…" joined by "/"), or the ticket's category
+    matter: str
     district: str  # normalised district ("龙华区"), "" if unknown
     place: str  # normalised road/place ("龙昆南路", "金盘花园"), "" if unknown
     department: str  # the unit it went to, "" if none
-    caller_key: str  # keyed hash of the caller's number (HMAC-SHA256 with the deployment secret), "" if none — never the number
+    # keyed hash of the caller's number (HMAC-SHA256 with the deployment secret), "" if none — never the number
+    caller_key: str

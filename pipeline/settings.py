@@ -7,7 +7,7 @@ Nested fields use `__`, e.g. HOTLINE_VAD__AGGRESSIVENESS=3.
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,6 +35,28 @@ class ExtractSettings(BaseModel):
         description="error rate at which `hotline train routing` sets the auto-dispatch threshold and `hotline eval "
         "routing` reports the share: the operators' own return rate (退单率)",
     )
+
+
+class RelatedSettings(BaseModel):
+    """Related tickets (repeats, 并单): how far back each kind of match looks, and the caller key's secret."""
+
+    caller_key_secret: SecretStr | None = Field(
+        None,
+        description="the deployment's secret for caller keys (HMAC-SHA256 of the normalised number); unset: one is "
+        "made once in DATA_DIR/caller-key.secret. Every machine of a deployment needs the same one, and changing "
+        "it makes earlier tickets' callers unrecognisable",
+    )
+    caller_window_days: float = Field(30, gt=0, description="earlier tickets of the same caller, this far back")
+    place_window_days: float = Field(7, gt=0, description="earlier tickets about the same road or place")
+    matter_window_days: float = Field(7, gt=0, description="earlier tickets about the same matter (similar text)")
+    same_matter_threshold: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="text similarity from which two tickets are called the same matter (bench/related.py: a 0.03% "
+        "false-link rate on random Haikou pairs)",
+    )
+    max_results: int = Field(10, ge=1, le=100, description="related tickets shown per call")
 
 
 class StoreSettings(BaseModel):
@@ -176,6 +198,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(200, gt=0, description="largest recording accepted by POST /v1/calls")
     retention_days: float | None = Field(None, gt=0, description="delete recordings of finished calls after N days")
     store: StoreSettings = Field(default_factory=StoreSettings)
+    related: RelatedSettings = Field(default_factory=RelatedSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

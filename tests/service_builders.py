@@ -31,16 +31,18 @@ def postgres_available() -> bool:
 
 
 @contextmanager
-def database_url(backend: str, tmp_path: Path):
-    """A URL of an empty database of `backend` ("sqlite" | "postgresql"), dropped afterwards."""
+def database_url(backend: str, tmp_path: Path, name: str | None = None):
+    """A URL of an empty database of `backend` ("sqlite" | "postgresql"), dropped afterwards; `name` the
+    PostgreSQL database's (default: a new random one)."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'hotline-test.db'}"
         return
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
-    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
+    name = name or f"hotline_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))  # left by a killed run
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
@@ -133,3 +135,28 @@ def push(client, key: str, audio: Path | bytes, call_id: str, content_type: str 
     return client.post(
         "/v1/calls", headers=auth(key), data=data, files={"recording": ("call.wav", content, content_type)}
     )
+
+
+def finish_call_with_ticket(
+    services, recorder, call_id: str, key_id: int | None, summary: str, address: str, unit: str, started
+) -> list[str]:
+    """A call taken through the real state machine to done with the ticket given (no models run), its ticket
+    record made by `recorder` as the extract job makes it; the webhook deliveries queued."""
+    from models import CallMeta, CallTranscript, DepartmentSuggestion, Ticket, TicketField
+    from pipeline.service.recordings import StoredRecording
+    from pipeline.service.repository import NewCall, Phase
+
+    repository = services.repository
+    number = "13800007731"
+    new = NewCall(call_id, number, "A1024", started, {"0": "agent", "1": "caller"}, "live", "audio/wav")
+    repository.register(new, StoredRecording(call_id.encode().hex().ljust(64, "0")[:64], 10), key_id)
+    assert repository.claim(call_id, Phase.TRANSCRIBE, 60)
+    transcript = CallTranscript(call_id, 10.0, 8000, 2, "zh", "fake", [], {})
+    assert repository.save_transcript(call_id, transcript.to_dict(), {}, 10.0)
+    assert repository.claim(call_id, Phase.EXTRACT, 60)
+    ticket = Ticket.empty()
+    ticket.fields["summary"] = TicketField(summary, 0.9)
+    ticket.fields["address"] = TicketField(address, 0.9)
+    ticket.department_suggestions = [DepartmentSuggestion(unit, 0.8)]
+    record = recorder.for_call(CallMeta(call_id, number, "A1024", started), ticket, transcript, started)
+    return repository.finish(call_id, ticket, {}, record)

@@ -5,6 +5,7 @@ import {
   callFacts, callListItem, STATUS_LABELS, TICKET_STATE_LABELS, api, el, fill, formatDateTime,
   isTyping, loadReference, mountHeader, requireRole, reviewBadge, say, selectOptions,
 } from "./api.js";
+import { LiveFeed, offerMachineValue } from "./live.js";
 import { CallPlayer } from "./player.js";
 
 const REFRESH_MS = 10_000;
@@ -112,6 +113,8 @@ const state = {
   evidenceStep: {}, // field → which evidence item the next click plays
   loadToken: 0,
   busy: false,
+  live: null, // the LiveFeed of the open call while it is in progress
+  departmentTouched: false, // the operator picked a unit: a newer live ticket does not move the choice
   timer: null,
 };
 
@@ -204,7 +207,7 @@ function markSelectedInQueue() {
 
 /** When the open call finishes processing (or changes elsewhere), show it again unless edits are pending. */
 function followSelectedCall() {
-  if (!state.selected || !state.call) return;
+  if (!state.selected || !state.call || state.live) return; // a live call's own stream brings its end
   const fresh = state.calls.find((call) => call.call_id === state.selected);
   if (!fresh) return;
   const finished = fresh.status !== state.call.status && (fresh.status === "done" || fresh.status === "failed");
@@ -229,6 +232,7 @@ async function selectCall(callId, reload = false) {
     return;
   }
   const token = ++state.loadToken;
+  stopLive();
   state.selected = callId;
   history.replaceState(null, "", `#call=${encodeURIComponent(callId)}`);
   markSelectedInQueue();
@@ -240,6 +244,10 @@ async function selectCall(callId, reload = false) {
     if (token !== state.loadToken) return;
     state.call = call;
     renderCallMeta(call);
+    if (call.status === "live") {
+      followLive(callId, token);
+      return;
+    }
     if (call.status !== "done") {
       showNoTicket(call.status === "failed"
         ? `处理失败：${call.error?.message || call.error?.kind || "未知原因"}`
@@ -257,6 +265,7 @@ async function selectCall(callId, reload = false) {
     player.load(callId, transcript, call.audio_available);
     renderTicket(ticket);
     $("ticket-pane").scrollTop = 0;
+    loadRelated(callId, token);
   } catch (error) {
     if (token !== state.loadToken) return;
     showNoTicket("");
@@ -323,10 +332,19 @@ function confidenceNote(field, reasons) {
 function renderTicket(out) {
   state.ticket = out;
   state.evidenceStep = {};
+  state.departmentTouched = false;
   const ticket = out.ticket || {};
   $("ticket-empty").hidden = true;
   $("ticket-form").hidden = false;
+  renderFields(ticket);
+  renderDepartments(ticket, out.department);
+  renderTicketRest(out);
+}
 
+/** What the operator does not type into: the ticket's state, review box, knowledge-base answers and trail; then the
+ * marks that depend on the form (missing, edited). Save and accept wait for the end of a live call. */
+function renderTicketRest(out) {
+  const ticket = out.ticket || {};
   const accepted = out.state === "accepted";
   fill($("ticket-state"),
     el("span", { className: `state-tag state-${out.state}` }, TICKET_STATE_LABELS[out.state] || out.state),
@@ -335,12 +353,14 @@ function renderTicket(out) {
   $("accept").firstChild.textContent = accepted ? "再次确认受理 " : "确认受理 ";
 
   renderReview(ticket);
-  renderFields(ticket);
-  renderDepartments(ticket, out.department);
   renderKnowledge(ticket.kb_answers || []);
   renderTrail(out.changes || []);
   updateMissing();
   updateDirty();
+  for (const button of [$("save"), $("accept")]) {
+    button.disabled = Boolean(state.live);
+    button.title = state.live ? "通话结束后可保存、受理" : "";
+  }
 }
 
 /** A review reason in Chinese, led by the name of the field it is about unless `withField` is false. */
@@ -373,71 +393,71 @@ function renderReview(ticket) {
 }
 
 function renderFields(ticket) {
-  const fields = ticket.fields || {};
+  fill($("fields"), ...FIELDS.map((spec) => fieldRow(spec, ticket)));
+}
+
+/** One field of the form: label, confidence and source, the control with the ticket's value, ▶ 出处, flags. */
+function fieldRow([name, label, control, wide], ticket) {
+  const field = (ticket.fields || {})[name] || { value: null, confidence: 0, evidence: [] };
   const required = new Set(ticket.form?.required || []);
-  const flagged = reasonsByField(ticket);
-  const nodes = FIELDS.map(([name, label, control, wide]) => {
-    const field = fields[name] || { value: null, confidence: 0, evidence: [] };
-    const id = `f-${name}`;
-    const reasons = flagged.get(name) || [];
-    const low = reasons.length > 0;
-    // what the confidence note does not say already (another number read back, the caller ID put in) shows under it
-    const notes = reasons.filter((reason) => reason.code !== "low_confidence" && reason.code !== "missing");
-    let input;
-    if (control === "textarea") {
-      input = el("textarea", { id, name, rows: 3 });
-      input.value = fieldText(field.value);
-    } else if (control === "select") {
-      const [list, labels] = SELECTS[name];
-      const current = fieldText(field.value);
-      // Without the reference (it failed to load) the labels' values stand in, with the field's own value.
-      const values = state.reference ? state.reference[list] : Object.keys(labels);
-      input = el("select", { id, name }, el("option", { value: "" }, "（未填）"), selectOptions(values, labels, current));
-      input.value = current;
-    } else {
-      input = el("input", { id, name, type: "text", autocomplete: "off" });
-      input.value = name === "event_time" ? formatEventTime(field.value) : fieldText(field.value);
-    }
-    input.dataset.original = input.value;
-    input.setAttribute("aria-describedby", notes.length ? `c-${name} fl-${name}` : `c-${name}`);
-    if (required.has(name)) input.setAttribute("aria-required", "true");
-    input.addEventListener("input", () => { updateDirty(); updateMissing(); });
-    input.addEventListener("change", () => { updateDirty(); updateMissing(); });
-    const evidence = field.evidence || [];
-    const fromCallerId = ANI_SOURCES.has(field.source);
-    // Focusing a field shows where it came from without moving the audio (and no other field's source stays
-    // marked); the button plays it.
-    input.addEventListener("focus", () => showSource(evidence[0], fromCallerId));
-    // The button is out of the Tab order (Tab goes field to field): Alt+P in the field presses it.
-    if (evidence.length) input.setAttribute("aria-keyshortcuts", "Alt+P");
-    const button = evidence.length
-      ? el("button", {
-        type: "button",
-        className: "ev-btn",
-        id: `ev-${name}`,
-        tabIndex: -1,
-        "aria-label": `播放「${label}」的出处`,
-        title: evidence.length > 1 ? `共 ${evidence.length} 处出处，再按播放下一处（Alt+P）` : "在转写中标出并播放出处（Alt+P）",
-      }, el("span", { "aria-hidden": "true" }, "▶ "), "出处")
-      : null;
-    button?.addEventListener("click", () => {
-      const step = state.evidenceStep[name] || 0;
-      markCallerId(fromCallerId);
-      player.showEvidence(evidence[step % evidence.length], { play: true });
-      state.evidenceStep[name] = step + 1;
-    });
-    const source = field.source ? el("span", { className: "source" }, SOURCES[field.source] || field.source) : null;
-    return el("div", { className: `field${wide ? " field-wide" : ""}${low ? " field-low" : ""}`, dataset: { field: name } },
-      el("div", { className: "field-head" },
-        el("label", { for: id }, label, required.has(name) ? el("span", { className: "req", title: "必填", "aria-hidden": "true" }, "*") : null),
-        el("span", { id: `c-${name}`, className: "field-notes" }, confidenceNote(field, reasons), source,
-          el("span", { className: "edited", hidden: true }, "已修改"))),
-      el("div", { className: "field-input" }, input, button),
-      fromCallerId ? callerIdSource() : null,
-      notes.length ? el("p", { id: `fl-${name}`, className: "field-flag" },
-        el("span", { "aria-hidden": "true" }, "⚠ "), notes.map((reason) => reasonText(reason, false)).join("；")) : null);
+  const id = `f-${name}`;
+  const reasons = reasonsByField(ticket).get(name) || [];
+  const low = reasons.length > 0;
+  // what the confidence note does not say already (another number read back, the caller ID put in) shows under it
+  const notes = reasons.filter((reason) => reason.code !== "low_confidence" && reason.code !== "missing");
+  let input;
+  if (control === "textarea") {
+    input = el("textarea", { id, name, rows: 3 });
+    input.value = fieldText(field.value);
+  } else if (control === "select") {
+    const [list, labels] = SELECTS[name];
+    const current = fieldText(field.value);
+    // Without the reference (it failed to load) the labels' values stand in, with the field's own value.
+    const values = state.reference ? state.reference[list] : Object.keys(labels);
+    input = el("select", { id, name }, el("option", { value: "" }, "（未填）"), selectOptions(values, labels, current));
+    input.value = current;
+  } else {
+    input = el("input", { id, name, type: "text", autocomplete: "off" });
+    input.value = name === "event_time" ? formatEventTime(field.value) : fieldText(field.value);
+  }
+  input.dataset.original = input.value;
+  input.setAttribute("aria-describedby", notes.length ? `c-${name} fl-${name}` : `c-${name}`);
+  if (required.has(name)) input.setAttribute("aria-required", "true");
+  input.addEventListener("input", () => { updateDirty(); updateMissing(); });
+  input.addEventListener("change", () => { updateDirty(); updateMissing(); });
+  const evidence = field.evidence || [];
+  const fromCallerId = ANI_SOURCES.has(field.source);
+  // Focusing a field shows where it came from without moving the audio (and no other field's source stays
+  // marked); the button plays it.
+  input.addEventListener("focus", () => showSource(evidence[0], fromCallerId));
+  // The button is out of the Tab order (Tab goes field to field): Alt+P in the field presses it.
+  if (evidence.length) input.setAttribute("aria-keyshortcuts", "Alt+P");
+  const button = evidence.length
+    ? el("button", {
+      type: "button",
+      className: "ev-btn",
+      id: `ev-${name}`,
+      tabIndex: -1,
+      "aria-label": `播放「${label}」的出处`,
+      title: evidence.length > 1 ? `共 ${evidence.length} 处出处，再按播放下一处（Alt+P）` : "在转写中标出并播放出处（Alt+P）",
+    }, el("span", { "aria-hidden": "true" }, "▶ "), "出处")
+    : null;
+  button?.addEventListener("click", () => {
+    const step = state.evidenceStep[name] || 0;
+    markCallerId(fromCallerId);
+    player.showEvidence(evidence[step % evidence.length], { play: true });
+    state.evidenceStep[name] = step + 1;
   });
-  fill($("fields"), ...nodes);
+  const source = field.source ? el("span", { className: "source" }, SOURCES[field.source] || field.source) : null;
+  return el("div", { className: `field${wide ? " field-wide" : ""}${low ? " field-low" : ""}`, dataset: { field: name } },
+    el("div", { className: "field-head" },
+      el("label", { for: id }, label, required.has(name) ? el("span", { className: "req", title: "必填", "aria-hidden": "true" }, "*") : null),
+      el("span", { id: `c-${name}`, className: "field-notes" }, confidenceNote(field, reasons), source,
+        el("span", { className: "edited", hidden: true }, "已修改"))),
+    el("div", { className: "field-input" }, input, button),
+    fromCallerId ? callerIdSource() : null,
+    notes.length ? el("p", { id: `fl-${name}`, className: "field-flag" },
+      el("span", { "aria-hidden": "true" }, "⚠ "), notes.map((reason) => reasonText(reason, false)).join("；")) : null);
 }
 
 /** Where a value from the caller ID came from, under its ▶ 出处: the call's metadata (来电 138****7731), marked there
@@ -523,10 +543,16 @@ function pickDepartment(index) {
   if (!radio) return;
   radio.checked = true;
   radio.focus();
+  state.departmentTouched = true;
   updateDirty();
 }
 
 $("departments").addEventListener("change", updateDirty);
+for (const kind of ["change", "input"]) {
+  $("departments").addEventListener(kind, (event) => {
+    if (event.isTrusted) state.departmentTouched = true;
+  });
+}
 
 // ---- 其他单位: search by duty (GET /v1/reference/departments) --------------------------------------------------
 // Typing a matter ("电梯年检") or a name lists the catalogue's units that handle it, each with the duty that
@@ -593,6 +619,7 @@ function pickUnit(index) {
   if (!item) return;
   $("dept-other-text").value = item.department;
   $("dept-other").checked = true;
+  state.departmentTouched = true;
   hideUnitSearch();
   checkOtherDepartment();
   updateDirty();
@@ -649,6 +676,7 @@ function renderKnowledge(answers) {
 }
 
 function describeChange(name, change) {
+  if (name === "related") return `相关工单：${change?.ticket_id || ""}`;
   const label = name === "department" ? "承办部门" : FIELD_LABELS[name] || name;
   if (change && typeof change === "object" && ("old" in change || "new" in change)) {
     return `${label}：${fieldText(change.old) || "（空）"} → ${fieldText(change.new) || "（空）"}`;
@@ -656,13 +684,17 @@ function describeChange(name, change) {
   return `${label}：${fieldText(change)}`;
 }
 
+const TRAIL_ACTIONS = {
+  accept: "确认受理", correct: "修改", link: "并单", dismiss: "忽略相关工单", unlink: "取消并单", undismiss: "取消忽略",
+};
+
 function renderTrail(changes) {
   if (!changes.length) {
     fill($("trail"), el("li", { className: "empty" }, "尚无修改，工单为机器预填。"));
     return;
   }
   fill($("trail"), ...changes.map((change) => {
-    const action = change.action === "accept" ? "确认受理" : change.action === "correct" ? "修改" : change.action;
+    const action = TRAIL_ACTIONS[change.action] || change.action;
     const details = Object.entries(change.changes || {}).map(([name, value]) => describeChange(name, value));
     return el("li", {},
       el("span", { className: "trail-head" }, `${formatDateTime(change.at)} · ${change.actor} · ${action}`),
@@ -727,6 +759,10 @@ function updateMissing() {
 
 async function submitTicket(accept) {
   if (!state.ticket || state.busy) return;
+  if (state.live) {
+    say("ticket-message", "通话中：挂机后工单定稿，再保存或受理", "info");
+    return;
+  }
   const checked = document.querySelector("input[name=department]:checked");
   if (checked?.value === "__other__" && !$("dept-other-text").value.trim()) {
     say("ticket-message", "请填写其他承办单位的名称", "error");
@@ -798,6 +834,106 @@ function hideAdvanceNotice() {
 $("ticket-form").addEventListener("submit", (event) => event.preventDefault());
 $("save").addEventListener("click", () => submitTicket(false));
 $("accept").addEventListener("click", () => submitTicket(true));
+
+// ---- a call in progress (live.js) ---------------------------------------------------------------
+
+/** A live call: its turns and ticket grow as they come; at hang-up its final ticket is the one to review. */
+function followLive(callId, token) {
+  showNoTicket("通话中：市民每说完一句，转写和工单随之更新。");
+  player.load(callId, { turns: [] }, false);
+  setLiveStatus("实时转写中…");
+  const feed = new LiveFeed(callId, {
+    turn: () => {
+      player.load(callId, feed.transcript(), false);
+      $("transcript-box").scrollTop = $("transcript-box").scrollHeight;
+    },
+    ticket: (ticket) => mergeTicket({
+      call_id: callId,
+      ticket,
+      department: ticket.department ?? ticket.department_suggestions?.[0]?.department ?? null,
+      state: "pending",
+      changes: [],
+    }),
+    final: (data) => finishLive(callId, token, data),
+    connection: (how) => {
+      if (how === "closed") state.live = null; // refused (logged out, call gone): the queue's refresh takes over
+      setLiveStatus({ open: "实时转写中…", retrying: "连接中断，正在重连…", closed: "实时连接已断开" }[how]);
+    },
+  });
+  state.live = feed;
+}
+
+function stopLive() {
+  state.live?.close();
+  state.live = null;
+  setLiveStatus("");
+}
+
+function setLiveStatus(message) {
+  say("live-status", message, "info");
+}
+
+/** The hang-up: the call's stored transcript (with its recording) and final ticket, merged like a live one. */
+async function finishLive(callId, token, data) {
+  state.live = null;
+  if (token !== state.loadToken) return;
+  setLiveStatus(data.partial ? "通话已结束（通话中断，内容可能不全），请核对工单" : "通话已结束，请核对工单");
+  try {
+    const call = await api(`/v1/calls/${encodeURIComponent(callId)}`);
+    if (token !== state.loadToken) return;
+    state.call = call;
+    renderCallMeta(call);
+    if (call.status !== "done") {
+      if (!isDirty()) showNoTicket(`处理失败：${call.error?.message || call.error?.kind || "未知原因"}`);
+      return;
+    }
+    const [transcript, ticket] = await Promise.all([
+      api(`/v1/calls/${encodeURIComponent(callId)}/transcript`),
+      api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
+      reference(),
+    ]);
+    if (token !== state.loadToken) return;
+    player.load(callId, transcript, call.audio_available);
+    mergeTicket(ticket);
+  } catch (error) {
+    if (token === state.loadToken) say("ticket-error", `无法载入定稿工单：${error.message}`, "error");
+  }
+}
+
+/**
+ * A newer ticket for the open call. A field the operator is in, or has changed, keeps its text; the machine's value
+ * is offered beside it (live.js). The rest take the new values; the chosen unit moves only if the operator has
+ * not picked one.
+ */
+function mergeTicket(out) {
+  if (!state.ticket) {
+    renderTicket(out);
+    return;
+  }
+  state.ticket = out;
+  state.evidenceStep = {};
+  const ticket = out.ticket || {};
+  for (const spec of FIELDS) {
+    const old = $(`f-${spec[0]}`);
+    const row = fieldRow(spec, ticket);
+    const input = row.querySelector(`#f-${spec[0]}`);
+    const machine = input.value;
+    const label = input.tagName === "SELECT" ? input.selectedOptions[0]?.textContent : machine;
+    if (old === document.activeElement) {
+      offerMachineValue(old.closest(".field"), old, machine, label);
+      continue;
+    }
+    if (old.value.trim() !== old.dataset.original.trim()) {
+      input.value = old.value;
+      offerMachineValue(row, input, machine, label);
+    }
+    old.closest(".field").replaceWith(row);
+  }
+  if (!$("departments").contains(document.activeElement)) {
+    renderDepartments(ticket, state.departmentTouched ? chosenDepartment() : out.department);
+  }
+  renderTicketRest(out);
+}
 
 // ---- keyboard ------------------------------------------------------------------------------------
 
@@ -912,3 +1048,72 @@ window.addEventListener("hashchange", () => {
   const callId = callInHash();
   if (callId && callId !== state.selected) selectCall(callId);
 });
+
+// 相关工单: earlier tickets this call may repeat (GET /v1/calls/{id}/related: same caller, place or matter, with
+// reasons). 并单 links the call to one (one matter, one dispatch: the call takes that ticket's unit); 忽略 says it
+// is another matter. Plain buttons: reachable with Tab, pressed with Enter or Space.
+async function loadRelated(callId, token) {
+  $("related").hidden = true;
+  let items;
+  try {
+    items = await api(`/v1/calls/${encodeURIComponent(callId)}/related`);
+  } catch (error) {
+    if (token !== state.loadToken) return;
+    $("related").hidden = false;
+    fill($("related-list"));
+    say("related-message", `无法查询相关工单：${error.message}`, "error");
+    return;
+  }
+  if (token !== state.loadToken) return;
+  renderRelated(callId, items);
+}
+
+function renderRelated(callId, items) {
+  $("related").hidden = !items.length;
+  fill($("related-list"), ...items.map((item) => {
+    const linked = item.decision === "link";
+    const dismissed = item.decision === "dismiss";
+    const name = `工单 ${item.ticket_id}`;
+    const decide = (action) => el("button", {
+      type: "button", className: "btn", text: action === "link" ? "并单" : "忽略",
+      "aria-label": `${action === "link" ? "并单" : "忽略"}：${name}`,
+      onclick: () => decideRelated(callId, item, action),
+    });
+    const undo = el("button", {
+      type: "button", className: "btn", text: linked ? "取消并单" : "取消忽略",
+      "aria-label": `${linked ? "取消并单" : "取消忽略"}：${name}`,
+      onclick: () => decideRelated(callId, item, null),
+    });
+    return el("li", { dataset: { ticket: item.ticket_id, decision: item.decision || "" } },
+      el("span", { className: "related-head" },
+        `${name} · ${formatDateTime(item.created_at)}${item.department ? ` · ${item.department}` : ""}`
+        + (linked ? " · 已并单" : dismissed ? " · 已忽略" : "")),
+      el("span", { className: "related-reasons" }, item.reasons.join("，")),
+      el("span", { className: "related-text" }, item.text.length > 120 ? `${item.text.slice(0, 120)}…` : item.text),
+      item.decision ? undo : [decide("link"), decide("dismiss")]);
+  }));
+}
+
+async function decideRelated(callId, item, action) {
+  const path = `/v1/calls/${encodeURIComponent(callId)}/links`;
+  try {
+    if (action) await api(path, { method: "POST", body: { ticket_id: item.ticket_id, source: item.source, action } });
+    else await api(`${path}/${encodeURIComponent(item.ticket_id)}`, { method: "DELETE", query: { source: item.source } });
+  } catch (error) {
+    say("related-message", `操作失败：${error.message}`, "error");
+    return;
+  }
+  if (callId !== state.selected) return;
+  const done = { link: "已并单", dismiss: "已忽略" }[action] || "已撤销";
+  say("related-message", `${done}：工单 ${item.ticket_id}`);
+  const token = state.loadToken;
+  const [items, ticket] = await Promise.all([
+    api(`/v1/calls/${encodeURIComponent(callId)}/related`),
+    // a link may give the call the linked ticket's unit: show it, unless the operator has edits of their own
+    isDirty() ? null : api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
+  ]);
+  if (token !== state.loadToken) return;
+  if (ticket) renderTicket(ticket);
+  renderRelated(callId, items);
+  $("related-list").querySelector(`li[data-ticket="${CSS.escape(item.ticket_id)}"] button`)?.focus();
+}

@@ -183,10 +183,11 @@ async function selectCall(callId) {
         ? `处理失败：${call.error?.message || call.error?.kind || "未知原因"}`
         : `${STATUS_LABELS[call.status]}，转写完成后才能质检。`);
       renderAudits([]);
+      renderLinks([]);
       return;
     }
-    const [transcript, checks, audits] = await Promise.all([
-      api(`${path}/transcript`), api(`${path}/checks`), api(`${path}/audits`), reference(),
+    const [transcript, checks, audits, links] = await Promise.all([
+      api(`${path}/transcript`), api(`${path}/checks`), api(`${path}/audits`), api(`${path}/links`), reference(),
     ]);
     if (token !== state.loadToken) return;
     state.transcript = transcript;
@@ -194,9 +195,11 @@ async function selectCall(callId) {
     player.load(callId, transcript, call.audio_available);
     resetAuditForm();
     renderAudits(audits);
+    renderLinks(links);
   } catch (error) {
     if (token !== state.loadToken) return;
     showNoAudit("");
+    renderLinks([]);
     say("audit-error", `无法打开该通话：${error.message}`, "error");
   }
 }
@@ -517,3 +520,17 @@ renderRubric();
 await Promise.all([search(), loadSummary(), reference()]);
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("call");
 if (fromHash) selectCall(fromHash);
+
+// 并单记录: which earlier tickets the operator linked this call to (or dismissed), and the later calls linked to it
+// (GET /v1/calls/{id}/links), with who and when.
+const LINK_WORDS = { link: "并入", dismiss: "忽略" };
+
+function renderLinks(links) {
+  $("links-box").hidden = !links.length;
+  fill($("links"), ...links.map((link) => el("li", { dataset: { ticket: link.ticket_id } },
+    el("span", { className: "trail-head" }, `${formatDateTime(link.at)} · ${link.actor}`),
+    el("span", {}, link.direction === "to"
+      ? `${LINK_WORDS[link.action] || link.action}工单 ${link.ticket_id}${link.department ? `（${link.department}）` : ""}`
+      : `来电 ${link.call_id} 并入本工单`),
+    el("span", { className: "trail-details" }, link.text.length > 100 ? `${link.text.slice(0, 100)}…` : link.text))));
+}

@@ -5,6 +5,7 @@
 - `history`: labelled tickets from CSV, the stratified and temporal train/test splits, validation folds.
 - `model`: the classifier (`RoutingModel`, `RoutingOptions`), its training, calibration, prediction and model files.
 - `calibration`: the auto-dispatch share at a target error rate, top-score calibration, expected calibration error.
+- `confidence`: the stacked dispatch confidence (how the ranker's parts agree → P(first choice right)).
 - `evaluation`: top-k accuracy, auto-dispatch share and calibration on labelled texts, predictions as CSV.
 
 Benchmark and defaults: bench/routing.py.

@@ -37,7 +37,8 @@ def evaluate_routing(
     of the texts by top-1 probability, and the probability at which that share is cut: what a
     pre-accept threshold would route automatically), "per_label": {label: {"support", "top1"}},
     "auto_dispatch": the largest share routed with at most `target_error` errors, ranked by the model's confidence
-    (calibrated when the model is), with the threshold that cuts it (`auto_dispatch_share`; what the best threshold
+    (`RoutingModel.predict_with_confidence`: the stacked confidence or the top-1 probability, calibrated when the model
+    is), with the threshold that cuts it (`auto_dispatch_share`; what the best threshold
     for these very texts would give), "at_model_threshold": what the model's own threshold (chosen on validation
     tickets when it was trained) gives on these texts (`share_at_threshold`), "calibration": {"ece", "bins"} of
     the confidence the model reports and "ece_raw" of its uncalibrated top-1 probability (`calibration_error`)}.
@@ -45,7 +46,7 @@ def evaluate_routing(
     """
     aliases = dict(label_aliases or {})
     gold = [aliases.get(label, label) for label in labels]
-    probabilities = model.predict_proba(texts) if texts else np.zeros((0, len(model.labels)))
+    probabilities, calibrated = model.predict_with_confidence(texts)
     result: dict = {"n": len(gold)}
     for k in ks:
         result[f"top{k}"] = _top_k_hits(model.labels, probabilities, gold, k) / len(gold) if gold else 0.0
@@ -71,7 +72,6 @@ def evaluate_routing(
     for entry in per_label.values():
         entry["top1"] /= entry["support"]
     result["per_label"] = dict(sorted(per_label.items(), key=lambda item: -item[1]["support"]))
-    calibrated = confidence if model.calibration is None else model.calibration.apply(confidence)
     result["auto_dispatch"] = auto_dispatch_share(calibrated, correct, target_error)
     result["at_model_threshold"] = share_at_threshold(calibrated, correct, model.dispatch_threshold)
     result["calibration"] = {

@@ -3,8 +3,11 @@
 The model averages the class probabilities of a TF-IDF char n-gram linear SVM (softmax-scaled scores, rare
 units up-weighted) and, when enabled, a logistic regression on multilingual-e5-small sentence embeddings
 (`extract.embeddings`) and a similarity-weighted vote of the most similar training tickets. The same
-neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons. Every text is passed
-through `strip_routing_instruction` first, in training and in prediction.
+neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons. Trained with the tickets' matter
+categories (the history's 行业分类), it also has a category part: P(category | text) routed to units by the history's
+P(unit | category). How sure it is of its first choice is the top-1 probability or a stacked confidence over the
+parts (`extract.routing.confidence`), calibrated. Every text is passed through `strip_routing_instruction` first, in
+training and in prediction.
 Benchmark and defaults: bench/routing.py.
 """
 
@@ -25,8 +28,10 @@ import scipy
 import sklearn
 import skops.io
 from scipy.special import softmax
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from skops.io.exceptions import UntrustedTypesFoundException
 
@@ -37,6 +42,7 @@ from extract.routing.calibration import (
     auto_dispatch_share,
     calibration_error,
 )
+from extract.routing.confidence import ConfidenceModel, RankerParts, cross_fitted_scores, dispatch_features
 from extract.routing.text import split_channel_prefix, strip_routing_instruction
 from models import ModelLoadError
 from models.files import write_atomic
@@ -59,9 +65,11 @@ MODEL_FILE = "model.skops"
 NEXT_MODEL_FILE = "model.skops.next"
 """Where `save` puts a new model while the manifest still names the old one."""
 MANIFEST_FILE = "manifest.json"
+CONFIDENCE_KINDS = ("top1", "stacked", "boosted")
 # Beyond skops' defaults (sklearn estimators, NumPy arrays, Python values): the neighbour index of a model
 # without embeddings is its char TF-IDF rows, a SciPy CSR matrix, which skops rebuilds from arrays.
-TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix"]
+# The boosted dispatch confidence's trees are sklearn objects of arrays that skops rebuilds without running code.
+TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
 class TextEncoder(Protocol):
@@ -105,6 +113,24 @@ class RoutingOptions:
         (the rest scaled down). Repeats are common on a hotline, but their units disagree as often as the confident
         first choices are wrong: no bar and weight raised the auto-dispatch share on validation (docs/BENCHMARKS.md),
         so it is off (weight 0) by default.
+    category_weight: weight of the matter-category route in the probability average (needs `categories` at
+        training): a char SVM predicts the ticket's matter category (the history's 行业分类 path), and each unit gets
+        sum over categories of P(category | text) * P(unit | category), the latter counted in the training tickets
+        (`category_smoothing` added to every count). Taken from the char model's share. Off (0) by default: on the
+        Haikou tickets the taxonomy hardly determines the unit (the gold level-1-2 category's most frequent unit is
+        right 51% of the time), and 0.1-0.2 moved the validation share by +0.5/+1.8 points (stratified) and
+        -2.5/-3.1 (temporal) (docs/BENCHMARKS.md, "A better ranker, step 2").
+    category_smoothing: pseudo-count of every unit under every category in P(unit | category).
+    confidence: what the dispatch threshold is compared with: "top1" (the blended top-1 probability, calibrated),
+        "stacked" (a second-stage logistic regression, `extract.routing.confidence`, on how the parts agree, the
+        margin, the unit's frequency and the text's length, fitted on validation predictions only, then calibrated)
+        or "boosted" (the same with gradient-boosted trees). "top1" by default: the stacked one lowered the
+        validation share (37.6% vs 38.7% stratified, 32.1% vs 36.1% temporal) and its threshold erred 4.9% on the
+        temporal hold-out.
+    confidence_C: inverse regularisation of the stacked confidence's logistic regression.
+    recency_half_life: with months at training, a ticket `recency_half_life` months older than the newest weighs
+        half as much in the char and e5 models (0: all weigh the same). Units are renamed and duties move, but
+        half-lives of 2 and 4 months lowered the temporal validation share (34.6%, 35.6% vs 36.1%): off by default.
     snippet_chars: `similar` returns this many characters of each neighbour's stripped text (stored in
         the model file; 0 stores none).
     max_chars: texts are cut to this many characters (the e5 model reads 512 tokens anyway).
@@ -128,6 +154,11 @@ class RoutingOptions:
     neighbour_temperature: float = 0.02
     duplicate_similarity: float = 0.95
     duplicate_weight: float = 0.0
+    category_weight: float = 0.0
+    category_smoothing: float = 0.5
+    confidence: str = "top1"
+    confidence_C: float = 1.0
+    recency_half_life: float = 0.0
     snippet_chars: int = 80
     max_chars: int = 2000
 
@@ -177,6 +208,10 @@ class RoutingModel:
         neighbour_index: _NeighbourIndex | None = None,
         calibration: TopScoreCalibration | None = None,
         dispatch: dict | None = None,
+        category_classifier: LinearSVC | None = None,
+        category_units: np.ndarray | None = None,
+        confidence_model: ConfidenceModel | None = None,
+        unit_counts: Sequence[int] | None = None,
     ):
         self.options = options
         self.calibration = calibration
@@ -192,6 +227,13 @@ class RoutingModel:
         self._encoder = encoder
         self._last_embedded: tuple[list[str], np.ndarray] | None = None
         self._neighbours = neighbour_index
+        self._category_classifier = category_classifier
+        self._category_units = category_units
+        """P(unit | category): one row per category of `_category_classifier`, columns follow `labels`."""
+        self.confidence_model = confidence_model
+        """The stacked dispatch confidence (`options.confidence == "stacked"`), set by `train_calibrated`."""
+        self.unit_counts = np.zeros(len(labels)) if unit_counts is None else np.asarray(unit_counts, dtype=float)
+        """Training tickets per unit, in `labels` order (a feature of the stacked confidence)."""
 
     @classmethod
     def train(
@@ -202,12 +244,17 @@ class RoutingModel:
         label_aliases: Mapping[str, str] | None = None,
         *,
         encoder: TextEncoder | None = None,
+        categories: Sequence[str] | None = None,
+        months: Sequence[str] | None = None,
     ) -> "RoutingModel":
         """Fit on raw ticket texts (the routing instruction is stripped here) and their units.
 
         label_aliases maps an alias or former name to the canonical department name; the model then
         predicts canonical names only. encoder embeds texts when `options.use_embeddings` (default: the
-        process-wide `extract.embeddings.get_embedder()`).
+        process-wide `extract.embeddings.get_embedder()`). categories: each ticket's matter category (the
+        history's 行业分类 path), for the category route (`options.category_weight`) and the stacked confidence;
+        without them the model has no category part. months ("2018-04", one per ticket): for
+        `options.recency_half_life`.
         """
         options = options or RoutingOptions()
         if len(texts) != len(labels):
@@ -220,6 +267,19 @@ class RoutingModel:
             raise ValueError("embedding_weight + neighbour_weight must not exceed 1")
         if not 0.0 <= options.duplicate_weight <= 1.0:
             raise ValueError("duplicate_weight must be between 0 and 1")
+        if options.category_weight > 0 and categories is None:
+            raise ValueError("category_weight needs the tickets' categories")
+        if options.confidence not in CONFIDENCE_KINDS:
+            raise ValueError(f"unknown confidence {options.confidence!r} ({' or '.join(CONFIDENCE_KINDS)})")
+        blended = options.category_weight + (
+            options.embedding_weight + options.neighbour_weight if options.use_embeddings else 0.0
+        )
+        if blended > 1.0:
+            raise ValueError("embedding_weight + neighbour_weight + category_weight must not exceed 1")
+        for name, values in (("categories", categories), ("months", months)):
+            if values is not None and len(values) != len(texts):
+                raise ValueError(f"{len(texts)} texts but {len(values)} {name}")
+        recency = _recency_weights(months, options.recency_half_life)
         clean = _prepare(texts, options)
         char_inputs = _char_inputs(texts, clean, options)
         started = time.perf_counter()
@@ -232,16 +292,21 @@ class RoutingModel:
         )
         features = vectorizer.fit_transform(char_inputs)
         char_classifier = _char_classifier(options, targets)
-        char_classifier.fit(features, targets)
+        char_classifier.fit(features, targets, sample_weight=recency)
         unit_names = [str(label) for label in char_classifier.classes_]
         column = {label: index for index, label in enumerate(unit_names)}
+        category_classifier = category_units = None
+        if categories is not None:
+            category_classifier, category_units = _category_route(
+                features, categories, [column[target] for target in targets], len(unit_names), options
+            )
         embedding_classifier = None
         index_vectors = features
         if options.use_embeddings:
             encoder = encoder or _default_encoder()
             vectors = encoder.passages(clean)
             embedding_classifier = LogisticRegression(C=options.embedding_C, max_iter=3000)
-            embedding_classifier.fit(vectors, targets)
+            embedding_classifier.fit(vectors, targets, sample_weight=recency)
             norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             index_vectors = (vectors / norms).astype(np.float16)
         neighbour_index = _NeighbourIndex(
@@ -266,6 +331,9 @@ class RoutingModel:
             training_size=len(clean),
             encoder=encoder,
             neighbour_index=neighbour_index,
+            category_classifier=category_classifier,
+            category_units=category_units,
+            unit_counts=np.bincount([column[target] for target in targets], minlength=len(unit_names)),
         )
 
     @classmethod
@@ -280,28 +348,57 @@ class RoutingModel:
         target_error: float = DEFAULT_TARGET_ERROR,
         method: str = "sigmoid",
         encoder: TextEncoder | None = None,
+        categories: Sequence[str] | None = None,
+        months: Sequence[str] | None = None,
     ) -> "RoutingModel":
         """`train` on all texts, then `calibrate` on validation predictions: for each (fit rows, validation rows)
         pair of `validation` (`extract.routing.validation_folds`), a model trained on the fit rows only predicts the
-        validation rows, so the calibration sees scores of tickets the model did not learn from."""
+        validation rows, so the calibration sees scores of tickets the model did not learn from. With
+        `options.confidence == "stacked"` the confidence model is fitted on those same validation predictions, and
+        the calibration and threshold on its scores cross-fitted over the validation folds."""
         aliases = dict(label_aliases or {})
         options = options or RoutingOptions()
         if options.use_embeddings:
             # every fold embeds the same texts: once is enough
             encoder = _MemoEncoder(encoder or _default_encoder())
+
+        def pick(values, rows):
+            return None if values is None else [values[i] for i in rows]
+
         confidence: list[float] = []
         correct: list[bool] = []
-        for fit_rows, validation_rows in validation:
+        features: list[np.ndarray] = []
+        groups: list[int] = []
+        for fold, (fit_rows, validation_rows) in enumerate(validation):
             fold_model = cls.train(
-                [texts[i] for i in fit_rows], [labels[i] for i in fit_rows], options, aliases, encoder=encoder
+                pick(texts, fit_rows),
+                pick(labels, fit_rows),
+                options,
+                aliases,
+                encoder=encoder,
+                categories=pick(categories, fit_rows),
+                months=pick(months, fit_rows),
             )
-            probabilities = fold_model.predict_proba([texts[i] for i in validation_rows])
+            parts = fold_model._parts(pick(texts, validation_rows))
+            probabilities = fold_model._blend(parts)
             confidence += probabilities.max(axis=1).tolist()
             correct += [
                 fold_model.labels[column] == aliases.get(labels[row], labels[row])
                 for column, row in zip(probabilities.argmax(axis=1), validation_rows, strict=True)
             ]
-        model = cls.train(texts, labels, options, aliases, encoder=encoder)
+            features.append(dispatch_features(parts, probabilities, fold_model.unit_counts))
+            groups += [fold] * len(validation_rows)
+        model = cls.train(texts, labels, options, aliases, encoder=encoder, categories=categories, months=months)
+        if options.confidence != "top1":
+            stacked, boosted = np.concatenate(features), options.confidence == "boosted"
+            try:
+                scores = cross_fitted_scores(stacked, correct, groups, options.confidence_C, boosted)
+                model.confidence_model = ConfidenceModel.fit(stacked, correct, options.confidence_C, boosted)
+                confidence = scores.tolist()
+            except ValueError as error:
+                # a small history whose validation routings are all right (or one fold's are): nothing to learn
+                # the difference from; the top score still orders the tickets
+                logger.warning("routing: no stacked dispatch confidence (%s); the top-1 probability is used", error)
         model.calibrate(confidence, correct, target_error, method)
         if isinstance(encoder, _MemoEncoder):
             model._encoder = encoder.encoder  # the memo is for training; in use it would only grow
@@ -342,30 +439,68 @@ class RoutingModel:
         """The calibrated confidence at or above which the first choice may be dispatched automatically."""
         return None if self.dispatch is None else self.dispatch.get("threshold")
 
-    def confidence(self, probabilities: np.ndarray) -> np.ndarray:
-        """How sure the model is of each row's first choice: its top-1 probability, calibrated when the model is
-        (the number `dispatch_threshold` is compared with)."""
-        top = np.asarray(probabilities).max(axis=1) if len(probabilities) else np.zeros(0)
-        return top if self.calibration is None else self.calibration.apply(top)
+    def predict_with_confidence(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`predict_proba` and how sure the model is of each row's first choice (the number `dispatch_threshold` is
+        compared with): the stacked confidence when the model has one, else the top-1 probability; calibrated when
+        the model is."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float64), np.zeros(0)
+        parts = self._parts(texts)
+        probabilities = self._blend(parts)
+        if self.confidence_model is not None:
+            score = self.confidence_model.predict(dispatch_features(parts, probabilities, self.unit_counts))
+        else:
+            score = probabilities.max(axis=1)
+        return probabilities, score if self.calibration is None else self.calibration.apply(score)
+
+    def confidence(self, texts: list[str]) -> np.ndarray:
+        """The confidence of `predict_with_confidence` alone."""
+        return self.predict_with_confidence(texts)[1]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(len(texts), len(labels)) probabilities; rows sum to 1, columns follow `labels`."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
+        return self._blend(self._parts(texts))
+
+    def _parts(self, texts: list[str]) -> RankerParts:
+        """Each part's unit probabilities for non-empty `texts` (what `_blend` averages), and what the stacked
+        confidence reads besides."""
         clean = _prepare(texts, self.options)
         features = self._vectorizer.transform(_char_inputs(texts, clean, self.options))
-        probabilities = _char_probabilities(self._char_classifier, features, self.options)
+        parts = RankerParts(
+            char=_char_probabilities(self._char_classifier, features, self.options),
+            lengths=np.array([len(text) for text in clean]),
+        )
+        if self._category_classifier is not None:
+            category = _softmax_scores(self._category_classifier, features, self.options.temperature)
+            parts.category = category @ self._category_units
+            parts.category_confidence = category.max(axis=1)
         if self._embedding_classifier is not None:
             vectors = self._embed(clean)
-            weight = self.options.embedding_weight
-            combined = weight * self._embedding_classifier.predict_proba(vectors)
-            neighbour_weight = self.options.neighbour_weight if self._neighbours is not None else 0.0
-            similarities = None if self._neighbours is None else self._neighbours.similarities(vectors)
-            if neighbour_weight > 0:
-                combined += neighbour_weight * self._neighbour_vote(similarities)
-            probabilities = (1.0 - weight - neighbour_weight) * probabilities + combined
-            if self.options.duplicate_weight > 0 and similarities is not None:
-                probabilities = self._with_duplicates(probabilities, similarities)
+            parts.embedding = self._embedding_classifier.predict_proba(vectors)
+            if self._neighbours is not None:
+                parts.similarities = self._neighbours.similarities(vectors)
+                parts.neighbours = self._neighbour_vote(parts.similarities)
+                parts.nearest_similarity = parts.similarities.max(axis=1)
+        return parts
+
+    def _blend(self, parts: RankerParts) -> np.ndarray:
+        """The parts' weighted average (the char model takes what the others leave), near-duplicates blended in."""
+        probabilities = parts.char
+        shares = []
+        if parts.embedding is not None:
+            shares.append((self.options.embedding_weight, parts.embedding))
+        if parts.neighbours is not None and self.options.neighbour_weight > 0:
+            shares.append((self.options.neighbour_weight, parts.neighbours))
+        if parts.category is not None and self.options.category_weight > 0:
+            shares.append((self.options.category_weight, parts.category))
+        if shares:
+            probabilities = (1.0 - sum(weight for weight, _ in shares)) * probabilities
+            for weight, part in shares:
+                probabilities = probabilities + weight * part
+        if self.options.duplicate_weight > 0 and parts.neighbours is not None:
+            probabilities = self._with_duplicates(probabilities, parts.similarities)
         return probabilities
 
     def similar(self, texts: list[str], n: int = 5) -> list[list[SimilarTicket]]:
@@ -460,6 +595,9 @@ class RoutingModel:
                 "char_classifier": self._char_classifier,
                 "embedding_classifier": self._embedding_classifier,
                 "neighbour_index": None if self._neighbours is None else asdict(self._neighbours),
+                "category_classifier": self._category_classifier,
+                "category_units": self._category_units,
+                "confidence_model": None if self.confidence_model is None else self.confidence_model.pipeline,
             }
         )
         manifest = {
@@ -472,6 +610,7 @@ class RoutingModel:
             "model_sha256": hashlib.sha256(payload).hexdigest(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "dispatch": self.dispatch,
+            "unit_counts": self.unit_counts.astype(int).tolist(),
             "versions": _library_versions(),
         }
         for name in (NEXT_MODEL_FILE, MODEL_FILE):
@@ -551,6 +690,12 @@ class RoutingModel:
                 neighbour_index=None if index is None else _NeighbourIndex(**index),
                 calibration=None if calibration is None else TopScoreCalibration.from_dict(calibration),
                 dispatch=dispatch,
+                category_classifier=parts.get("category_classifier"),
+                category_units=parts.get("category_units"),
+                confidence_model=None
+                if parts.get("confidence_model") is None
+                else ConfidenceModel(parts["confidence_model"]),
+                unit_counts=manifest.get("unit_counts"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
@@ -569,6 +714,10 @@ def _check_parts(parts) -> None:
         "char_classifier": (LinearSVC, LogisticRegression),
         "embedding_classifier": (LogisticRegression, type(None)),
         "neighbour_index": (dict, type(None)),
+        # absent from models saved before the category route and the stacked confidence
+        "category_classifier": (LinearSVC, type(None)),
+        "category_units": (np.ndarray, type(None)),
+        "confidence_model": (Pipeline, HistGradientBoostingClassifier, type(None)),
     }
     for name, types in expected.items():
         if not isinstance(parts.get(name), types):
@@ -602,10 +751,42 @@ def _char_classifier(options: RoutingOptions, targets: Sequence[str]) -> LinearS
 def _char_probabilities(classifier, features, options: RoutingOptions) -> np.ndarray:
     if isinstance(classifier, LogisticRegression):
         return classifier.predict_proba(features)
+    return _softmax_scores(classifier, features, options.temperature)
+
+
+def _softmax_scores(classifier: LinearSVC, features, temperature: float) -> np.ndarray:
     scores = classifier.decision_function(features)
     if scores.ndim == 1:  # two classes: one score for the second
         scores = np.column_stack([-scores, scores])
-    return softmax(options.temperature * scores, axis=1)
+    return softmax(temperature * scores, axis=1)
+
+
+def _category_route(
+    features, categories: Sequence[str], unit_columns: Sequence[int], units: int, options: RoutingOptions
+) -> tuple[LinearSVC | None, np.ndarray | None]:
+    """A char SVM for the matter category and P(unit | category) counted in the training tickets (with
+    `category_smoothing`); (None, None) when the tickets have fewer than two categories."""
+    names = [str(category) for category in categories]
+    if len(set(names)) < 2:
+        return None, None
+    classifier = LinearSVC(C=options.C).fit(features, names)
+    row = {str(name): index for index, name in enumerate(classifier.classes_)}
+    counts = np.full((len(row), units), options.category_smoothing, dtype=np.float64)
+    np.add.at(counts, ([row[name] for name in names], list(unit_columns)), 1.0)
+    return classifier, counts / counts.sum(axis=1, keepdims=True)
+
+
+def _month_number(month: str) -> int:
+    year, number = month.split("-")
+    return int(year) * 12 + int(number)
+
+
+def _recency_weights(months: Sequence[str] | None, half_life: float) -> np.ndarray | None:
+    """Sample weights halving every `half_life` months back from the newest ticket (None: all equal)."""
+    if not months or half_life <= 0:
+        return None
+    numbers = np.array([_month_number(month) for month in months], dtype=np.float64)
+    return 0.5 ** ((numbers.max() - numbers) / half_life)
 
 
 class _MemoEncoder:

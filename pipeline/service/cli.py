@@ -22,6 +22,8 @@ def register(app: typer.Typer, load_settings) -> None:
     export_app = typer.Typer(help="Data out of the service database.", no_args_is_help=True)
     app.add_typer(export_app, name="export")
     register_live(app, load_settings)
+    import_app = typer.Typer(help="Data into the service database.", no_args_is_help=True)
+    app.add_typer(import_app, name="import")
 
     @app.command()
     def serve(
@@ -218,6 +220,61 @@ def register(app: typer.Typer, load_settings) -> None:
         finally:
             engine.dispose()
         sys.stderr.write(f"{len(rows)} accepted tickets → {out}\n")
+
+    @import_app.command("tickets")
+    def import_tickets(
+        csv_file: Annotated[Path, typer.Option("--csv", help="ticket history, UTF-8 CSV with a header row")],
+        text_column: Annotated[str, typer.Option(help="the request (诉求内容)")],
+        id_column: Annotated[str, typer.Option(help="the ticket number (工单编号)")],
+        time_column: Annotated[str, typer.Option(help="when it was reported")],
+        time_format: Annotated[
+            str | None,
+            typer.Option(
+                help="strptime format of the time's leading characters (工单编号 20180107…: %Y%m%d); default ISO 8601"
+            ),
+        ] = None,
+        timezone: Annotated[str, typer.Option(help="zone of times written without one")] = "Asia/Shanghai",
+        matter_columns: Annotated[
+            str, typer.Option(help="comma-separated taxonomy levels, joined with / (行业分类1级,…,行业分类4级)")
+        ] = "",
+        department_column: Annotated[str | None, typer.Option(help="the handling unit (处置单位)")] = None,
+        caller_column: Annotated[
+            str | None, typer.Option(help="the caller's number: kept only as its caller key (HMAC), never itself")
+        ] = None,
+    ) -> None:
+        """Import a ticket history for related-ticket search (并单), so a deployment starts with its past. The
+        district and road come from the text; importing the same file again adds nothing. Rows are committed in
+        batches: after an error, fix the file and run again (rows already imported are skipped)."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from pipeline.service.ticket_records import CsvColumns, TicketImportError, read_ticket_csv
+        from pipeline.service.wiring import open_repository, ticket_recorder
+
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            sys.stderr.write(f"error: --timezone: unknown time zone {timezone!r}\n")
+            raise typer.Exit(2) from None
+        columns = CsvColumns(
+            text=text_column,
+            ticket_id=id_column,
+            time=time_column,
+            time_format=time_format,
+            timezone=timezone,
+            matter=tuple(name.strip() for name in matter_columns.replace("，", ",").split(",") if name.strip()),
+            department=department_column,
+            caller=caller_column,
+        )
+        settings = load_settings()
+        engine, repository = open_repository(settings)
+        try:
+            added, seen = repository.add_records(read_ticket_csv(csv_file, columns, ticket_recorder(settings)))
+        except TicketImportError as error:
+            sys.stderr.write(f"error: {error} (rows before it are imported; run again once fixed)\n")
+            raise typer.Exit(2) from None
+        finally:
+            engine.dispose()
+        sys.stderr.write(f"{added} tickets imported, {seen} already there\n")
 
 
 def _celery_settings(load_settings, who: str):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -248,7 +249,64 @@ class WebhookAttempt(Base):
     delivered: Mapped[bool] = mapped_column(Boolean)
 
 
+class TicketRecordRow(Base):
+    """One ticket of the hotline's history (`models.TicketRecord`): a call's, written when its ticket is made, or
+    an imported one. `index_terms` is what the full-text index holds for it (`extract.related.index_terms`,
+    space-separated); the database keeps that index in step by itself (see FULL_TEXT_OBJECTS)."""
+
+    __tablename__ = "ticket_records"
+    __table_args__ = (UniqueConstraint("source", "ticket_id", name="uq_ticket_records_source_ticket"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(8))  # call | import
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    text: Mapped[str] = mapped_column(Text)
+    matter: Mapped[str] = mapped_column(String(256))
+    district: Mapped[str] = mapped_column(String(32))
+    place: Mapped[str] = mapped_column(String(128))
+    department: Mapped[str] = mapped_column(String(128))
+    # HMAC-SHA256 of the normalised caller number with the deployment's secret (pipeline.service.caller_keys)
+    caller_key: Mapped[str] = mapped_column(String(64))
+    index_terms: Mapped[str] = mapped_column(Text)
+
+
+class TicketTerm(Base):
+    """How many indexed tickets hold each term: the weights of `extract.related.similarity`, kept by the same
+    transaction that adds a ticket. The row of the empty term counts the tickets themselves."""
+
+    __tablename__ = "ticket_terms"
+
+    term: Mapped[str] = mapped_column(String(16), primary_key=True)
+    docs: Mapped[int] = mapped_column(BigInteger)
+
+
+class TicketLink(Base):
+    """An operator's decision about an earlier ticket shown as related to a call: linked (并单: one matter, one
+    dispatch) or dismissed (not the same matter, not shown as a candidate again). Who and when are also in the
+    call's `TicketChange` trail."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (UniqueConstraint("call_id", "record_id", name="uq_ticket_links_call_record"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("ticket_records.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # link | dismiss
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+FULL_TEXT_OBJECTS = ("ticket_text_index", "index_vector", "ix_ticket_records_index_vector")
+"""The full-text index of `ticket_records.index_terms`, made by migration 0005 and not by the models (each
+database has its own kind): SQLite, the FTS5 table `ticket_text_index` (contentless: it stores the postings, not
+the text) filled by triggers on `ticket_records`, its row id the ticket's day in the high 32 bits and the
+record's id in the low ones, so a time window is a row-id range FTS5 seeks to; PostgreSQL, the generated
+tsvector column `index_vector` and its GIN index, next to the btree on `created_at`."""
+
 Index("ix_calls_status_enqueued", Call.status, Call.enqueued_at)
+Index("ix_ticket_records_caller", TicketRecordRow.caller_key, TicketRecordRow.created_at)
+Index("ix_ticket_records_place", TicketRecordRow.place, TicketRecordRow.district, TicketRecordRow.created_at)
 
 
 def create_db_engine(url: str) -> Engine:

@@ -29,6 +29,7 @@ from models import (
 from pipeline.service.database import Call, utcnow
 from pipeline.service.recordings import RecordingStore
 from pipeline.service.repository import CallRepository, Phase
+from pipeline.service.ticket_records import TicketRecorder
 from pipeline.service.webhooks import (
     DeliveryAttempt,
     WebhookOptions,
@@ -82,6 +83,7 @@ class JobOptions:
     heartbeat_s: least time between two progress writes.
     max_attempts: claims of one phase of a call before the call fails (a recording that crashes workers must
     not loop).
+    recorder: makes the ticket record of each finished call for related-ticket search (None: no records).
     All but heartbeat_s and max_attempts are deployment settings (HOTLINE_WORKER__*, HOTLINE_PUBLIC_URL,
     HOTLINE_WEBHOOKS__*): their defaults are `pipeline.settings`', kept there once, and `wiring.job_options`
     builds these options from the settings."""
@@ -93,6 +95,7 @@ class JobOptions:
     public_url: str = Settings.model_fields["public_url"].default  # Settings() would read the environment
     allow_private_webhooks: bool = _WEBHOOK_DEFAULTS.allow_private
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    recorder: TicketRecorder | None = None
 
 
 @dataclass
@@ -142,7 +145,12 @@ class Jobs:
             self.repository.release(call_id)
             raise
         timings = {"extract": round(time.perf_counter() - started, 3)}
-        for delivery_id in self.repository.finish(call_id, ticket, timings):
+        record = None
+        if ticket is not None and self.options.recorder is not None:
+            record = self.options.recorder.for_call(
+                meta, ticket, CallTranscript.from_dict(call.transcript), call.created_at
+            )
+        for delivery_id in self.repository.finish(call_id, ticket, timings, record):
             self.queue.enqueue_webhook(delivery_id)
         return "done"
 
@@ -157,19 +165,27 @@ class Jobs:
             return "skipped"
         call = self.repository.get(delivery.call_id)
         base = self.options.public_url.rstrip("/")
-        payload = call_summary(
-            call.id,
-            call.status,
-            ticket=call.ticket,
-            error=call.error,
-            error_kind=call.error_kind,
-            timings=call.timings,
-            links={
-                "status": f"{base}/v1/calls/{call.id}",
-                "ticket": f"{base}/v1/calls/{call.id}/ticket",
-                "transcript": f"{base}/v1/calls/{call.id}/transcript",
-            },
-        )
+        links = {
+            "status": f"{base}/v1/calls/{call.id}",
+            "ticket": f"{base}/v1/calls/{call.id}/ticket",
+            "transcript": f"{base}/v1/calls/{call.id}/transcript",
+        }
+        if delivery.event.startswith("call."):
+            payload = call_summary(
+                call.id,
+                call.status,
+                ticket=call.ticket,
+                error=call.error,
+                error_kind=call.error_kind,
+                timings=call.timings,
+                links=links,
+            )
+        else:  # a link decided by an operator: what it was is fixed in the delivery when it was queued
+            payload = {
+                **delivery.payload,
+                "event": delivery.event,
+                "links": {**links, "related": f"{links['status']}/related"},
+            }
         try:
             # checked again at every delivery: a host name can start resolving to a private address later
             validate_webhook_url(delivery.url, allow_private=self.options.allow_private_webhooks)

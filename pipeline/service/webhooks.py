@@ -13,7 +13,7 @@ with any of that project's libraries (Python: ``standardwebhooks``). Each reques
     webhook-id: <delivery id>              the same as the body's "delivery_id" (same on every retry); signed
     webhook-timestamp: <unix seconds>      when this attempt was signed
     webhook-signature: v1,<base64>[ v1,<base64>...]
-    X-Hotline-Event: call.done | call.failed      the same as the body's "event"
+    X-Hotline-Event: call.done | call.failed | ticket.linked | ticket.unlinked      the same as the body's "event"
 
 Verifying a request (a receiver needs nothing from this project)::
 
@@ -97,8 +97,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ("call.done", "call.failed")
-"""The events a webhook is sent for, one per final call status."""
+EVENTS = ("call.done", "call.failed", "ticket.linked", "ticket.unlinked")
+"""The events a webhook is sent for: one per final call status, and an operator linking a call to an earlier ticket
+(并单) or taking the link back (body: event, delivery_id, call_id, ticket_id, source ("call" | "import"),
+department (the unit the linked tickets share, or null), actor, at, links)."""
 
 SECRET_PREFIX = "whsec_"
 """Marks a Standard Webhooks secret: the base64 of the key bytes follows."""
@@ -513,7 +515,7 @@ def call_summary(
     department, request_type, timings, links.
     """
     event = f"call.{status}"
-    if event not in EVENTS:
+    if event not in ("call.done", "call.failed"):
         raise ValueError(f"webhooks are sent for done or failed calls, not {status!r}")
     return {
         "event": event,

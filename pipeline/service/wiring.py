@@ -11,12 +11,14 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from pipeline.service.caller_keys import deployment_secret
 from pipeline.service.database import create_db_engine, make_sessions, migrate
 from pipeline.service.jobs import JobOptions, JobQueue, Jobs
 from pipeline.service.keys import KeyStore
 from pipeline.service.processor import PipelineProcessor
 from pipeline.service.recordings import LocalRecordingStore, RecordingStore
-from pipeline.service.repository import CallRepository
+from pipeline.service.repository import CallRepository, RelatedOptions
+from pipeline.service.ticket_records import TicketRecorder
 from pipeline.service.webhooks import WebhookOptions
 from pipeline.settings import Settings
 
@@ -96,9 +98,31 @@ def build_store(settings: Settings) -> RecordingStore:
     return store
 
 
+def ticket_recorder(settings: Settings) -> TicketRecorder:
+    """Ticket records for related-ticket search: the caller keys' secret and the deployment's city."""
+    secret = settings.related.caller_key_secret
+    return TicketRecorder(
+        deployment_secret(secret.get_secret_value() if secret else None, settings.data_dir),
+        province=settings.extract.province,
+        city=settings.extract.city,
+    )
+
+
+def related_options(settings: Settings) -> RelatedOptions:
+    related = settings.related
+    return RelatedOptions(
+        caller_window_days=related.caller_window_days,
+        place_window_days=related.place_window_days,
+        matter_window_days=related.matter_window_days,
+        same_matter_threshold=related.same_matter_threshold,
+        max_results=related.max_results,
+    )
+
+
 def job_options(settings: Settings) -> JobOptions:
     hooks = settings.webhooks
     return JobOptions(
+        recorder=ticket_recorder(settings),
         lease_s=settings.worker.lease_s,
         requeue_after_s=settings.worker.requeue_after_s,
         public_url=settings.public_url,

@@ -442,7 +442,11 @@ class FixedModel:
         self.dispatch_threshold = None
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return np.array([self.probabilities[text] for text in texts])
+        return np.array([self.probabilities[text] for text in texts]).reshape(len(texts), len(self.labels))
+
+    def predict_with_confidence(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = self.predict_proba(texts)
+        return probabilities, probabilities.max(axis=1)
 
 
 def test_evaluate_routing_coverage_ranks_by_confidence():

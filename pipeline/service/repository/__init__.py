@@ -5,7 +5,8 @@
 - `reviews`: operators' ticket corrections and acceptance;
 - `audits`: QA audits, the per-agent summary, processing statistics;
 - `search`: call search and the text it looks through;
-- `outbox`: webhook deliveries, written in the transaction that finishes or fails a call;
+- `outbox`: webhook deliveries, written in the transaction that finishes or fails a call (or links it);
+- `related`: ticket records and their full-text index, related-ticket search, links (并单) and dismissals;
 - `retention`: recordings that may be deleted;
 - `live`: live calls, registered at their first frame and finished by a live worker;
 - `scope`: which calls a caller may see (`CallScope`), applied by every read the API makes for one.
@@ -25,13 +26,16 @@ from pipeline.service.repository.audits import AuditsAndStats
 from pipeline.service.repository.calls import CallLifecycle, NewCall, Phase
 from pipeline.service.repository.live import EMPTY_RECORDING, LiveCalls
 from pipeline.service.repository.outbox import WEBHOOK_FALLBACK_S, WebhookOutbox
+from pipeline.service.repository.related import LinkView, RelatedOptions, RelatedTicket, RelatedTickets
 from pipeline.service.repository.retention import Retention
 from pipeline.service.repository.reviews import Reviews
 from pipeline.service.repository.scope import CallScope
 from pipeline.service.repository.search import CallQuery, Search, search_text
 
 
-class CallRepository(CallLifecycle, LiveCalls, Reviews, AuditsAndStats, Search, WebhookOutbox, Retention):
+class CallRepository(
+    CallLifecycle, LiveCalls, Reviews, AuditsAndStats, Search, WebhookOutbox, Retention, RelatedTickets
+):
     """All database access of the service, one short transaction per method."""
 
     def __init__(self, sessions: sessionmaker):
@@ -50,7 +54,10 @@ __all__ = [
     "CallQuery",
     "CallRepository",
     "CallScope",
+    "LinkView",
     "NewCall",
     "Phase",
+    "RelatedOptions",
+    "RelatedTicket",
     "search_text",
 ]

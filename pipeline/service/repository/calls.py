@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import CallConflictError, CallNotFoundError, Ticket, top_department
+from models.ticket_record import TicketRecord
 from pipeline.service.database import (
     ApiKey,
     Call,
@@ -214,9 +215,12 @@ class CallLifecycle:
                 session.add(CallEvent(call_id=call_id, event="transcribed", detail={}))
             return bool(saved)
 
-    def finish(self, call_id: str, ticket: Ticket | None, timings: dict) -> list[str]:
-        """The call is done: ticket stored, webhook deliveries queued in the same transaction (outbox).
-        Returns the new delivery ids; [] when the call was already finished by another delivery."""
+    def finish(
+        self, call_id: str, ticket: Ticket | None, timings: dict, record: TicketRecord | None = None
+    ) -> list[str]:
+        """The call is done: ticket stored, its `record` added to the ticket index (related-ticket search) and
+        webhook deliveries queued, all in one transaction (outbox). Returns the new delivery ids; [] when the call
+        was already finished by another delivery."""
         now = utcnow()
         with self.sessions.begin() as session:
             call = session.get(Call, call_id)
@@ -243,6 +247,8 @@ class CallLifecycle:
             if not done:
                 return []
             session.add(CallEvent(call_id=call_id, event="done", detail={}))
+            if record is not None:
+                self._store_records(session, [record])
             return self._queue_webhook(session, call, "done")
 
     def fail(self, call_id: str, kind: str, message: str) -> list[str]:

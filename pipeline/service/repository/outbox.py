@@ -23,6 +23,11 @@ class WebhookOutbox:
     sessions: sessionmaker
 
     def _queue_webhook(self, session: Session, call: Call, status: str) -> list[str]:
+        return self._queue_event(session, call, f"call.{status}", {})
+
+    def _queue_event(self, session: Session, call: Call, event: str, payload: dict) -> list[str]:
+        """A delivery of `event` about `call` to the key that pushed it, if it has a webhook URL. A call's own
+        events (call.done, call.failed) are summarised when sent; others carry `payload`, fixed now."""
         if call.pushed_by is None:
             return []
         key = session.get(ApiKey, call.pushed_by)
@@ -32,8 +37,9 @@ class WebhookOutbox:
             id=str(uuid.uuid4()),
             call_id=call.id,
             key_id=key.id,
-            event=f"call.{status}",
+            event=event,
             url=key.webhook_url,
+            payload=payload,
             state="pending",
             attempts=0,
             # sent at once by the finishing job; if that message is lost, the sweeper sends it from then on

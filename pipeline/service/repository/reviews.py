@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import defer, sessionmaker
 
 from extract.review import CORRECTED, review_again
@@ -13,6 +13,7 @@ from models import CallConflictError, CallNotFoundError, TicketField
 from pipeline.service.database import (
     Call,
     TicketChange,
+    TicketRecordRow,
     utcnow,
 )
 from pipeline.service.repository.search import search_text
@@ -72,6 +73,17 @@ class Reviews:
                     call.ticket = ticket
             call.search_text = search_text(call.transcript, call.ticket)
             call.updated_at = now
+            # the call's ticket record follows the unit and matter the operator settled on (related-ticket search,
+            # the linked group's dispatch); its text and place stay the machine's: re-indexing them needs the text
+            # tools, which the API process does not load
+            session.execute(
+                update(TicketRecordRow)
+                .where(TicketRecordRow.source == "call", TicketRecordRow.ticket_id == call_id)
+                .values(
+                    department=(call.department or "")[:128],
+                    matter=((call.ticket.value("category") if call.ticket else None) or "")[:256],
+                )
+            )
             return call
 
     def ticket_changes(self, call_id: str | None = None, since: datetime | None = None) -> list[TicketChange]:
