@@ -82,7 +82,9 @@ class FakeLiveTranscriber:
     def checkpoint(self) -> dict:
         return {"committed_sample": self.committed_sample, "emitted_until": self.emitted_until}
 
-    def transcript(self) -> CallTranscript:
+    def transcript(self, earlier: list[Turn] | None = None) -> CallTranscript:
+        rate = self.rate
+        by_id = {(turn.channel, round(turn.start * rate)): turn for turn in [*(earlier or []), *self.turns]}
         return CallTranscript(
             call_id=self.meta.call_id,
             duration=self.position / self.rate,
@@ -90,7 +92,7 @@ class FakeLiveTranscriber:
             channels=self.channels,
             language="zh",
             model="fake-live",
-            turns=list(self.turns),
+            turns=sorted(by_id.values(), key=lambda turn: (turn.start, turn.channel or 0)),
         )
 
 

@@ -224,19 +224,20 @@ class _LiveSession:
         if call.pushed_by != key_id:
             raise not_yours
         state, acked = await self.redis.register_script(wire.TOUCH)(keys=[wire.meta_key(start.call_id)])
-        if wire.as_text(state) != "open":
+        state = wire.as_text(state)
+        if state not in ("open", "ended"):  # a hung-up call may be resumed to wait for its final event
             raise Refused(CLOSE_STATE, "call_ended", f"call {start.call_id} has ended; nothing more is taken")
+        self.ended = state == "ended"
         self.format = wire.AudioFormat.from_json(await self.redis.hget(wire.meta_key(start.call_id), "format"))
         return int(acked)
 
     async def _receive(self) -> None:
         while True:
+            # once the call has ended nothing more is due from the client: the connection waits for the final event
+            idle = None if self.ended else self.settings.abandon_after_s
             try:
-                message = await asyncio.wait_for(self.websocket.receive(), self.settings.abandon_after_s)
+                message = await asyncio.wait_for(self.websocket.receive(), idle)
             except TimeoutError:
-                if self.ended:
-                    await self.close(CLOSE_NORMAL, "ended; the result follows by webhook")
-                    return
                 raise Refused(CLOSE_IDLE, "idle", f"no frame for {self.settings.abandon_after_s:g} s") from None
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
@@ -297,7 +298,8 @@ class _LiveSession:
                 for entry_id, fields in entries:
                     last = entry_id
                     kind = wire.as_text(fields[b"type"])
-                    await self.send({"type": kind, "data": json.loads(fields[b"data"])})
+                    at = float(fields[b"at"])
+                    await self.send({"type": kind, "data": json.loads(fields[b"data"]), "at": at})
                     if kind == "final":
                         await self.close(CLOSE_NORMAL, "call finished")
                         return

@@ -2,8 +2,8 @@
 
 The commands live one group to a module: `process` (process, extract), `enroll`, `routing` (train routing,
 eval routing, route), `evaluate` (eval asr, eval tickets), `lexicon` (lexicon build), `report` (report
-weekly|monthly), and the service's (serve, worker, beat, sweep, db, keys, export) in `pipeline.service.cli`;
-`common` holds what they share. This module builds the app.
+weekly|monthly), and the service's (serve, worker, beat, sweep, db, keys, export, live-worker, live-push) in
+`pipeline.service.cli`; `common` holds what they share. This module builds the app.
 
 Exit codes: 0 success; 2 usage error; 3 bad input (audio or metadata); 4 no speech in the
 recording; 5 a model or backend cannot be loaded; 6 some files of a folder failed.

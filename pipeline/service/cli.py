@@ -1,5 +1,6 @@
-"""`hotline serve`, `hotline worker`, `hotline beat`, `hotline sweep`, `hotline db upgrade`, `hotline keys …`: the
-service's entry points, registered on the main `hotline` app (pipeline.cli)."""
+"""`hotline serve`, `hotline worker`, `hotline beat`, `hotline sweep`, `hotline db upgrade`, `hotline keys …` (and the
+live calls' `hotline live-worker`, `hotline live-push`: `pipeline.service.live.cli`): the service's entry points,
+registered on the main `hotline` app (pipeline.cli)."""
 
 import json
 import sys

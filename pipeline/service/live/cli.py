@@ -39,6 +39,7 @@ def register(app: typer.Typer, load_settings) -> None:
             from pipeline.factory import build_extractor
 
             extractor = build_extractor(settings)
+            warm_up(extractor)
         live = settings.live
         worker = LiveWorker(
             redis.Redis.from_url(settings.redis_url),
@@ -128,32 +129,40 @@ def telephone_samples(audio) -> tuple:
 
 
 def live_transcribers(settings):
-    """The real LiveTranscriber (`pipeline.live`) over the deployment's engines, loaded once on the first call."""
-    import threading
+    """The real LiveTranscriber (`pipeline.live`) over the deployment's engines, loaded now: the first call's first
+    turn does not wait for the model."""
+    from asr.transcribe import load_whisper
+    from pipeline.factory import build_engines, pipeline_options
+    from pipeline.live import LiveFormat, LiveTranscriber
 
-    lock, loaded = threading.Lock(), {}
+    no_extraction = settings.extract.model_copy(update={"enabled": False})
+    engines = build_engines(settings.model_copy(update={"extract": no_extraction}))
+    load_whisper(engines.transcriber.config)
+    options = pipeline_options(settings)
 
     def open_transcriber(fmt, meta, start_sample, state):
-        from pipeline.factory import build_engines, pipeline_options
-        from pipeline.live import LiveFormat, LiveTranscriber
-
-        with lock:
-            if not loaded:
-                no_extraction = settings.extract.model_copy(update={"enabled": False})
-                loaded["engines"] = build_engines(settings.model_copy(update={"extract": no_extraction}))
-                loaded["options"] = pipeline_options(settings)
         # the contract's role names: the hotline's "operator" for the project's "agent"
         roles = {int(channel): "operator" if role == "agent" else role for channel, role in fmt.channel_map.items()}
         return LiveTranscriber(
-            loaded["engines"],
+            engines,
             LiveFormat(sample_rate=fmt.sample_rate, channels=fmt.channels, channel_roles=roles),
             meta,
-            options=loaded["options"],
+            options=options,
             start_sample=start_sample,
             state=state,
         )
 
     return open_transcriber
+
+
+def warm_up(extractor) -> None:
+    """One ticket from a one-line call: the extractor's lazy loads (LAC, dictionaries, the knowledge base's
+    embeddings; seconds) happen at start, not at the first caller turn of the first call."""
+    from models import CallMeta, CallTranscript, Turn
+
+    turn = Turn("caller", "SPEAKER_01", 1, 0.0, 2.0, "你好，我想咨询一下公积金怎么提取。", 0.9, [])
+    transcript = CallTranscript("warm-up", 2.0, 8000, 2, "zh", "warm-up", [turn])
+    extractor.extract(transcript, CallMeta("warm-up"))
 
 
 def _clock(seconds: float) -> str:

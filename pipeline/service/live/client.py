@@ -91,17 +91,28 @@ class LivePush:
                     connection.send(seq.to_bytes(4, "big") + frame)
                 except ConnectionClosed:
                     connection, reconnects = self._resume(sent, reconnects)
-            while True:
-                try:
-                    connection.send(json.dumps({"type": "end"}))
-                    break
-                except ConnectionClosed:
+            connection, reconnects = self._end(connection, sent, reconnects)
+            deadline = time.monotonic() + self.final_timeout
+            while not self._done.wait(0.2):
+                if time.monotonic() > deadline:
+                    raise LivePushError("timeout", f"no final result within {self.final_timeout:g} s of the end frame")
+                if self._reader is not None and not self._reader.is_alive():  # dropped before the final event
                     connection, reconnects = self._resume(sent, reconnects)
-            if not self._done.wait(self.final_timeout):
-                raise LivePushError("timeout", f"no final result within {self.final_timeout:g} s of the end frame")
+                    connection, reconnects = self._end(connection, sent, reconnects)
         if self._error is not None:
             raise self._error
         return PushResult(self._final or {}, seq, reconnects)
+
+    def _end(
+        self, connection: ClientConnection, sent: dict[int, bytes], reconnects: int
+    ) -> tuple[ClientConnection, int]:
+        """The end frame (again after a resume: the server takes it once)."""
+        while True:
+            try:
+                connection.send(json.dumps({"type": "end"}))
+                return connection, reconnects
+            except ConnectionClosed:
+                connection, reconnects = self._resume(sent, reconnects)
 
     def _open(self, resume: bool) -> ClientConnection:
         try:

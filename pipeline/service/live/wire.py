@@ -11,7 +11,7 @@ Keys (prefix `hotline:live:`):
                           appended so far), last_seen (Redis time of the last frame or connection, seconds)
     {call_id}:audio       stream: {seq, sample, pcm} per accepted frame (pcm: int16 little-endian, interleaved when
                           stereo; sample: the frame's first sample per channel), then one {kind: end, reason}
-    {call_id}:events      stream: {type: turn | ticket | final, data: JSON} published by the worker
+    {call_id}:events      stream: {type: turn | ticket | final, data: JSON, at: Unix time} published by the worker
     {call_id}:checkpoint  string: the worker's LiveTranscriber.checkpoint() JSON, written after each saved turn
 
 Exactly once: a frame is appended only when its sequence number is acked_seq + 1, by a Lua script that checks,

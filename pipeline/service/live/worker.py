@@ -19,7 +19,9 @@ finalised from what arrived and marked partial: a `partial_call` warning on the 
 it is a review reason the operator sees.
 
 Events are at least once (a turn published just before a worker died is published again by the next one, with
-the same id); the stored transcript holds each utterance once.
+the same id); the stored transcript holds each utterance once. A worker stalled past the lease (not dead) finds at
+its next ownership check (every lease) that another worker has the call and stops; until then both may work on it,
+which writes nothing twice: turns are saved by identity and `finish_live` lets one finalisation through.
 """
 
 import json
@@ -69,8 +71,9 @@ class LiveTranscriber(Protocol):
     def checkpoint(self) -> dict:
         """JSON-serialisable state to resume from (with `committed_sample`)."""
 
-    def transcript(self) -> CallTranscript:
-        """The turns so far with their roles, in the batch transcript's schema."""
+    def transcript(self, earlier: list[Turn] | None = None) -> CallTranscript:
+        """The turns so far and `earlier` ones (saved before a takeover; a turn in both counts once), roles read
+        again from all of them, in the batch transcript's schema."""
 
 
 OpenTranscriber = Callable[[wire.AudioFormat, CallMeta, int, dict | None], LiveTranscriber]
@@ -172,7 +175,7 @@ class LiveWorker:
 
     def _run_call(self, entry_id: str, call_id: str) -> None:
         try:
-            if _CallRun(self, call_id).run():
+            if _CallRun(self, entry_id, call_id).run():
                 self.redis.xack(wire.CALLS, wire.GROUP, entry_id)
         except Exception:
             # left pending: after the lease another worker (or this one) takes the call from its checkpoint
@@ -195,8 +198,9 @@ class LiveWorker:
 class _CallRun:
     """One call, from its checkpoint to its end. `run` returns True when the call is finalised (or was already)."""
 
-    def __init__(self, worker: LiveWorker, call_id: str):
+    def __init__(self, worker: LiveWorker, entry_id: str, call_id: str):
         self.worker = worker
+        self.entry_id = entry_id
         self.redis = worker.redis
         self.repository = worker.repository
         self.call_id = call_id
@@ -230,7 +234,12 @@ class _CallRun:
     def _follow(self, start_sample: int) -> bool:
         last, channels = "0-0", self.format.channels
         block = int(self.worker.options.block_s * 1000)
+        checked = time.monotonic()
         while True:
+            if time.monotonic() - checked >= self.worker.options.lease_s:
+                if not self._still_owned():
+                    return False
+                checked = time.monotonic()
             found = self.redis.xread({wire.audio_key(self.call_id): last}, count=500, block=block)
             if not found:
                 self.worker.end_if_idle(self.call_id)  # the end entry, if written, is read next
@@ -248,6 +257,16 @@ class _CallRun:
                     continue  # before the checkpoint: already in a saved turn or silence
                 pieces.append(pcm[max(0, start_sample - sample) :])
             self._feed(pieces)
+
+    def _still_owned(self) -> bool:
+        """Whether the call's entry is still this worker's: a worker stalled past the lease (a machine swapping)
+        finds another has taken it, and stops instead of working on beside it."""
+        pending = self.redis.xpending_range(wire.CALLS, wire.GROUP, self.entry_id, self.entry_id, 1)
+        owner = wire.as_text(pending[0]["consumer"]) if pending else None
+        if owner != self.worker.name:
+            logger.warning("live call %s: taken over by %s; this worker stops on it", self.call_id, owner)
+            return False
+        return True
 
     def _feed(self, pieces: list[np.ndarray]) -> None:
         if not pieces:
@@ -274,13 +293,14 @@ class _CallRun:
             self.extraction.request(transcript)
 
     def _transcript(self, new: list[Turn]) -> CallTranscript:
-        """Every turn of the call: those saved before a takeover, then the transcriber's own (its roles the
-        latest), in time order."""
+        """Every turn of the call, in time order: those saved before a takeover and the transcriber's own, roles
+        read again from all of them by the transcriber."""
         rate = self.format.sample_rate
-        current = self.transcriber.transcript()
-        for turn in [*new, *current.turns]:
-            self.turns[turn_id(turn, rate)] = replace(turn, role=project_role(turn.role))
-        turns = sorted(self.turns.values(), key=lambda turn: (turn.start, turn.channel or 0))
+        for turn in new:
+            self.turns[turn_id(turn, rate)] = turn
+        current = self.transcriber.transcript(earlier=list(self.turns.values()))
+        turns = [replace(turn, role=project_role(turn.role)) for turn in current.turns]
+        self.turns = {turn_id(turn, rate): turn for turn in turns}
         duration = round(self.fed / rate, 3)
         return replace(current, call_id=self.call_id, turns=turns, duration=duration, warnings=list(current.warnings))
 
@@ -360,7 +380,8 @@ class _CallRun:
 
     def _publish(self, kind: str, data: dict) -> None:
         payload = json.dumps(data, ensure_ascii=False, default=str)
-        self.redis.xadd(wire.events_key(self.call_id), {"type": kind, "data": payload})
+        # `at`: when it was published (Unix seconds), so a client can tell the workers' delay from the network's
+        self.redis.xadd(wire.events_key(self.call_id), {"type": kind, "data": payload, "at": f"{time.time():.3f}"})
 
 
 def mark_partial(ticket: Ticket) -> None:
