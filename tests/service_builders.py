@@ -2,6 +2,8 @@
 file or a new PostgreSQL database), API keys, and polling for a call to finish. Not a conftest: the
 root conftest is imported by name elsewhere."""
 
+import socket
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -160,3 +162,51 @@ def finish_call_with_ticket(
     ticket.department_suggestions = [DepartmentSuggestion(unit, 0.8)]
     record = recorder.for_call(CallMeta(call_id, number, "A1024", started), ticket, transcript, started)
     return repository.finish(call_id, ticket, {}, record)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(app, name: str = "uvicorn-tests", ws: str = "none"):
+    """A real uvicorn serving `app` on a free port, on a thread of the test; yields the port. `ws`: uvicorn's
+    WebSocket implementation ("websockets-sansio" for the live endpoint)."""
+    import uvicorn
+
+    port = free_port()
+    runner = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=ws))
+    thread = threading.Thread(target=runner.run, name=name, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not runner.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield port
+    finally:
+        runner.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
+def fresh_redis(db: int):
+    """The URL of this suite's own database number on the local Redis, emptied before and after; skips the test
+    when no Redis runs (.ci/run starts one)."""
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{db}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        client.close()
+        pytest.skip("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

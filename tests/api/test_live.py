@@ -27,9 +27,8 @@ import httpx
 import numpy as np
 import pytest
 import redis
-import uvicorn
 from live_fakes import CountingExtractor, FakeTranscribers
-from service_builders import RecordingQueue, auth, make_settings, new_key, quiet_services
+from service_builders import RecordingQueue, auth, fresh_redis, make_settings, new_key, quiet_services, serving
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -54,12 +53,6 @@ TURN_IDS = ["0:4000", "1:16000", "0:28800", "1:40000"]
 CALLER = "13800007731"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def call_samples() -> np.ndarray:
     """6.6 s of stereo int16 at 8 kHz: a tone on the speaking party's channel, silence elsewhere."""
     samples = np.zeros((int(6.6 * RATE), 2), dtype=np.int16)
@@ -82,16 +75,8 @@ def as_received(frames: list[bytes]) -> np.ndarray:
 
 @pytest.fixture
 def redis_url():
-    url = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with fresh_redis(TEST_REDIS_DB) as url:
+        yield url
 
 
 @dataclass
@@ -110,22 +95,12 @@ def live_server(tmp_path: Path, redis_url: str, **live):
     services = quiet_services(settings)
     telephony = new_key(services, "telephony", webhook_url="http://127.0.0.1:9/hotline-hook")
     operator = new_key(services, "operator", agent_id="A1024")
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(services=services), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
-    )
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, name="uvicorn-live-tests", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not runner.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/live", services, telephony, operator)
+        with serving(create_app(services=services), "uvicorn-live-tests", ws="websockets-sansio") as port:
+            yield LiveServer(
+                f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/live", services, telephony, operator
+            )
     finally:
-        runner.should_exit = True
-        thread.join(timeout=30)
         services.engine.dispose()
 
 

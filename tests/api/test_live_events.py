@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 from live_fakes import CountingExtractor, FakeTranscribers
-from service_builders import auth, new_key
+from service_builders import auth, fresh_redis, new_key
 from test_live import (
     SPEECH,
     TURN_IDS,
@@ -32,16 +32,8 @@ TEST_REDIS_DB = 13  # this suite's own database number on the shared Redis
 
 @pytest.fixture
 def redis_url():
-    url = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with fresh_redis(TEST_REDIS_DB) as url:
+        yield url
 
 
 @pytest.fixture

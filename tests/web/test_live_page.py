@@ -13,19 +13,16 @@ import httpx
 import numpy as np
 import pytest
 import redis
-import uvicorn
+from browser_pages import browser, expect, page  # noqa: F401  (fixtures: the browser, a fresh tab)
 from live_fakes import FakeTranscribers
-from service_builders import RecordingQueue, auth, make_settings, new_key, quiet_services
-from test_pages import _free_port, _log_in, browser, page  # noqa: F401  (fixtures: the browser, a fresh tab)
+from service_builders import RecordingQueue, auth, fresh_redis, make_settings, new_key, quiet_services, serving
+from test_pages import _log_in
 
 from api.main import create_app
 from models import CallMeta, CallTranscript, DepartmentSuggestion, KbAnswer, Ticket, TicketField
 from pipeline.service.live import wire
 from pipeline.service.live.client import LivePush, frames_of
 from pipeline.service.live.worker import LiveWorker, LiveWorkerOptions
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the dev extra (playwright)")
-expect = sync_api.expect
 
 pytestmark = pytest.mark.slow
 
@@ -83,16 +80,8 @@ class TurnCountingExtractor:
 
 @pytest.fixture
 def redis_url():
-    url = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with fresh_redis(TEST_REDIS_DB) as url:
+        yield url
 
 
 @contextmanager
@@ -104,13 +93,6 @@ def live_site(tmp_path, redis_url: str):
         "telephony": new_key(services, "telephony"),
         "operator": new_key(services, "operator", "op-live", agent_id="A1024"),
     }
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(services=services), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
-    )
-    runner = uvicorn.Server(config)
-    server = threading.Thread(target=runner.run, name="uvicorn-live-page", daemon=True)
-    server.start()
     client = redis.Redis.from_url(redis_url)
     worker = LiveWorker(
         client,
@@ -126,21 +108,16 @@ def live_site(tmp_path, redis_url: str):
     working = threading.Thread(target=worker.run, args=(stop,), name="live-worker-page", daemon=True)
     working.start()
     try:
-        deadline = time.monotonic() + 30
-        while not runner.started:
-            assert server.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}", keys
+        with serving(create_app(services=services), "uvicorn-live-page", ws="websockets-sansio") as port:
+            yield f"127.0.0.1:{port}", keys
     finally:
         stop.set()
         working.join(timeout=10)
-        runner.should_exit = True
-        server.join(timeout=30)
         client.close()
         services.engine.dispose()
 
 
-def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, redis_url, page):  # noqa: F811
+def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, redis_url, page):
     with live_site(tmp_path, redis_url) as (host, keys):
         base = f"http://{host}"
         hung_up = threading.Event()

@@ -5,11 +5,7 @@ What the pages did is then read back through the API. The pages never hold the k
 1366×768 without a horizontal scrollbar, and break no rule of their Content-Security-Policy."""
 
 import json
-import os
 import re
-import socket
-import threading
-import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,16 +13,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import numpy as np
 import pytest
-import uvicorn
+from browser_pages import VIEWPORT, browser, expect, page  # noqa: F401  (fixtures: the browser, a fresh tab)
 from conftest import write_audio
-from service_builders import auth, database_url, in_process_services, make_settings, new_key, push, wait_for
+from service_builders import auth, database_url, in_process_services, make_settings, new_key, push, serving, wait_for
 
 from api.main import create_app
 from pipeline.service.recordings import StoredRecording
 from pipeline.service.repository import NewCall, Phase
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the dev extra (playwright)")
-expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "samples" / "demo-call.wav"
 WEB = ROOT / "api" / "web"
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1366, "height": 768}
 CALL_ID = "web-demo-1"
 META = {
     "caller_number": "13800007731",
@@ -55,13 +37,6 @@ META = {
 OPERATOR_NAME = "op-web"
 OTHER_AGENTS_CALL = "web-other-agent"
 QA_NAME = "qa-web"
-TIMEOUT_MS = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -76,69 +51,23 @@ def server(tmp_path_factory, engines):
             "qa": new_key(services, "qa", QA_NAME),
             "admin": new_key(services, "admin", "admin-web"),
         }
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(services=services), host="127.0.0.1", port=port, log_level="warning", ws="none"
-        )
-        runner = uvicorn.Server(config)
-        thread = threading.Thread(target=runner.run, name="uvicorn-web-tests", daemon=True)
-        thread.start()
         try:
-            deadline = time.monotonic() + 30
-            while not runner.started:
-                assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base, timeout=30) as client:
-                response = push(client, keys["telephony"], DEMO, CALL_ID, **META)
-                assert response.status_code == 202, response.text
-                done = wait_for(client, CALL_ID, keys["telephony"])
-                assert done["status"] == "done", done
-                # another operator's call (silence: it fails at once), which this operator may not see
-                silence = write_audio(tmp_path / "silence.wav", np.zeros((2, 16000), dtype=np.float32), 8000)
-                assert push(client, keys["telephony"], silence, OTHER_AGENTS_CALL, agent_id="B2048").status_code == 202
-                assert wait_for(client, OTHER_AGENTS_CALL, keys["telephony"])["status"] == "failed"
-                yield {"base": base, "client": client, "keys": keys, "services": services}
+            with serving(create_app(services=services), "uvicorn-web-tests") as port:
+                base = f"http://127.0.0.1:{port}"
+                with httpx.Client(base_url=base, timeout=30) as client:
+                    response = push(client, keys["telephony"], DEMO, CALL_ID, **META)
+                    assert response.status_code == 202, response.text
+                    done = wait_for(client, CALL_ID, keys["telephony"])
+                    assert done["status"] == "done", done
+                    # another operator's call (silence: it fails at once), which this operator may not see
+                    silence = write_audio(tmp_path / "silence.wav", np.zeros((2, 16000), dtype=np.float32), 8000)
+                    pushed = push(client, keys["telephony"], silence, OTHER_AGENTS_CALL, agent_id="B2048")
+                    assert pushed.status_code == 202
+                    assert wait_for(client, OTHER_AGENTS_CALL, keys["telephony"])["status"] == "failed"
+                    yield {"base": base, "client": client, "keys": keys, "services": services}
         finally:
-            runner.should_exit = True
-            thread.join(timeout=30)
             services.queue.stop()
             services.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (scripts/setup installs it with apt-get)"
-        if os.environ.get("CI"):  # CI installs it: a missing browser there is a failure, not a skip
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    """A fresh browser profile (no cookie) at 1366×768; fails the test on a script error or a CSP violation."""
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    tab.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text or "Uncaught" in message.text
-            else None
-        ),
-    )
-    yield tab
-    context.close()
-    assert problems == [], problems
 
 
 def _screenshot(tab, name: str, full_page: bool = False) -> None:

@@ -3,26 +3,24 @@ by Playwright) against a real uvicorn server: the operator sees the earlier tick
 reasons, links one (并单) and dismisses another (忽略) from the keyboard, and takes a link back; what the page did is
 read back through the API; QA sees the links of both calls. No models run: the calls' tickets are given."""
 
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
-from service_builders import auth, database_url, finish_call_with_ticket, make_settings, new_key, quiet_services
+from browser_pages import browser, expect, page  # noqa: F401  (fixtures: the browser, a fresh tab)
+from service_builders import (
+    auth,
+    database_url,
+    finish_call_with_ticket,
+    make_settings,
+    new_key,
+    quiet_services,
+    serving,
+)
+from test_pages import _log_in, _no_horizontal_scrollbar, _screenshot
 
 from api.main import create_app
 from pipeline.service.ticket_records import TicketRecorder
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the dev extra (playwright)")
-expect = sync_api.expect
-
-import test_pages  # noqa: E402
-from test_pages import _free_port, _log_in, _no_horizontal_scrollbar, _screenshot  # noqa: E402
-
-browser = test_pages.browser  # its fixtures: one Chromium per module, a fresh profile per test
-page = test_pages.page
 
 pytestmark = pytest.mark.slow
 
@@ -60,24 +58,12 @@ def server(tmp_path_factory):
             services, RECORDER, "r-first", None, FIRST, "龙华区龙昆南路88号", "市政市容委", NOW - timedelta(days=3)
         )
         finish_call_with_ticket(services, RECORDER, "r-again", None, AGAIN, "龙昆南路88号路口", "交警支队", NOW)
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(services=services), host="127.0.0.1", port=port, log_level="warning", ws="none"
-        )
-        runner = uvicorn.Server(config)
-        thread = threading.Thread(target=runner.run, name="uvicorn-related-tests", daemon=True)
-        thread.start()
         try:
-            deadline = time.monotonic() + 30
-            while not runner.started:
-                assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base, timeout=30) as client:
-                yield {"base": base, "client": client, "keys": keys}
+            with serving(create_app(services=services), "uvicorn-related-tests") as port:
+                base = f"http://127.0.0.1:{port}"
+                with httpx.Client(base_url=base, timeout=30) as client:
+                    yield {"base": base, "client": client, "keys": keys}
         finally:
-            runner.should_exit = True
-            thread.join(timeout=30)
             services.engine.dispose()
 
 

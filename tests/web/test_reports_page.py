@@ -2,10 +2,7 @@
 the login, for QA and administrators only; a report made on demand from the calls' tickets, shown in a frame
 under its own strict policy, with an export link; the stored reports listed, the latest first."""
 
-import os
 import re
-import socket
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,33 +10,20 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
+from browser_pages import VIEWPORT, browser, expect, page  # noqa: F401  (fixtures: the browser, a fresh tab)
 from report_calls import finish_call
-from service_builders import auth, in_process_services, make_settings, new_key
+from service_builders import auth, in_process_services, make_settings, new_key, serving
 
 from api.main import create_app
 from pipeline.service.reports import ReportStore, last_week
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need the dev extra (playwright)")
-expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-VIEWPORT = {"width": 1366, "height": 768}
-TIMEOUT_MS = 20_000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEK = datetime(2018, 5, 14, tzinfo=SHANGHAI)  # a Monday
 PHONE = "13912345678"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,59 +59,14 @@ def server(tmp_path_factory):
             "龙华区龙昆南路",
             "水务局",
         )
-    port = _free_port()
-    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning", ws="none")
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, name="uvicorn-reports-tests", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not runner.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=60) as client:
-            yield {"base": base, "client": client, "keys": keys, "services": services}
+        with serving(create_app(services=services), "uvicorn-reports-tests") as port:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=60) as client:
+                yield {"base": base, "client": client, "keys": keys, "services": services}
     finally:
-        runner.should_exit = True
-        thread.join(timeout=30)
         services.queue.stop()
         services.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (scripts/setup installs it with apt-get)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    """A fresh profile at 1366×768; fails the test on a script error or a Content-Security-Policy violation."""
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    tab.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}")
-            if "Content Security Policy" in message.text or "Uncaught" in message.text
-            else None
-        ),
-    )
-    yield tab
-    context.close()
-    assert problems == [], problems
 
 
 def _log_in(tab, base: str, key: str, next_page: str = "reports.html") -> None:
