@@ -2,7 +2,10 @@
 file or a new PostgreSQL database), API keys, and polling for a call to finish. Not a conftest: the
 root conftest is imported by name elsewhere."""
 
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -210,3 +213,21 @@ def fresh_redis(db: int):
     finally:
         client.flushdb()
         client.close()
+
+
+@contextmanager
+def hotline_process(argv: list[str], env: dict[str, str], log: Path):
+    """A `hotline` command in a process group of its own, its output in `log`; stopped with SIGTERM (SIGKILL after
+    30 s) when the block ends, whatever the test did to it."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)

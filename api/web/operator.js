@@ -223,6 +223,13 @@ function moveSelection(step) {
 
 // ---- the selected call ---------------------------------------------------------------------------
 
+
+/** A finished call's transcript and ticket, with the reference lists the ticket form needs. */
+function transcriptAndTicket(callId) {
+  const id = encodeURIComponent(callId);
+  return Promise.all([api(`/v1/calls/${id}/transcript`), api(`/v1/calls/${id}/ticket`), reference()]);
+}
+
 async function selectCall(callId, reload = false) {
   if (!reload && callId === state.selected && state.ticket) return;
   const switching = callId !== state.selected;
@@ -256,11 +263,7 @@ async function selectCall(callId, reload = false) {
       else player.clear();
       return;
     }
-    const [transcript, ticket] = await Promise.all([
-      api(`/v1/calls/${encodeURIComponent(callId)}/transcript`),
-      api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
-      reference(),
-    ]);
+    const [transcript, ticket] = await transcriptAndTicket(callId);
     if (token !== state.loadToken) return;
     player.load(callId, transcript, call.audio_available);
     renderTicket(ticket);
@@ -887,11 +890,7 @@ async function finishLive(callId, token, data) {
       if (!isDirty()) showNoTicket(`处理失败：${call.error?.message || call.error?.kind || "未知原因"}`);
       return;
     }
-    const [transcript, ticket] = await Promise.all([
-      api(`/v1/calls/${encodeURIComponent(callId)}/transcript`),
-      api(`/v1/calls/${encodeURIComponent(callId)}/ticket`),
-      reference(),
-    ]);
+    const [transcript, ticket] = await transcriptAndTicket(callId);
     if (token !== state.loadToken) return;
     player.load(callId, transcript, call.audio_available);
     mergeTicket(ticket);

@@ -28,7 +28,16 @@ import numpy as np
 import pytest
 import redis
 from live_fakes import CountingExtractor, FakeTranscribers
-from service_builders import RecordingQueue, auth, fresh_redis, make_settings, new_key, quiet_services, serving
+from service_builders import (
+    RecordingQueue,
+    auth,
+    fresh_redis,
+    hotline_process,
+    make_settings,
+    new_key,
+    quiet_services,
+    serving,
+)
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -460,22 +469,8 @@ def saved_turns(server: LiveServer, call_id: str) -> list[dict]:
         return []
 
 
-@contextmanager
 def worker_process(env: dict[str, str], log: Path):
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(HOTLINE), "live-worker"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    return hotline_process([str(HOTLINE), "live-worker"], env, log)
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from service_builders import auth, make_settings, new_key, push, wait_for
+from service_builders import auth, hotline_process, make_settings, new_key, push, wait_for
 
 from api.main import create_app
 from pipeline.service.wiring import build_services
@@ -74,22 +74,8 @@ def redis_server(port: int):
         process.wait(10)
 
 
-@contextmanager
 def worker_process(env: dict[str, str], log: Path):
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(HOTLINE), "worker", "--beat"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    return hotline_process([str(HOTLINE), "worker", "--beat"], env, log)
 
 
 def _service_env(tmp_path: Path, redis_url: str) -> tuple[dict[str, str], object]:
