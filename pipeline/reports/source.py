@@ -24,7 +24,6 @@ __all__ = ["CsvColumns", "CsvTicketSource", "ReportSource", "parse_ticket_date"]
 class ReportSource(Protocol):
     def records(self, start: datetime, end: datetime) -> Iterator[TicketRecord]:
         """The tickets reported in [start, end) (naive datetimes, the hotline's local time)."""
-        ...
 
 
 @dataclass(frozen=True)
