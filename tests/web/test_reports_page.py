@@ -142,7 +142,7 @@ def test_qa_makes_a_report_sees_it_and_can_export_it(server, page):
     expect(page.get_by_role("navigation", name="页面").get_by_role("link", name="热点报告")).to_have_attribute(
         "aria-current", "page"
     )
-    page.get_by_label("报告", exact=True).select_option("monthly")
+    page.get_by_label("报告类型").select_option("monthly")
     page.get_by_label("起始日期").fill("2018-05-01")
     page.get_by_label("截止日期（含当天）").fill("2018-05-31")
     page.get_by_role("button", name="生成报告").click()
