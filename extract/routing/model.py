@@ -140,7 +140,9 @@ class RoutingOptions:
         whose unit the model knows gets `zone_weight` of its probabilities on that unit, the rest scaled down) or
         "feature" (one column per zone unit in the char model's features, 1 where the text is inside its zone: the
         char SVM learns from the history how much being inside a zone says about each unit). Off by default: on the
-        Haikou tickets neither raised the validation share on both splits (docs/BENCHMARKS.md, "Key areas").
+        Haikou tickets neither raised the auto-dispatch share (validation share +0.3 / +0.0 points stratified /
+        temporal for the rule); the rule put the zone's unit first more often inside the zones (68.8% → 87.5% of 16
+        stratified hold-out tickets), too few to rest a default on (docs/BENCHMARKS.md, "Key areas").
     zone_weight: the rule's share of the probabilities.
     zone_min_count / zone_min_share: with a place finder at training, the places the training tickets show a zone's
         unit handling are added to its zone: named in at least `zone_min_count` of the unit's tickets, and the unit
