@@ -28,6 +28,14 @@ it gives on the test months, ECE before and after calibration, per calibration m
     .venv/bin/python bench/routing.py --threads 1 --dispatch --json bench/results/routing-dispatch.json
 
 `--dispatch --variants` does the same for each ranker of DISPATCH_VARIANTS (the default first), on the same splits.
+The key-area variants (`--only default,"zones rule …"`) take the catalogue's zones, and with history places the
+places the training tickets show a zone's unit handling: candidates are the places `hotline lexicon build` mines (Baidu
+LAC, cached per text in bench/results/zone-places.json) from the split's training tickets only, named in 2 or more of
+them, and their stems, as a lexicon built with `--exclude-ids` would list them; the table also reports top-1 on the
+hold-out tickets inside a zone and on those of the zones' units.
+
+    .venv/bin/python bench/routing.py --threads 1 --dispatch --variants --methods sigmoid \
+        --only "default,zones rule (catalogue places),zones rule + history places,zones feature + history places"
 """
 
 import argparse
@@ -50,6 +58,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from extract.lexicon import division_entries, mine_places, place_suffix  # noqa: E402
 from extract.routing import (  # noqa: E402
     DEFAULT_TARGET_ERROR,
     RoutingModel,
@@ -65,10 +74,12 @@ from extract.routing import (  # noqa: E402
     temporal_split,
     validation_folds,
 )
+from extract.routing.zones import PlaceTerms, ZoneTable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "bench" / "results" / "routing-embeddings"
+PLACES_CACHE = ROOT / "bench" / "results" / "zone-places.json"
 
 out = Console(width=170)
 log = Console(stderr=True, width=170)
@@ -100,6 +111,8 @@ class DispatchVariant:
 
     options: RoutingOptions
     category_levels: int = 0
+    history_places: bool = False
+    """With zones: add the places the split's training tickets show each zone's unit handling."""
 
 
 # `--dispatch --variants`: the default and candidate rankers, on the same splits in the same run. Step 1 (issue 15)
@@ -116,6 +129,14 @@ DISPATCH_VARIANTS: dict[str, DispatchVariant] = {
     "boosted confidence + category L2": DispatchVariant(RoutingOptions(confidence="boosted"), 2),
     "recency half-life 2 months": DispatchVariant(RoutingOptions(recency_half_life=2.0)),
     "recency half-life 4 months": DispatchVariant(RoutingOptions(recency_half_life=4.0)),
+    # key areas (the catalogue's zones): a rule on the scores, or a feature of the char model
+    "zones rule (catalogue places)": DispatchVariant(RoutingOptions(zones="rule")),
+    "zones rule + history places": DispatchVariant(RoutingOptions(zones="rule"), history_places=True),
+    "zones rule 0.5 + history places": DispatchVariant(
+        RoutingOptions(zones="rule", zone_weight=0.5), history_places=True
+    ),
+    "zones feature (catalogue places)": DispatchVariant(RoutingOptions(zones="feature")),
+    "zones feature + history places": DispatchVariant(RoutingOptions(zones="feature"), history_places=True),
 }
 
 # Renames and spellings of the same unit seen in the data, beyond labels_merge.txt's second column.
@@ -181,6 +202,39 @@ class CachedEncoder:
                 for (key, _), vector in zip(chunk, vectors, strict=True):
                     np.save(CACHE / f"{key}.npy", vector)
         return np.stack([np.load(CACHE / f"{key}.npy") for key in keys]).astype(np.float32)
+
+
+class CachedPlaces:
+    """The place names `extract.lexicon.mine_places` finds in each (stripped) ticket text, kept on disk by text hash:
+    Baidu LAC takes some 20-50 ms a text."""
+
+    def __init__(self):
+        self.known = [entry.term for entry in division_entries("海南省", "海口市")]
+        self.cache: dict[str, list[str]] = {}
+        if PLACES_CACHE.is_file():
+            self.cache = json.loads(PLACES_CACHE.read_text(encoding="utf-8"))
+
+    def of(self, texts: list[str]) -> list[set[str]]:
+        keys = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in texts]
+        missing = [(key, text) for key, text in zip(keys, texts, strict=True) if key not in self.cache]
+        if missing:
+            log.print(f"mining places in {len(missing)} texts (cached afterwards) …")
+            for key, text in missing:
+                self.cache[key] = sorted(mine_places([text], known=self.known))
+            PLACES_CACHE.parent.mkdir(parents=True, exist_ok=True)
+            PLACES_CACHE.write_text(json.dumps(self.cache, ensure_ascii=False), encoding="utf-8")
+        return [set(self.cache[key]) for key in keys]
+
+    def terms(self, texts: list[str], min_count: int = 2) -> PlaceTerms:
+        """The places named in `min_count` or more of `texts` and their stems (3+ characters), as `hotline lexicon
+        build --csv` would list them from these texts: the candidates for a zone's places."""
+        counts: dict[str, int] = {}
+        for places in self.of(texts):
+            for place in places:
+                counts[place] = counts.get(place, 0) + 1
+        names = {place for place, count in counts.items() if count >= min_count}
+        stems = {name[: -len(place_suffix(name))] for name in names if place_suffix(name)}
+        return PlaceTerms(names | {stem for stem in stems if len(stem) >= 3})
 
 
 def read_taxonomy(path: Path, ids: list[str]) -> list[tuple[str, ...]]:
@@ -255,11 +309,17 @@ def dispatch_rows(
     methods: tuple[str, ...],
     variants: dict[str, DispatchVariant] | None = None,
     taxonomy: list[tuple[str, ...]] | None = None,
+    zones: ZoneTable | None = None,
 ) -> list[dict]:
     """Each variant (default: the default model), calibrated by each method, on the stratified and the temporal
-    hold-out. taxonomy: each ticket's 行业分类 levels (for variants with a category part)."""
+    hold-out. taxonomy: each ticket's 行业分类 levels (for variants with a category part); zones: the catalogue's key
+    areas (for variants with zones)."""
     variants = variants or {"default": DispatchVariant(RoutingOptions())}
     canonical = [aliases.get(label, label) for label in labels]
+    needs_places = any(spec.history_places for spec in variants.values())
+    places = CachedPlaces() if needs_places else None
+    # what the model reads of each ticket (and finds zones in)
+    clean = [strip_routing_instruction(text)[: RoutingOptions().max_chars] for text in texts]
     splits = {
         "stratified": stratified_split(texts, labels, test_fraction=0.2, seed=seed, force_test=forced),
         "temporal": temporal_split(months, test_from, exclude=forced),
@@ -268,6 +328,12 @@ def dispatch_rows(
     for split, (train, test) in splits.items():
         train_months = [months[i] for i in train] if split == "temporal" else None
         folds = validation_folds([canonical[i] for i in train], train_months, seed=seed)
+        # the candidates for a zone's places: mined from this split's training tickets only
+        split_places = places.terms([clean[i] for i in train]) if places is not None else None
+        # hold-out tickets inside a catalogue zone whose unit the history knows, and the zones' units' own tickets
+        zone_units = set(zones.units) if zones is not None else set()
+        inside = [i for i in test if zones is not None and zones.find(clean[i])]
+        of_zone_units = [i for i in test if canonical[i] in zone_units]
         for (variant, spec), method in [(item, method) for item in variants.items() for method in methods]:
             log.print(f"dispatch / {split} / {variant} / {method} …")
             options, levels = spec.options, spec.category_levels
@@ -286,10 +352,25 @@ def dispatch_rows(
                 encoder=encoder,
                 categories=categories,
                 months=[months[i] for i in train],
+                zones=zones if options.zones != "off" else None,
+                zone_places=split_places if spec.history_places else None,
             )
             train_s = time.perf_counter() - began
             test_texts, test_labels = [texts[i] for i in test], [labels[i] for i in test]
             result = evaluate_routing(model, test_texts, test_labels, (1, 3), aliases, target_error=target_error)
+            subsets = {}
+            for subset, rows_of in (("inside a catalogue zone", inside), ("of a zone's unit", of_zone_units)):
+                if rows_of:
+                    scored = evaluate_routing(
+                        model, [texts[i] for i in rows_of], [labels[i] for i in rows_of], (1, 3), aliases
+                    )
+                    subsets[subset] = {"n": scored["n"], "top1": scored["top1"], "top3": scored["top3"]}
+            zone_places = None
+            if model.zones is not None:
+                zone_places = {
+                    zone.name: [place.name for place in zone.places if place.source == "history"]
+                    for zone in model.zones.zones
+                }
             per_month = {}
             if split == "temporal":
                 # the validation month's threshold, month by month on the test months
@@ -321,6 +402,8 @@ def dispatch_rows(
                     "model_dispatch": model.dispatch,
                     "calibration": result["calibration"],
                     "per_test_month": per_month,
+                    "subsets": subsets,
+                    "history_zone_places": zone_places,
                 }
             )
     return rows
@@ -350,6 +433,14 @@ def print_dispatch(rows: list[dict], target_error: float) -> None:
         )
     out.print(table)
     for row in rows:
+        for subset, scored in row["subsets"].items():
+            out.print(
+                f"{row['split']} / {row['variant']}: hold-out tickets {subset}: {scored['n']}, "
+                f"top-1 {scored['top1']:.1%}, top-3 {scored['top3']:.1%}"
+            )
+        if row["history_zone_places"]:
+            out.print(f"{row['split']} / {row['variant']}: places from the history: {row['history_zone_places']}")
+    for row in rows:
         for month, result in row["per_test_month"].items():
             out.print(
                 f"{row['split']} / {row['variant']} / {row['method']}: {month}: {result['count']} of {result['n']} "
@@ -378,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", default="", help="--variants: comma-separated names of DISPATCH_VARIANTS to run (default: all)"
     )
+    parser.add_argument(
+        "--no-embeddings", action="store_true", help="--dispatch: every variant without the e5 parts (char model only)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.csv.is_file():
@@ -401,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
             log.print(f"[red]unknown variants: {', '.join(unknown)}")
             return 2
         variants = {name: DISPATCH_VARIANTS[name] for name in wanted} if args.variants else None
+        if args.no_embeddings:
+            chosen = variants or {"default": DispatchVariant(RoutingOptions())}
+            variants = {
+                name: replace(spec, options=replace(spec.options, use_embeddings=False))
+                for name, spec in chosen.items()
+            }
         rows = dispatch_rows(
             texts,
             labels,
@@ -414,12 +514,14 @@ def main(argv: list[str] | None = None) -> int:
             methods,
             variants,
             taxonomy,
+            ZoneTable.from_catalogue(catalogue),
         )
         print_dispatch(rows, args.target_error)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         config = {"csv": str(args.csv), "seed": args.seed, "test_from": args.test_from, "forced": len(forced)}
         config["target_error"] = args.target_error
         config["variants"] = list(variants) if variants else ["default"]
+        config["embeddings"] = not args.no_embeddings
         args.json.write_text(json.dumps({"config": config, "results": rows}, ensure_ascii=False, indent=1), "utf-8")
         log.print(f"wrote {args.json}")
         return 0

@@ -16,6 +16,11 @@ The catalogue is a YAML file an administrator maintains (the bundled default is
 - `Catalogue.search(query)`: which units handle what an operator types ("电梯年检", "住建"): a unit's
   name or alias, a duty keyword in the query, sound-alike keywords, and the query's character pairs
   found in a matter's words, each unit with the duty that matched (the operator page's 其他单位 box).
+
+A unit may also declare the areas it covers (`zones`: the key-area split of duties, 重点区域职责划分): a zone's
+committee (高新区、经济开发区管委会) or a redevelopment area's headquarters handles the matters inside it that a city
+unit handles elsewhere, so there the address decides. A zone lists its places (roads, communities, parks, villages,
+its own name) and the matter categories the unit handles there. `extract.routing.zones` finds them in a ticket.
 """
 
 import functools
@@ -54,6 +59,7 @@ __all__ = [
     "OutOfScope",
     "OutOfScopeMatch",
     "SoundOptions",
+    "Zone",
     "load_catalogue",
 ]
 
@@ -108,12 +114,25 @@ class Matter:
 
 
 @dataclass(frozen=True)
+class Zone:
+    """An area a unit covers: inside it the unit handles the matters of `categories` (empty: every matter), whoever
+    handles them elsewhere. `places` are the names that put an address inside it (its roads, communities, parks,
+    villages and its own name), as the catalogue lists them."""
+
+    name: str
+    department: str
+    places: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Department:
-    """A handling unit (处置单位): canonical name, other names it goes by, and its matters."""
+    """A handling unit (处置单位): canonical name, other names it goes by, its matters, and the zones it covers."""
 
     name: str
     aliases: tuple[str, ...]
     matters: tuple[Matter, ...]
+    zones: tuple[Zone, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,19 @@ class Catalogue:
     def categories(self) -> tuple[str, ...]:
         """The matter categories, in catalogue order."""
         return self._categories
+
+    @property
+    def zones(self) -> tuple[Zone, ...]:
+        """Every unit's zones, in catalogue order."""
+        return tuple(zone for dept in self.departments for zone in dept.zones)
+
+    def category_keywords(self) -> dict[str, tuple[str, ...]]:
+        """Each matter category's keywords (the words callers use for its matters), in catalogue order."""
+        words: dict[str, dict[str, None]] = {category: {} for category in self._categories}
+        for dept in self.departments:
+            for matter in dept.matters:
+                words.setdefault(matter.category, {}).update(dict.fromkeys(matter.keywords))
+        return {category: tuple(keywords) for category, keywords in words.items()}
 
     def department(self, name: str) -> Department | None:
         """The department a name (canonical, alias, or prefixed form) refers to, or None."""
@@ -625,6 +657,7 @@ def _read_catalogue(path: Path) -> Catalogue:
             item.name,
             item.aliases,
             tuple(Matter(matter.name, matter.category, matter.keywords, item.name) for matter in item.matters),
+            tuple(Zone(zone.name, item.name, zone.places, zone.categories) for zone in item.zones),
         )
         for item in data.departments
     ]
@@ -663,12 +696,32 @@ class MatterEntry(ConfigModel):
     keywords: Keywords
 
 
+def _places_long_enough(places: tuple[str, ...]) -> tuple[str, ...]:
+    if not places:
+        raise ValueError("no places")
+    # a one-character place ("洋", "岭") is inside too many other names
+    short = [place for place in places if len(_fold(place)) < 2]
+    if short:
+        raise ValueError(f"place {short[0]!r} is shorter than 2 characters")
+    return places
+
+
+class ZoneEntry(ConfigModel):
+    """An area the department covers: `name`, its `places` (2+ characters), and the matter `categories` it handles
+    there (from the file's categories; left out: every matter)."""
+
+    name: Text
+    places: Annotated[Texts, AfterValidator(_places_long_enough)]
+    categories: OptionalTexts = ()
+
+
 class DepartmentEntry(ConfigModel):
-    """A department: `name`, other names it goes by (`aliases`), its `matters`."""
+    """A department: `name`, other names it goes by (`aliases`), its `matters`, the `zones` it covers (optional)."""
 
     name: Text
     aliases: OptionalTexts = ()
     matters: Annotated[tuple[MatterEntry, ...], NONE_AS_EMPTY]
+    zones: Annotated[tuple[ZoneEntry, ...], NONE_AS_EMPTY] = ()
 
     @field_validator("matters")
     @classmethod
@@ -709,7 +762,29 @@ class CatalogueFile(ConfigModel):
                         f"departments[{index}] ({dept.name}).matters[{matter_index}] ({matter.name}): "
                         f"unknown category {matter.category!r}"
                     )
+        self._check_zones()
         return self
+
+    def _check_zones(self) -> None:
+        # the address decides only where it names one zone: a place in two zones, or two zones of one name, would
+        # send the same address to two units
+        zone_of_name: dict[str, str] = {}
+        zone_of_place: dict[str, str] = {}
+        for index, dept in enumerate(self.departments):
+            for zone_index, zone in enumerate(dept.zones):
+                where = f"departments[{index}] ({dept.name}).zones[{zone_index}] ({zone.name})"
+                unknown = [category for category in zone.categories if category not in self.categories]
+                if unknown:
+                    raise ValueError(f"{where}: unknown category {unknown[0]!r}")
+                if zone.name in zone_of_name:
+                    raise ValueError(f"{where}: zone {zone.name!r} is listed twice")
+                zone_of_name[zone.name] = dept.name
+                for place in zone.places:
+                    key = _fold_name(place)
+                    other = zone_of_place.get(key)
+                    if other is not None and other != zone.name:
+                        raise ValueError(f"{where}: place {place!r} is also in zone {other!r}")
+                    zone_of_place[key] = zone.name
 
 
 def _automaton(words) -> ahocorasick.Automaton:

@@ -28,6 +28,7 @@ from extract.person import extract_person
 from extract.phone import competing_phone, extract_id_number, extract_phone, is_valid_phone
 from extract.review import ReviewOptions, decide_review
 from extract.routing import RoutingModel
+from extract.routing.zones import ZoneTable, zone_reason
 from extract.summary import caller_request, confirmed_readback, extract_summary
 from extract.timex import extract_event_time
 from models import CallMeta, CallTranscript, DepartmentSuggestion, Ticket, TicketField, TicketFlag
@@ -61,6 +62,8 @@ class ExtractResources:
     knowledge_base: KnowledgeBase | None = None
     routing_model: RoutingModel | None = None
     lexicon: Lexicon | None = None
+    zones: ZoneTable | None = None
+    """The catalogue's key areas, for the reason "地址在…范围内" (a routing model trained with zones has its own)."""
 
 
 def load_resources(
@@ -73,9 +76,11 @@ def load_resources(
     lexicon: Path | None = None,
 ) -> ExtractResources:
     """Bundled defaults unless paths are given; the routing model is optional (trained per deployment)."""
+    duty_catalogue = load_catalogue(catalogue)
     return ExtractResources(
         lexicon=load_lexicon(lexicon),
-        catalogue=load_catalogue(catalogue),
+        catalogue=duty_catalogue,
+        zones=ZoneTable.from_catalogue(duty_catalogue),
         signals=load_signals(signals or DEFAULT_SIGNALS),
         forms=load_forms(forms),
         knowledge_base=KnowledgeBase.load(knowledge_base) if use_knowledge_base else None,
@@ -121,7 +126,9 @@ def extract_ticket(
     ticket.warnings.extend(_phone_warnings(fields["phone"], document))
 
     request_text = _request_text(ticket, document)
-    ticket.department_suggestions, category = _suggest_departments(request_text, document, resources, options)
+    ticket.department_suggestions, category = _suggest_departments(
+        request_text, fields["address"].value, resources, options
+    )
     fields["category"] = category
     out_of_scope = resources.catalogue.match_out_of_scope(request_text)
     for hit in out_of_scope:
@@ -178,7 +185,7 @@ def _request_text(ticket: Ticket, document: CallDocument) -> str:
 
 
 def _suggest_departments(
-    text: str, document: CallDocument, resources: ExtractResources, options: ExtractOptions
+    text: str, address: str | None, resources: ExtractResources, options: ExtractOptions
 ) -> tuple[list[DepartmentSuggestion], TicketField]:
     catalogue = resources.catalogue
     scores: dict[str, float] = {}
@@ -195,10 +202,17 @@ def _suggest_departments(
         best = matches[0]
         category = TicketField(best.category, round(min(0.9, best.score), 3), [], raw=best.matter, source="catalogue")
     dispatchable = None
+    zone_hits = []
+    addresses = [address or ""]
+    if resources.zones is not None:
+        zone_hits = resources.zones.find(f"{address or ''}\n{text}")
     if resources.routing_model is not None and text:
         model = resources.routing_model
-        probabilities, confidence = model.predict_with_confidence([text])
-        for label, probability in model.predict([text], k=options.departments)[0]:
+        probabilities, confidence = model.predict_with_confidence([text], addresses)
+        if model.zones is not None:
+            # the zones the model scored with (its history's places included) are the reason for its ranking
+            zone_hits = model.zone_hits([text], addresses)[0]
+        for label, probability in model.predict([text], k=options.departments, addresses=addresses)[0]:
             name = catalogue.canonical(label)
             scores[name] = scores.get(name, 0.0) + model_weight * probability
             reasons.setdefault(name, []).append(f"历史工单模型：{probability:.0%}")
@@ -207,6 +221,12 @@ def _suggest_departments(
             if name in reasons:
                 reasons[name].append(reason)
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[: options.departments]
+    for hit in zone_hits:
+        name = catalogue.canonical(hit.unit)
+        reasons.setdefault(name, []).append(zone_reason(hit))
+        # the zone's unit is shown with its reason even where nothing else suggested it, if the list has room
+        if name not in dict(ranked) and len(ranked) < options.departments:
+            ranked.append((name, scores.get(name, 0.0)))
     suggestions = [
         # only a first suggestion that is the model's own first choice: the threshold was measured for that
         DepartmentSuggestion(name, round(score, 3), reasons[name], auto_dispatch=rank == 0 and name == dispatchable)

@@ -52,6 +52,9 @@ class RankerParts:
     lengths: np.ndarray | None = None
     similarities: np.ndarray | None = None
     """(texts, training tickets) e5 cosine similarities, for the near-duplicate vote."""
+    zone: np.ndarray | None = None
+    """(texts, units): 1 / the number of zones a text is inside, for each of their units (`extract.routing.zones`);
+    zero rows for texts inside none."""
 
 
 def dispatch_features(parts: RankerParts, probabilities: np.ndarray, unit_counts: np.ndarray) -> np.ndarray:

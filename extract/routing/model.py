@@ -5,9 +5,11 @@ units up-weighted) and, when enabled, a logistic regression on multilingual-e5-s
 (`extract.embeddings`) and a similarity-weighted vote of the most similar training tickets. The same
 neighbours are the "similar past tickets" `RoutingModel.similar` returns as reasons. Trained with the tickets' matter
 categories (the history's 行业分类), it also has a category part: P(category | text) routed to units by the history's
-P(unit | category). How sure it is of its first choice is the top-1 probability or a stacked confidence over the
-parts (`extract.routing.confidence`), calibrated. Every text is passed through `strip_routing_instruction` first, in
-training and in prediction.
+P(unit | category). With a zone table (`extract.routing.zones`: the catalogue's key areas and the places the
+history shows their units handling), a ticket inside a zone is moved towards the zone's unit, by a rule or through a
+feature of the char model (`RoutingOptions.zones`). How sure it is of its first choice is the top-1 probability or a
+stacked confidence over the parts (`extract.routing.confidence`), calibrated. Every text is passed through
+`strip_routing_instruction` first, in training and in prediction.
 Benchmark and defaults: bench/routing.py.
 """
 
@@ -25,6 +27,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import scipy
+import scipy.sparse
 import sklearn
 import skops.io
 from scipy.special import softmax
@@ -44,6 +47,7 @@ from extract.routing.calibration import (
 )
 from extract.routing.confidence import ConfidenceModel, RankerParts, cross_fitted_scores, dispatch_features
 from extract.routing.text import split_channel_prefix, strip_routing_instruction
+from extract.routing.zones import ZoneHit, ZoneTable
 from models import ModelLoadError
 from models.files import write_atomic
 
@@ -66,6 +70,7 @@ NEXT_MODEL_FILE = "model.skops.next"
 """Where `save` puts a new model while the manifest still names the old one."""
 MANIFEST_FILE = "manifest.json"
 CONFIDENCE_KINDS = ("top1", "stacked", "boosted")
+ZONE_MODES = ("off", "rule", "feature")
 # Beyond skops' defaults (sklearn estimators, NumPy arrays, Python values): the neighbour index of a model
 # without embeddings is its char TF-IDF rows, a SciPy CSR matrix, which skops rebuilds from arrays.
 # The boosted dispatch confidence's trees are sklearn objects of arrays that skops rebuilds without running code.
@@ -131,6 +136,17 @@ class RoutingOptions:
     recency_half_life: with months at training, a ticket `recency_half_life` months older than the newest weighs
         half as much in the char and e5 models (0: all weigh the same). Units are renamed and duties move, but
         half-lives of 2 and 4 months lowered the temporal validation share (34.6%, 35.6% vs 36.1%): off by default.
+    zones: key areas (`extract.routing.zones`, needs a zone table at training): "off", "rule" (a text inside a zone
+        whose unit the model knows gets `zone_weight` of its probabilities on that unit, the rest scaled down) or
+        "feature" (one column per zone unit in the char model's features, 1 where the text is inside its zone: the
+        char SVM learns from the history how much being inside a zone says about each unit). Off by default: on the
+        Haikou tickets neither raised the auto-dispatch share (validation share +0.3 / +0.0 points stratified /
+        temporal for the rule); the rule put the zone's unit first more often inside the zones (68.8% → 87.5% of 16
+        stratified hold-out tickets), too few to rest a default on (docs/BENCHMARKS.md, "Key areas").
+    zone_weight: the rule's share of the probabilities.
+    zone_min_count / zone_min_share: with a place finder at training, the places the training tickets show a zone's
+        unit handling are added to its zone: named in at least `zone_min_count` of the unit's tickets, and the unit
+        had at least `zone_min_share` of the tickets naming the place (`ZoneTable.with_history`).
     snippet_chars: `similar` returns this many characters of each neighbour's stripped text (stored in
         the model file; 0 stores none).
     max_chars: texts are cut to this many characters (the e5 model reads 512 tokens anyway).
@@ -159,6 +175,10 @@ class RoutingOptions:
     confidence: str = "top1"
     confidence_C: float = 1.0
     recency_half_life: float = 0.0
+    zones: str = "off"
+    zone_weight: float = 0.3
+    zone_min_count: int = 2
+    zone_min_share: float = 0.5
     snippet_chars: int = 80
     max_chars: int = 2000
 
@@ -212,6 +232,7 @@ class RoutingModel:
         category_units: np.ndarray | None = None,
         confidence_model: ConfidenceModel | None = None,
         unit_counts: Sequence[int] | None = None,
+        zones: ZoneTable | None = None,
     ):
         self.options = options
         self.calibration = calibration
@@ -234,6 +255,8 @@ class RoutingModel:
         """The stacked dispatch confidence (`options.confidence == "stacked"`), set by `train_calibrated`."""
         self.unit_counts = np.zeros(len(labels)) if unit_counts is None else np.asarray(unit_counts, dtype=float)
         """Training tickets per unit, in `labels` order (a feature of the stacked confidence)."""
+        self.zones = zones
+        """The key areas the model scores with (`options.zones`), places from the history included; None when off."""
 
     @classmethod
     def train(
@@ -246,6 +269,8 @@ class RoutingModel:
         encoder: TextEncoder | None = None,
         categories: Sequence[str] | None = None,
         months: Sequence[str] | None = None,
+        zones: ZoneTable | None = None,
+        zone_places=None,
     ) -> "RoutingModel":
         """Fit on raw ticket texts (the routing instruction is stripped here) and their units.
 
@@ -254,7 +279,9 @@ class RoutingModel:
         process-wide `extract.embeddings.get_embedder()`). categories: each ticket's matter category (the
         history's 行业分类 path), for the category route (`options.category_weight`) and the stacked confidence;
         without them the model has no category part. months ("2018-04", one per ticket): for
-        `options.recency_half_life`.
+        `options.recency_half_life`. zones: the key areas (`ZoneTable.from_catalogue`), for `options.zones`;
+        zone_places (text → place names, e.g. `zones.PlaceTerms` over the lexicon's places): with it, the places these
+        training tickets show each zone's unit handling are added to its zone (`ZoneTable.with_history`).
         """
         options = options or RoutingOptions()
         if len(texts) != len(labels):
@@ -271,6 +298,10 @@ class RoutingModel:
             raise ValueError("category_weight needs the tickets' categories")
         if options.confidence not in CONFIDENCE_KINDS:
             raise ValueError(f"unknown confidence {options.confidence!r} ({' or '.join(CONFIDENCE_KINDS)})")
+        if options.zones not in ZONE_MODES:
+            raise ValueError(f"unknown zones {options.zones!r} ({' or '.join(ZONE_MODES)})")
+        if options.zones != "off" and zones is None:
+            raise ValueError(f"zones={options.zones!r} needs a zone table (ZoneTable.from_catalogue)")
         blended = options.category_weight + (
             options.embedding_weight + options.neighbour_weight if options.use_embeddings else 0.0
         )
@@ -282,6 +313,11 @@ class RoutingModel:
         recency = _recency_weights(months, options.recency_half_life)
         clean = _prepare(texts, options)
         char_inputs = _char_inputs(texts, clean, options)
+        if options.zones == "off":
+            zones = None
+        elif zone_places is not None:
+            # counted on these training tickets only: a model is never given places mined from its test tickets
+            zones = zones.with_history(clean, targets, zone_places, options.zone_min_count, options.zone_min_share)
         started = time.perf_counter()
         vectorizer = TfidfVectorizer(
             analyzer=options.analyzer,
@@ -290,7 +326,8 @@ class RoutingModel:
             sublinear_tf=options.sublinear_tf,
             dtype=np.float32,
         )
-        features = vectorizer.fit_transform(char_inputs)
+        tfidf = vectorizer.fit_transform(char_inputs)
+        features = _with_zone_columns(tfidf, zones, options, clean)
         char_classifier = _char_classifier(options, targets)
         char_classifier.fit(features, targets, sample_weight=recency)
         unit_names = [str(label) for label in char_classifier.classes_]
@@ -301,7 +338,7 @@ class RoutingModel:
                 features, categories, [column[target] for target in targets], len(unit_names), options
             )
         embedding_classifier = None
-        index_vectors = features
+        index_vectors = tfidf
         if options.use_embeddings:
             encoder = encoder or _default_encoder()
             vectors = encoder.passages(clean)
@@ -334,6 +371,7 @@ class RoutingModel:
             category_classifier=category_classifier,
             category_units=category_units,
             unit_counts=np.bincount([column[target] for target in targets], minlength=len(unit_names)),
+            zones=zones,
         )
 
     @classmethod
@@ -350,12 +388,15 @@ class RoutingModel:
         encoder: TextEncoder | None = None,
         categories: Sequence[str] | None = None,
         months: Sequence[str] | None = None,
+        zones: ZoneTable | None = None,
+        zone_places=None,
     ) -> "RoutingModel":
         """`train` on all texts, then `calibrate` on validation predictions: for each (fit rows, validation rows)
         pair of `validation` (`extract.routing.validation_folds`), a model trained on the fit rows only predicts the
         validation rows, so the calibration sees scores of tickets the model did not learn from. With
         `options.confidence == "stacked"` the confidence model is fitted on those same validation predictions, and
-        the calibration and threshold on its scores cross-fitted over the validation folds."""
+        the calibration and threshold on its scores cross-fitted over the validation folds. Each fold's model mines its
+        zone places from its own fit rows (`zone_places`), so a validation ticket never lends its unit to its places."""
         aliases = dict(label_aliases or {})
         options = options or RoutingOptions()
         if options.use_embeddings:
@@ -378,6 +419,8 @@ class RoutingModel:
                 encoder=encoder,
                 categories=pick(categories, fit_rows),
                 months=pick(months, fit_rows),
+                zones=zones,
+                zone_places=zone_places,
             )
             parts = fold_model._parts(pick(texts, validation_rows))
             probabilities = fold_model._blend(parts)
@@ -388,7 +431,17 @@ class RoutingModel:
             ]
             features.append(dispatch_features(parts, probabilities, fold_model.unit_counts))
             groups += [fold] * len(validation_rows)
-        model = cls.train(texts, labels, options, aliases, encoder=encoder, categories=categories, months=months)
+        model = cls.train(
+            texts,
+            labels,
+            options,
+            aliases,
+            encoder=encoder,
+            categories=categories,
+            months=months,
+            zones=zones,
+            zone_places=zone_places,
+        )
         if options.confidence != "top1":
             stacked, boosted = np.concatenate(features), options.confidence == "boosted"
             try:
@@ -439,13 +492,15 @@ class RoutingModel:
         """The calibrated confidence at or above which the first choice may be dispatched automatically."""
         return None if self.dispatch is None else self.dispatch.get("threshold")
 
-    def predict_with_confidence(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_with_confidence(
+        self, texts: list[str], addresses: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """`predict_proba` and how sure the model is of each row's first choice (the number `dispatch_threshold` is
         compared with): the stacked confidence when the model has one, else the top-1 probability; calibrated when
-        the model is."""
+        the model is. addresses: each ticket's address, looked in for zones before its text (a model with zones)."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64), np.zeros(0)
-        parts = self._parts(texts)
+        parts = self._parts(texts, addresses)
         probabilities = self._blend(parts)
         if self.confidence_model is not None:
             score = self.confidence_model.predict(dispatch_features(parts, probabilities, self.unit_counts))
@@ -457,21 +512,33 @@ class RoutingModel:
         """The confidence of `predict_with_confidence` alone."""
         return self.predict_with_confidence(texts)[1]
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), len(labels)) probabilities; rows sum to 1, columns follow `labels`."""
+    def predict_proba(self, texts: list[str], addresses: Sequence[str] | None = None) -> np.ndarray:
+        """(len(texts), len(labels)) probabilities; rows sum to 1, columns follow `labels`. addresses: as in
+        `predict_with_confidence`."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
-        return self._blend(self._parts(texts))
+        return self._blend(self._parts(texts, addresses))
 
-    def _parts(self, texts: list[str]) -> RankerParts:
+    def zone_hits(self, texts: list[str], addresses: Sequence[str] | None = None) -> list[list[ZoneHit]]:
+        """The zones each text (its address first) is inside, as the model scores them; [] for each without zones."""
+        if self.zones is None:
+            return [[] for _ in texts]
+        return [self.zones.find(text) for text in _zone_texts(_prepare(texts, self.options), addresses)]
+
+    def _parts(self, texts: list[str], addresses: Sequence[str] | None = None) -> RankerParts:
         """Each part's unit probabilities for non-empty `texts` (what `_blend` averages), and what the stacked
         confidence reads besides."""
         clean = _prepare(texts, self.options)
-        features = self._vectorizer.transform(_char_inputs(texts, clean, self.options))
+        zone_texts = _zone_texts(clean, addresses)
+        features = _with_zone_columns(
+            self._vectorizer.transform(_char_inputs(texts, clean, self.options)), self.zones, self.options, zone_texts
+        )
         parts = RankerParts(
             char=_char_probabilities(self._char_classifier, features, self.options),
             lengths=np.array([len(text) for text in clean]),
         )
+        if self.zones is not None and self.options.zones == "rule":
+            parts.zone = self._zone_part(zone_texts)
         if self._category_classifier is not None:
             category = _softmax_scores(self._category_classifier, features, self.options.temperature)
             parts.category = category @ self._category_units
@@ -501,7 +568,22 @@ class RoutingModel:
                 probabilities = probabilities + weight * part
         if self.options.duplicate_weight > 0 and parts.neighbours is not None:
             probabilities = self._with_duplicates(probabilities, parts.similarities)
+        if parts.zone is not None:
+            inside = parts.zone.sum(axis=1) > 0
+            weight = self.options.zone_weight
+            probabilities = probabilities.copy()
+            probabilities[inside] = (1.0 - weight) * probabilities[inside] + weight * parts.zone[inside]
         return probabilities
+
+    def _zone_part(self, zone_texts: list[str]) -> np.ndarray:
+        """(texts, units): each text's zones' units that the model knows share 1; rows of texts inside none are 0."""
+        column = {label: index for index, label in enumerate(self.labels)}
+        part = np.zeros((len(zone_texts), len(self.labels)))
+        for row, text in enumerate(zone_texts):
+            known = [column[hit.unit] for hit in self.zones.find(text) if hit.unit in column]
+            for index in known:
+                part[row, index] = 1.0 / len(known)
+        return part
 
     def similar(self, texts: list[str], n: int = 5) -> list[list[SimilarTicket]]:
         """The n training tickets most similar to each text, most similar first: (row in the training
@@ -564,9 +646,11 @@ class RoutingModel:
         )
         return blended
 
-    def predict(self, texts: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
-        """Top-k (department, probability) per text, best first."""
-        probabilities = self.predict_proba(texts)
+    def predict(
+        self, texts: list[str], k: int = 3, addresses: Sequence[str] | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (department, probability) per text, best first. addresses: as in `predict_with_confidence`."""
+        probabilities = self.predict_proba(texts, addresses)
         k = max(1, min(k, len(self.labels)))
         ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         return [
@@ -611,6 +695,7 @@ class RoutingModel:
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "dispatch": self.dispatch,
             "unit_counts": self.unit_counts.astype(int).tolist(),
+            "zones": None if self.zones is None else self.zones.to_dict(),
             "versions": _library_versions(),
         }
         for name in (NEXT_MODEL_FILE, MODEL_FILE):
@@ -696,6 +781,7 @@ class RoutingModel:
                 if parts.get("confidence_model") is None
                 else ConfidenceModel(parts["confidence_model"]),
                 unit_counts=manifest.get("unit_counts"),
+                zones=None if manifest.get("zones") is None else ZoneTable.from_dict(manifest["zones"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelLoadError(f"routing model at {directory} is corrupt: {error}") from error
@@ -733,6 +819,28 @@ def _char_inputs(texts: Sequence[str], clean: list[str], options: RoutingOptions
         return clean
     # 〔〕 never occurs in ticket texts, so the kind token cannot be confused with the caller's words
     return [f"〔{split_channel_prefix(text or '')[0]}〕{body}" for text, body in zip(texts, clean, strict=True)]
+
+
+def _zone_texts(clean: list[str], addresses: Sequence[str] | None) -> list[str]:
+    """Where zones are looked for: the address (when given) before the text, so its place is found first."""
+    if addresses is None:
+        return clean
+    if len(addresses) != len(clean):
+        raise ValueError(f"{len(clean)} texts but {len(addresses)} addresses")
+    return [f"{address or ''}\n{text}" for address, text in zip(addresses, clean, strict=True)]
+
+
+def _with_zone_columns(features, zones: ZoneTable | None, options: RoutingOptions, zone_texts: list[str]):
+    """The char features, and with `options.zones == "feature"` one more column per zone unit: 1 where the text is
+    inside one of the unit's zones."""
+    if zones is None or options.zones != "feature":
+        return features
+    units = {unit: index for index, unit in enumerate(zones.units)}
+    columns = scipy.sparse.lil_matrix((features.shape[0], len(units)), dtype=features.dtype)
+    for row, text in enumerate(zone_texts):
+        for hit in zones.find(text):
+            columns[row, units[hit.unit]] = 1.0
+    return scipy.sparse.hstack([features, columns.tocsr()], format="csr")
 
 
 def _char_classifier(options: RoutingOptions, targets: Sequence[str]) -> LinearSVC | LogisticRegression:

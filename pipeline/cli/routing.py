@@ -29,6 +29,14 @@ class Calibration(StrEnum):
     sigmoid = "sigmoid"
 
 
+class Zones(StrEnum):
+    """Key areas in the model (`extract.routing.zones`): none, a rule on its scores, or a feature of its char model."""
+
+    off = "off"
+    rule = "rule"
+    feature = "feature"
+
+
 @dataclass
 class Labelled:
     """Labelled tickets: texts, units, ids and months ("2018-05"; None without a time column)."""
@@ -113,17 +121,37 @@ def train_model(
     target_error: float,
     calibration: Calibration,
     seed: int,
+    zones: Zones = Zones.off,
 ):
     """The routing model of `rows`, calibrated and with its dispatch threshold chosen on validation predictions
-    inside them: the latest month (temporal) or 3 stratified folds."""
+    inside them: the latest month (temporal) or 3 stratified folds. With zones, the catalogue's key areas, and the
+    places of the lexicon (roads, communities, villages, landmarks) that the training tickets show a zone's unit
+    handling."""
     from extract.routing import RoutingModel, RoutingOptions, validation_folds
+    from extract.routing.zones import PlaceTerms, ZoneTable
 
     texts, labels = data.rows(rows)
     months = [data.months[i] for i in rows] if split == Split.temporal and data.months is not None else None
     folds = validation_folds([aliases.get(label, label) for label in labels], months, seed=seed)
-    options = replace(RoutingOptions(), use_embeddings=embeddings)
+    options = replace(RoutingOptions(), use_embeddings=embeddings, zones=zones.value)
+    table = places = None
+    if zones != Zones.off:
+        resources = load_extractor().resources
+        table = ZoneTable.from_catalogue(resources.catalogue)
+        if resources.lexicon is not None:
+            places = PlaceTerms(
+                entry.term for entry in resources.lexicon.of_kind("road", "community", "village", "place")
+            )
     return RoutingModel.train_calibrated(
-        texts, labels, folds, options, aliases, target_error=target_error, method=calibration.value
+        texts,
+        labels,
+        folds,
+        options,
+        aliases,
+        target_error=target_error,
+        method=calibration.value,
+        zones=table,
+        zone_places=places,
     )
 
 
@@ -188,6 +216,13 @@ TargetOption = Annotated[
     ),
 ]
 CalibrationOption = Annotated[Calibration, typer.Option(help="calibration of the model's top-1 score")]
+ZonesOption = Annotated[
+    Zones,
+    typer.Option(
+        help="key areas of the duty catalogue (and the lexicon's places the training tickets show their units "
+        "handling): a rule on the model's scores or a feature of its char model; off by default (docs/BENCHMARKS.md)"
+    ),
+]
 
 
 def train_routing(
@@ -218,6 +253,7 @@ def train_routing(
     force: Annotated[
         bool, typer.Option(help="with --from-corrections: replace the model in --out in any case")
     ] = False,
+    zones: ZonesOption = Zones.off,
 ) -> None:
     """Train the department routing model, calibrated, with its auto-dispatch threshold; with a hold-out, report
     top-1/top-3, the auto-dispatch share and calibration on it.
@@ -254,7 +290,7 @@ def train_routing(
                 fail(type(error)(f"{error} (the model in --out is compared with the new one; --force replaces it)"))
             err.print(f"the current model does not load ({error}): replaced (--force)", markup=False, highlight=False)
     with err.status("training", spinner="dots"):
-        model = train_model(data, train_rows, aliases, split, embeddings, target, calibration, seed)
+        model = train_model(data, train_rows, aliases, split, embeddings, target, calibration, seed, zones)
         reports = {}
         if test_rows:
             test_texts, test_labels = data.rows(test_rows)
@@ -319,6 +355,7 @@ def eval_routing(
     embeddings: Annotated[bool, typer.Option(help="add the multilingual-e5 embedding model")] = True,
     target_error: TargetOption = None,
     calibration: CalibrationOption = Calibration.sigmoid,
+    zones: ZonesOption = Zones.off,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
     """Routing on a hold-out: top-1/top-3, the share auto-dispatched at the target error with its threshold, the
@@ -340,7 +377,7 @@ def eval_routing(
     aliases = {label: catalogue.canonical(label) for label in set(data.labels)}
     with err.status("training" if model is None else "scoring", spinner="dots"):
         if model is None:
-            routing = train_model(data, train_rows, aliases, split, embeddings, target, calibration, seed)
+            routing = train_model(data, train_rows, aliases, split, embeddings, target, calibration, seed, zones)
         else:
             try:
                 routing = RoutingModel.load(model)

@@ -218,6 +218,14 @@ GOOD_DEPARTMENT = """
         category: 其他
         keywords: [甲事情]
 """
+# a zone's unit: {places} and {more} (further keys of the zone) filled in by each test
+ZONE = """
+  - name: 甲区管委会
+    matters: []
+    zones:
+      - name: 甲区
+        places: {places}
+{more}"""
 
 
 @pytest.mark.parametrize(
@@ -245,6 +253,21 @@ GOOD_DEPARTMENT = """
             + "out_of_scope:\n  - name: 火警\n    keywords: [着火]\n",
             "missing key 'advice'",
         ),
+        (
+            "categories: [其他]\ndepartments:"
+            + GOOD_DEPARTMENT
+            + ZONE.format(places="[甲村]", more="        categories: [未知]\n"),
+            "unknown category '未知'",
+        ),
+        ("categories: [其他]\ndepartments:" + GOOD_DEPARTMENT + ZONE.format(places="[村]", more=""), "shorter than 2"),
+        ("categories: [其他]\ndepartments:" + GOOD_DEPARTMENT + ZONE.format(places="[]", more=""), "no places"),
+        (
+            "categories: [其他]\ndepartments:"
+            + GOOD_DEPARTMENT
+            + ZONE.format(places="[甲村, 乙村]", more="")
+            + ZONE.replace("甲局", "乙局").replace("甲区", "乙区").format(places="[乙村]", more=""),
+            "place '乙村' is also in zone '甲区'",
+        ),
     ],
 )
 def test_bad_catalogue_files_raise_one_line_value_errors_naming_the_file(tmp_path, text, problem):
@@ -262,6 +285,20 @@ def test_a_small_valid_file_loads(tmp_path):
     catalogue = load_catalogue(path)
     assert catalogue.canonical("某某市甲局") == "甲局"
     assert catalogue.match("有个甲事情")[0].spans == ((2, 5),)
+
+
+def test_a_unit_declares_the_zones_it_covers(tmp_path, catalogue):
+    text = "categories: [其他]\ndepartments:" + GOOD_DEPARTMENT + ZONE.format(places="[甲村, 甲大道]", more="")
+    small = load_catalogue(_write(tmp_path, text))
+    (zone,) = small.zones
+    assert (zone.name, zone.department, zone.places, zone.categories) == ("甲区", "甲区管委会", ("甲村", "甲大道"), ())
+    assert small.category_keywords() == {"其他": ("甲事情",)}
+    # the bundled catalogue: Haikou's zones, each under its unit, with categories of the file
+    zones = {zone.name: zone for zone in catalogue.zones}
+    assert zones["桂林洋经济开发区"].department == "经济开发区管理委员会"
+    assert "桂林洋" in zones["桂林洋经济开发区"].places
+    assert zones["坡博坡巷片区"].department == "房屋征收局" and zones["坡博坡巷片区"].categories == ("住房建设",)
+    assert all(set(zone.categories) <= set(catalogue.categories) for zone in catalogue.zones)
 
 
 # --- keywords heard by sound ------------------------------------------------------------------------------

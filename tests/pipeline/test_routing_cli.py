@@ -179,3 +179,27 @@ def test_a_tampered_model_file_is_a_clear_error(history, tmp_path):
     replaced = train(history, model, "--from-corrections", str(corrections), "--force")
     assert replaced.exit_code == 0, replaced.output
     assert RoutingModel.load(model).dispatch_threshold is not None
+
+
+def test_train_with_zones_keeps_the_catalogues_key_areas_in_the_model(tmp_path):
+    history = tmp_path / "history.csv"
+    write_history(history)
+    with history.open("a", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        for index in range(12):
+            writer.writerow(
+                [f"2018{1 + index % 4:02d}{10 + index:02d}000009", f"桂林洋高山村{index}号的路修了很久", "经济开发区"]
+            )
+    model = tmp_path / "routing"
+    result = train(history, model, "--zones", "rule")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((model / MANIFEST_FILE).read_text(encoding="utf-8"))
+    assert manifest["options"]["zones"] == "rule"
+    zones = {zone["name"]: zone for zone in manifest["zones"]["zones"]}
+    assert zones["桂林洋经济开发区"]["unit"] == "经济开发区管理委员会"
+    loaded = RoutingModel.load(model)
+    assert [hit.unit for hit in loaded.zone_hits(["桂林洋那边的路一直没修好"])[0]] == ["经济开发区管理委员会"]
+    # off by default: no zone table in the model
+    plain = tmp_path / "plain"
+    assert train(history, plain).exit_code == 0
+    assert json.loads((plain / MANIFEST_FILE).read_text(encoding="utf-8"))["zones"] is None
