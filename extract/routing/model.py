@@ -43,7 +43,7 @@ from extract.routing.calibration import (
     calibration_error,
 )
 from extract.routing.confidence import ConfidenceModel, RankerParts, cross_fitted_scores, dispatch_features
-from extract.routing.text import split_channel_prefix, strip_routing_instruction
+from extract.request_text import split_channel_prefix, strip_routing_instruction
 from models import ModelLoadError
 from models.files import write_atomic
 

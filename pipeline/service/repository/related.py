@@ -164,8 +164,44 @@ class RelatedTickets:
             return 0
         counts = Counter(term for terms in inserted for term in terms.split())
         counts[TOTAL] = len(inserted)
+        self._count_terms(session, counts)
+        return len(inserted)
+
+    def _put_record(self, session: Session, record: TicketRecord) -> None:
+        """The record as given, in `session`'s transaction: added when there is none for its source and ticket id,
+        else its row rewritten (text, terms, place, caller key, matter, unit) and the term counts moved from the
+        old terms to the new ones. Putting the same record twice changes nothing. The database's own index
+        follows the row (SQLite: the update trigger; PostgreSQL: the generated column)."""
+        row = session.scalar(
+            select(TicketRecordRow)
+            .where(TicketRecordRow.source == record.source, TicketRecordRow.ticket_id == record.ticket_id)
+            .with_for_update()
+        )
+        if row is None:
+            self._store_records(session, [record])
+            return
+        terms = index_terms(record.text)
+        old, new = set(row.index_terms.split()), set(terms)
+        counts = Counter({term: 1 for term in new - old} | {term: -1 for term in old - new})
+        row.created_at = record.created_at
+        row.text = record.text
+        row.matter = record.matter[:256]
+        row.district = record.district[:32]
+        row.place = record.place[:128]
+        row.department = record.department[:128]
+        row.caller_key = record.caller_key
+        row.index_terms = " ".join(terms)
+        if counts:
+            self._count_terms(session, counts)
+
+    @staticmethod
+    def _count_terms(session: Session, counts: Counter) -> None:
+        """Add `counts` (term → change in the number of tickets holding it, negative for a ticket that no longer
+        does) to `ticket_terms`; a term no ticket holds any more leaves the table."""
         # in term order: two transactions counting the same terms lock them in the same order (no deadlock)
-        rows = [{"term": term, "docs": counts[term]} for term in sorted(counts)]
+        rows = [{"term": term, "docs": counts[term]} for term in sorted(counts) if counts[term]]
+        if not rows:
+            return
         upsert = _insert(session, TicketTerm)
         session.execute(
             upsert.on_conflict_do_update(
@@ -173,7 +209,10 @@ class RelatedTickets:
             ),
             rows,
         )
-        return len(inserted)
+        gone = sorted(term for term, change in counts.items() if change < 0)
+        for start in range(0, len(gone), 5000):  # within SQLite's limit of bound parameters
+            batch = gone[start : start + 5000]
+            session.execute(delete(TicketTerm).where(TicketTerm.term.in_(batch), TicketTerm.docs <= 0))
 
     def record(self, ticket_id: str, source: str) -> TicketRecord | None:
         with self.sessions() as session:
