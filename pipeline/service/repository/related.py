@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, select, text, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from extract.related import TermWeights, index_terms
@@ -111,10 +111,6 @@ def _record(row: TicketRecordRow) -> TicketRecord:
     )
 
 
-def _insert(session: Session, table):
-    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _julian_day(moment: datetime) -> int:
     """SQLite's CAST(julianday(t) AS INTEGER) for an aware time: the day part of the FTS5 row id."""
     return math.floor(moment.astimezone(UTC).timestamp() / 86400 + 2440587.5)
@@ -182,7 +178,7 @@ class RelatedTickets:
             # the table, not the ORM class: a plain multi-row INSERT, without the ORM's bulk bookkeeping per row
             records = TicketRecordRow.__table__
             statement = (
-                _insert(session, records)
+                sqlite.insert(records)
                 .on_conflict_do_nothing(index_elements=["source", "ticket_id"])
                 .returning(records.c.index_terms)
             )
