@@ -12,6 +12,7 @@
 Benchmark and defaults: bench/routing.py.
 """
 
+from extract.request_text import split_channel_prefix, strip_routing_instruction
 from extract.routing.calibration import (
     DEFAULT_TARGET_ERROR,
     TopScoreCalibration,
@@ -38,7 +39,6 @@ from extract.routing.model import (
     SimilarTicket,
     TextEncoder,
 )
-from extract.request_text import split_channel_prefix, strip_routing_instruction
 
 __all__ = [
     "DEFAULT_TARGET_ERROR",
