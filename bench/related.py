@@ -244,15 +244,8 @@ def sizes_on_disk(engine, path: Path | None) -> dict:
         return {"database_mb": sum(size.values()), "text_index_mb": gin / 2**20}
 
 
-def scale(data: Path, backend: str, size: int, queries: int, workdir: Path, pg_database: str) -> dict:
-    base = list(read_ticket_csv(data / "haikou12345" / "tickets.csv", COLUMNS, RECORDER))
-    engine, path = open_backend(backend, workdir, size, pg_database)
-    migrate(engine)
-    repository = CallRepository(make_sessions(engine))
-    started = time.perf_counter()
-    added, _ = repository.add_records(progress(synthetic(base, size, seed=size), started), batch=5000)
-    build_s = time.perf_counter() - started
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
+def search_latencies(repository, base: list[TicketRecord], size: int, queries: int) -> tuple[list[float], list[int]]:
+    """`queries` searches of perturbed real texts at random moments of the year: their times (sorted), results."""
     rng = random.Random(1)
     options = _defaults()
     latencies, found = [], []
@@ -274,7 +267,21 @@ def scale(data: Path, backend: str, size: int, queries: int, workdir: Path, pg_d
         results = repository.related_to(query, options)
         latencies.append(time.perf_counter() - begun)
         found.append(len(results))
-    latencies.sort()
+    return sorted(latencies), found
+
+
+def scale(
+    data: Path, backend: str, size: int, queries: int, workdir: Path, pg_database: str, analyze: bool = False
+) -> dict:
+    base = list(read_ticket_csv(data / "haikou12345" / "tickets.csv", COLUMNS, RECORDER))
+    engine, path = open_backend(backend, workdir, size, pg_database)
+    migrate(engine)
+    repository = CallRepository(make_sessions(engine))
+    started = time.perf_counter()
+    added, _ = repository.add_records(progress(synthetic(base, size, seed=size), started), batch=5000)
+    build_s = time.perf_counter() - started
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    latencies, found = search_latencies(repository, base, size, queries)
     result = {
         "backend": backend,
         "tickets": added,
@@ -288,6 +295,15 @@ def scale(data: Path, backend: str, size: int, queries: int, workdir: Path, pg_d
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         **sizes_on_disk(engine, path),
     }
+    if analyze:
+        # the planner's statistics, as autovacuum makes them some time after an import: the same searches again
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            begun = time.perf_counter()
+            connection.execute(text("ANALYZE"))
+            result["analyze_s"] = time.perf_counter() - begun
+        again, _ = search_latencies(repository, base, size, queries)
+        result["analyzed_search_p50_ms"] = 1000 * statistics.median(again)
+        result["analyzed_search_p95_ms"] = 1000 * again[int(0.95 * (len(again) - 1))]
     engine.dispose()
     drop_backend(backend, pg_database)
     if path is not None:
@@ -301,6 +317,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000", help="comma-separated synthetic index sizes (0: none)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--analyze", action="store_true", help="search again after ANALYZE (the planner's statistics)")
     parser.add_argument(
         "--pg-database", default="hotline_related_bench", help="the PostgreSQL database made and dropped for a size"
     )
@@ -339,7 +356,9 @@ def main() -> int:
             out.print(table)
         report["scale"] = []
         for size in (int(size) for size in args.sizes.split(",") if int(size) > 0):
-            report["scale"].append(scale(args.data, args.backend, size, args.queries, workdir, args.pg_database))
+            report["scale"].append(
+                scale(args.data, args.backend, size, args.queries, workdir, args.pg_database, args.analyze)
+            )
             table = Table(title="Index at scale (synthetic tickets, one year)")
             for column in ("backend", "tickets", "build s", "per s", "p50 ms", "p95 ms", "db MB", "text index MB"):
                 table.add_column(column)
