@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, select, text, true
+from sqlalchemy import and_, bindparam, delete, select, text, true, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -455,6 +455,12 @@ class RelatedTickets:
                 # one matter, one dispatch: the call goes to the unit the earlier ticket went to
                 changes["department"] = {"old": call.department, "new": target.department}
                 call.department = target.department
+                # the call's record follows (reports' department load, the next repeat's shared unit)
+                session.execute(
+                    update(TicketRecordRow)
+                    .where(TicketRecordRow.source == "call", TicketRecordRow.ticket_id == call_id)
+                    .values(department=target.department)
+                )
             session.add(TicketChange(call_id=call_id, actor=actor, at=now, action=action, changes=changes))
             call.updated_at = now
             if action == "link" and was != "link":

@@ -269,6 +269,7 @@ def test_related_link_dismiss_and_unlink_through_the_api(api):
     # one matter, one dispatch: the repeat goes to the unit of the ticket it was linked to; who and when kept
     ticket = client.get("/v1/calls/c-again/ticket", headers=operator).json()
     assert ticket["department"] == "市政市容委"
+    assert services.repository.record("c-again", "call").department == "市政市容委"
     trail = [(change["actor"], change["action"]) for change in ticket["changes"]]
     assert trail == [("op-related", "link"), ("op-related", "dismiss")]
     assert ticket["changes"][0]["changes"]["department"] == {"old": "交警支队", "new": "市政市容委"}
