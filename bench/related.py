@@ -55,7 +55,6 @@ from pipeline.settings import RelatedSettings  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_DATABASE = "hotline_related_bench"
 COLUMNS = CsvColumns(
     text="诉求内容",
     ticket_id="工单编号",
@@ -193,24 +192,41 @@ def synthetic(base: list[TicketRecord], size: int, seed: int):
         )
 
 
-def open_backend(backend: str, workdir: Path, size: int):
+def progress(records, started: float, every: int = 100_000):
+    """The records, a line on stderr every `every` of them: where a long build slows down."""
+    last = started
+    for count, record in enumerate(records, start=1):
+        yield record
+        if count % every == 0:
+            now = time.perf_counter()
+            cpu = resource.getrusage(resource.RUSAGE_SELF)
+            print(
+                f"{count:>9,} records  {now - started:7.0f} s  last {every:,}: {every / (now - last):5.0f} /s  "
+                f"bench cpu {cpu.ru_utime + cpu.ru_stime:6.0f} s  load {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+            last = now
+
+
+def open_backend(backend: str, workdir: Path, size: int, pg_database: str):
     if backend == "sqlite":
         path = workdir / f"scale-{size}.db"
         path.unlink(missing_ok=True)
         return create_db_engine(f"sqlite:///{path}"), path
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{pg_database}"'))
     admin.dispose()
-    return create_db_engine(f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}"), None
+    return create_db_engine(f"postgresql://postgres@127.0.0.1:5432/{pg_database}"), None
 
 
-def drop_backend(backend: str) -> None:
+def drop_backend(backend: str, pg_database: str) -> None:
     if backend == "postgresql":
         admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{pg_database}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -228,14 +244,8 @@ def sizes_on_disk(engine, path: Path | None) -> dict:
         return {"database_mb": sum(size.values()), "text_index_mb": gin / 2**20}
 
 
-def scale(data: Path, backend: str, size: int, queries: int, workdir: Path) -> dict:
-    base = list(read_ticket_csv(data / "haikou12345" / "tickets.csv", COLUMNS, RECORDER))
-    engine, path = open_backend(backend, workdir, size)
-    migrate(engine)
-    repository = CallRepository(make_sessions(engine))
-    started = time.perf_counter()
-    added, _ = repository.add_records(synthetic(base, size, seed=size), batch=5000)
-    build_s = time.perf_counter() - started
+def search_latencies(repository, base: list[TicketRecord], size: int, queries: int) -> tuple[list[float], list[int]]:
+    """`queries` searches of perturbed real texts at random moments of the year: their times (sorted), results."""
     rng = random.Random(1)
     options = _defaults()
     latencies, found = [], []
@@ -257,7 +267,21 @@ def scale(data: Path, backend: str, size: int, queries: int, workdir: Path) -> d
         results = repository.related_to(query, options)
         latencies.append(time.perf_counter() - begun)
         found.append(len(results))
-    latencies.sort()
+    return sorted(latencies), found
+
+
+def scale(
+    data: Path, backend: str, size: int, queries: int, workdir: Path, pg_database: str, analyze: bool = False
+) -> dict:
+    base = list(read_ticket_csv(data / "haikou12345" / "tickets.csv", COLUMNS, RECORDER))
+    engine, path = open_backend(backend, workdir, size, pg_database)
+    migrate(engine)
+    repository = CallRepository(make_sessions(engine))
+    started = time.perf_counter()
+    added, _ = repository.add_records(progress(synthetic(base, size, seed=size), started), batch=5000)
+    build_s = time.perf_counter() - started
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    latencies, found = search_latencies(repository, base, size, queries)
     result = {
         "backend": backend,
         "tickets": added,
@@ -266,11 +290,22 @@ def scale(data: Path, backend: str, size: int, queries: int, workdir: Path) -> d
         "search_p50_ms": 1000 * statistics.median(latencies),
         "search_p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
         "results_mean": statistics.mean(found),
+        # the bench's own CPU during build and search: the rest of the build's wall time is the database's
+        "bench_cpu_s": cpu.ru_utime + cpu.ru_stime,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         **sizes_on_disk(engine, path),
     }
+    if analyze:
+        # the planner's statistics, as autovacuum makes them some time after an import: the same searches again
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            begun = time.perf_counter()
+            connection.execute(text("ANALYZE"))
+            result["analyze_s"] = time.perf_counter() - begun
+        again, _ = search_latencies(repository, base, size, queries)
+        result["analyzed_search_p50_ms"] = 1000 * statistics.median(again)
+        result["analyzed_search_p95_ms"] = 1000 * again[int(0.95 * (len(again) - 1))]
     engine.dispose()
-    drop_backend(backend)
+    drop_backend(backend, pg_database)
     if path is not None:
         path.unlink(missing_ok=True)
     return result
@@ -282,6 +317,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000", help="comma-separated synthetic index sizes (0: none)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--analyze", action="store_true", help="search again after ANALYZE (the planner's statistics)")
+    parser.add_argument(
+        "--pg-database", default="hotline_related_bench", help="the PostgreSQL database made and dropped for a size"
+    )
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None, help="where the bench databases go (default: a temp)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "related.json")
@@ -317,7 +356,9 @@ def main() -> int:
             out.print(table)
         report["scale"] = []
         for size in (int(size) for size in args.sizes.split(",") if int(size) > 0):
-            report["scale"].append(scale(args.data, args.backend, size, args.queries, workdir))
+            report["scale"].append(
+                scale(args.data, args.backend, size, args.queries, workdir, args.pg_database, args.analyze)
+            )
             table = Table(title="Index at scale (synthetic tickets, one year)")
             for column in ("backend", "tickets", "build s", "per s", "p50 ms", "p95 ms", "db MB", "text index MB"):
                 table.add_column(column)

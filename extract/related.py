@@ -1,7 +1,7 @@
 """What related-ticket search compares, made from a ticket's text: its index terms, its place, its similarity.
 
 - `index_terms`: the distinct character bigrams of what the caller asked (the operator's additions stripped by
-  `extract.routing.text.strip_routing_instruction`). Chinese has no spaces to cut words at; bigrams need no word
+  `extract.request_text.strip_routing_instruction`). Chinese has no spaces to cut words at; bigrams need no word
   list, survive a sound-alike character in a transcript (one wrong character spoils two bigrams, not the text) and
   are what both databases' full-text indexes can hold as plain tokens.
 - `TicketPlace.of`: the district (the deployment city's districts, as the lexicon lists them) and the road or
@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from extract.request_text import strip_routing_instruction
+
 __all__ = ["MAX_INDEX_TERMS", "TermWeights", "TicketPlace", "index_terms", "similarity"]
 
 MAX_INDEX_TERMS = 400
@@ -28,9 +30,6 @@ _LONG_NUMBER = re.compile(r"\d{7,}")  # ticket, phone and case numbers identify,
 
 
 def _request(text: str) -> str:
-    # deferred: extract.routing's package loads the trained model's libraries, which the API never needs
-    from extract.routing.text import strip_routing_instruction
-
     return strip_routing_instruction(text or "")
 
 

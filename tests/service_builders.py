@@ -143,16 +143,24 @@ def push(client, key: str, audio: Path | bytes, call_id: str, content_type: str 
 
 
 def finish_call_with_ticket(
-    services, recorder, call_id: str, key_id: int | None, summary: str, address: str, unit: str, started
+    services,
+    recorder,
+    call_id: str,
+    key_id: int | None,
+    summary: str,
+    address: str,
+    unit: str,
+    started,
+    number: str | None = "13800007731",
 ) -> list[str]:
     """A call taken through the real state machine to done with the ticket given (no models run), its ticket
-    record made by `recorder` as the extract job makes it; the webhook deliveries queued."""
+    record made by `recorder` as the extract job makes it; the webhook deliveries queued. `number`: the calling
+    number the telephony system pushed (None: withheld)."""
     from models import CallMeta, CallTranscript, DepartmentSuggestion, Ticket, TicketField
     from pipeline.service.recordings import StoredRecording
     from pipeline.service.repository import NewCall, Phase
 
     repository = services.repository
-    number = "13800007731"
     new = NewCall(call_id, number, "A1024", started, {"0": "agent", "1": "caller"}, "live", "audio/wav")
     repository.register(new, StoredRecording(call_id.encode().hex().ljust(64, "0")[:64], 10), key_id)
     assert repository.claim(call_id, Phase.TRANSCRIBE, 60)

@@ -263,7 +263,7 @@ def patch_ticket(
     if patch.department is not None:
         changes["department"] = patch.department
     services.repository.visible(call_id, principal.scope)
-    services.repository.update_ticket(call_id, principal.name, changes, patch.accept)
+    services.repository.update_ticket(call_id, principal.name, changes, patch.accept, services.recorder)
     return _ticket_out(request, call_id, principal)
 
 

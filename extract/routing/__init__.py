@@ -1,7 +1,8 @@
 """Department routing (处置单位): ranked suggestions from a classifier trained on a deployment's tickets.
 
-- `text`: what a caller could have said: the ticket text without the operator's routing instruction,
-  channel prefix, department replies and callback headers (`strip_routing_instruction`).
+- `strip_routing_instruction` (from `extract.request_text`, outside this package so that related-ticket search
+  can clean a text without loading the classifier's libraries): what a caller could have said, the ticket text
+  without the operator's routing instruction, channel prefix, department replies and callback headers.
 - `history`: labelled tickets from CSV, the stratified and temporal train/test splits, validation folds.
 - `model`: the classifier (`RoutingModel`, `RoutingOptions`), its training, calibration, prediction and model files.
 - `calibration`: the auto-dispatch share at a target error rate, top-score calibration, expected calibration error.
@@ -11,6 +12,7 @@
 Benchmark and defaults: bench/routing.py.
 """
 
+from extract.request_text import split_channel_prefix, strip_routing_instruction
 from extract.routing.calibration import (
     DEFAULT_TARGET_ERROR,
     TopScoreCalibration,
@@ -37,7 +39,6 @@ from extract.routing.model import (
     SimilarTicket,
     TextEncoder,
 )
-from extract.routing.text import split_channel_prefix, strip_routing_instruction
 
 __all__ = [
     "DEFAULT_TARGET_ERROR",

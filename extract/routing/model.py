@@ -39,6 +39,7 @@ from sklearn.svm import LinearSVC
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from extract.masking import mask_numbers
+from extract.request_text import split_channel_prefix, strip_routing_instruction
 from extract.routing.calibration import (
     DEFAULT_TARGET_ERROR,
     TopScoreCalibration,
@@ -46,7 +47,6 @@ from extract.routing.calibration import (
     calibration_error,
 )
 from extract.routing.confidence import ConfidenceModel, RankerParts, cross_fitted_scores, dispatch_features
-from extract.routing.text import split_channel_prefix, strip_routing_instruction
 from extract.routing.zones import ZoneHit, ZoneTable
 from models import ModelLoadError
 from models.files import write_atomic

@@ -28,7 +28,7 @@ from models import (
 )
 from pipeline.service.database import Call, utcnow
 from pipeline.service.recordings import RecordingStore
-from pipeline.service.repository import CallRepository, Phase
+from pipeline.service.repository import CallRepository, Phase, call_meta
 from pipeline.service.ticket_records import TicketRecorder
 from pipeline.service.webhooks import (
     DeliveryAttempt,
@@ -115,7 +115,7 @@ class Jobs:
         call, outcome = self._claim(call_id, Phase.TRANSCRIBE)
         if call is None:
             return outcome
-        meta = _call_meta(call)
+        meta = call_meta(call)
         hook = _Heartbeat(self.repository, call_id, self.options)
         try:
             with self.store.local_copy(call.recording_key) as path:
@@ -137,7 +137,7 @@ class Jobs:
         call, outcome = self._claim(call_id, Phase.EXTRACT)
         if call is None:
             return outcome
-        meta = _call_meta(call)
+        meta = call_meta(call)
         started = time.perf_counter()
         try:
             ticket = self.processor.extract(CallTranscript.from_dict(call.transcript), meta)
@@ -268,16 +268,6 @@ class Jobs:
         if self.http is None:
             self.http = httpx.Client(follow_redirects=False)
         return self.http
-
-
-def _call_meta(call: Call) -> CallMeta:
-    return CallMeta(
-        call_id=call.id,
-        caller_number=call.caller_number,
-        agent_id=call.agent_id,
-        started_at=call.started_at,
-        channel_map=dict(call.channel_map or {}),
-    )
 
 
 class _Heartbeat:

@@ -52,6 +52,10 @@ class TicketRecorder:
             caller_key=caller_key(meta.caller_number or ticket.value("phone"), self.secret),
         )
 
+    def warm_up(self) -> None:
+        """Load what making a record needs (the city's division and place names: seconds, once a process)."""
+        TicketPlace.of("", self.province, self.city)
+
     def for_import(
         self,
         ticket_id: str,

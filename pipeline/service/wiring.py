@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Services:
     """What the API and workers share: settings, database, store, queue; `jobs` in-process only. `keys` is
-    made from the repository's sessions: keys and calls live in one database."""
+    made from the repository's sessions: keys and calls live in one database. `recorder` makes a call's ticket
+    record again when an operator corrects the ticket, with the secret and city the workers use."""
 
     settings: Settings
     engine: Engine
@@ -37,9 +38,11 @@ class Services:
     queue: JobQueue
     jobs: Jobs | None = None
     keys: KeyStore = field(init=False)
+    recorder: TicketRecorder = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = KeyStore(self.repository.sessions)
+        self.recorder = ticket_recorder(self.settings)
 
 
 def open_repository(settings: Settings) -> tuple[Engine, CallRepository]:
@@ -170,9 +173,14 @@ def build_services(settings: Settings) -> Services:
 def prepare_models(settings: Settings) -> None:
     """Join the bundled Whisper base into the model cache (verified) when it is the configured model, so that the
     first call does not pay for it; other models are the workers' to load. Errors are logged: the first call
-    tries again and fails with the reason."""
+    tries again and fails with the reason. The city's place names that a ticket record needs are loaded first,
+    so that an operator's first correction does not wait for them."""
     from asr.weights import DEFAULT_MODEL, resolve_whisper_model
 
+    try:
+        ticket_recorder(settings).warm_up()
+    except Exception:
+        logger.exception("the place names of the ticket records could not be loaded")
     if settings.model != DEFAULT_MODEL:
         return
     try:

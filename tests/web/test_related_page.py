@@ -135,4 +135,5 @@ def test_qa_sees_the_links_of_both_calls(server, page):
     page.goto(f"{base}/ui/qa.html#call=r-first")
     page.reload()
     expect(page.locator("#links")).to_contain_text("来电 r-again 并入本工单")
+    page.locator("#links-box").scroll_into_view_if_needed()  # below the transcript: the shot shows the links
     _screenshot(page, "qa-links.png")

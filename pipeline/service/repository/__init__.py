@@ -23,7 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from pipeline.service.database import Call
 from pipeline.service.repository.audits import AuditsAndStats
-from pipeline.service.repository.calls import CallLifecycle, NewCall, Phase
+from pipeline.service.repository.calls import CallLifecycle, NewCall, Phase, call_meta
 from pipeline.service.repository.live import EMPTY_RECORDING, LiveCalls
 from pipeline.service.repository.outbox import WEBHOOK_FALLBACK_S, WebhookOutbox
 from pipeline.service.repository.related import LinkView, RelatedOptions, RelatedTicket, RelatedTickets
@@ -59,5 +59,6 @@ __all__ = [
     "Phase",
     "RelatedOptions",
     "RelatedTicket",
+    "call_meta",
     "search_text",
 ]

@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import CallConflictError, CallNotFoundError, Ticket, top_department
+from models import CallConflictError, CallMeta, CallNotFoundError, Ticket, top_department
 from models.ticket_record import TicketRecord
 from pipeline.service.database import (
     ApiKey,
@@ -37,6 +37,17 @@ from pipeline.service.database import (
 from pipeline.service.recordings import StoredRecording
 from pipeline.service.repository.scope import CallScope
 from pipeline.service.repository.search import search_text
+
+
+def call_meta(call: Call) -> CallMeta:
+    """What the telephony system said about a stored call, as the pipeline and the ticket records take it."""
+    return CallMeta(
+        call_id=call.id,
+        caller_number=call.caller_number,
+        agent_id=call.agent_id,
+        started_at=call.started_at,
+        channel_map=dict(call.channel_map or {}),
+    )
 
 
 class Phase(StrEnum):

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, select, text, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, bindparam, delete, select, text, true, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from extract.related import TermWeights, index_terms
@@ -34,6 +34,20 @@ TOTAL = ""
 """The `ticket_terms` row that counts the indexed tickets themselves."""
 
 LINK_ACTIONS = ("link", "dismiss")
+
+_RECORD_ARRAYS = {
+    "ticket_id": "varchar",
+    "source": "varchar",
+    "created_at": "timestamptz",
+    "text": "text",
+    "matter": "varchar",
+    "district": "varchar",
+    "place": "varchar",
+    "department": "varchar",
+    "caller_key": "varchar",
+    "index_terms": "text",
+}
+"""The columns of a ticket record as PostgreSQL receives a batch of them: one array each (`_store_records`)."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +111,6 @@ def _record(row: TicketRecordRow) -> TicketRecord:
     )
 
 
-def _insert(session: Session, table):
-    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _julian_day(moment: datetime) -> int:
     """SQLite's CAST(julianday(t) AS INTEGER) for an aware time: the day part of the FTS5 row id."""
     return math.floor(moment.astimezone(UTC).timestamp() / 86400 + 2440587.5)
@@ -152,28 +162,93 @@ class RelatedTickets:
         ]
         if not values:
             return 0
-        # the tables, not the ORM classes: a plain multi-row INSERT, without the ORM's bulk bookkeeping per row
-        records = TicketRecordRow.__table__
-        statement = (
-            _insert(session, records)
-            .on_conflict_do_nothing(index_elements=["source", "ticket_id"])
-            .returning(records.c.index_terms)
-        )
-        inserted = session.execute(statement, values).scalars().all()
+        if session.bind.dialect.name == "postgresql":
+            # one statement over one array a column: a multi-row VALUES of 1,000 rows has 10,000 placeholders,
+            # which psycopg rewrites in Python each time (a third of an import's time, bench/related.py)
+            columns = ", ".join(_RECORD_ARRAYS)
+            arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _RECORD_ARRAYS.items())
+            statement = text(
+                f"INSERT INTO ticket_records ({columns}) SELECT * FROM unnest({arrays}) "
+                "ON CONFLICT (source, ticket_id) DO NOTHING RETURNING index_terms"
+            )
+            inserted = session.scalars(
+                statement, {name: [row[name] for row in values] for name in _RECORD_ARRAYS}
+            ).all()
+        else:
+            # the table, not the ORM class: a plain multi-row INSERT, without the ORM's bulk bookkeeping per row
+            records = TicketRecordRow.__table__
+            statement = (
+                sqlite.insert(records)
+                .on_conflict_do_nothing(index_elements=["source", "ticket_id"])
+                .returning(records.c.index_terms)
+            )
+            inserted = session.execute(statement, values).scalars().all()
         if not inserted:
             return 0
         counts = Counter(term for terms in inserted for term in terms.split())
         counts[TOTAL] = len(inserted)
-        # in term order: two transactions counting the same terms lock them in the same order (no deadlock)
-        rows = [{"term": term, "docs": counts[term]} for term in sorted(counts)]
-        upsert = _insert(session, TicketTerm)
-        session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["term"], set_={"docs": TicketTerm.docs + upsert.excluded.docs}
-            ),
-            rows,
-        )
+        self._count_terms(session, counts)
         return len(inserted)
+
+    def _put_record(self, session: Session, record: TicketRecord) -> None:
+        """The record as given, in `session`'s transaction: added when there is none for its source and ticket id,
+        else its row rewritten (text, terms, place, caller key, matter, unit) and the term counts moved from the
+        old terms to the new ones. Putting the same record twice changes nothing. The database's own index
+        follows the row (SQLite: the update trigger; PostgreSQL: the generated column)."""
+        row = session.scalar(
+            select(TicketRecordRow)
+            .where(TicketRecordRow.source == record.source, TicketRecordRow.ticket_id == record.ticket_id)
+            .with_for_update()
+        )
+        if row is None:
+            self._store_records(session, [record])
+            return
+        terms = index_terms(record.text)
+        old, new = set(row.index_terms.split()), set(terms)
+        counts = Counter({term: 1 for term in new - old} | {term: -1 for term in old - new})
+        row.created_at = record.created_at
+        row.text = record.text
+        row.matter = record.matter[:256]
+        row.district = record.district[:32]
+        row.place = record.place[:128]
+        row.department = record.department[:128]
+        row.caller_key = record.caller_key
+        row.index_terms = " ".join(terms)
+        if counts:
+            self._count_terms(session, counts)
+
+    @staticmethod
+    def _count_terms(session: Session, counts: Counter) -> None:
+        """Add `counts` (term → change in the number of tickets holding it, negative for a ticket that no longer
+        does) to `ticket_terms`; a term no ticket holds any more leaves the table."""
+        # in term order: two transactions counting the same terms lock them in the same order (no deadlock)
+        terms = [term for term in sorted(counts) if counts[term]]
+        if not terms:
+            return
+        if session.bind.dialect.name == "postgresql":
+            # one statement over two arrays: a batch of 5,000 tickets holds ~90,000 distinct terms, and as many
+            # single-row upserts took half of an import's time (bench/related.py)
+            session.execute(
+                text(
+                    "INSERT INTO ticket_terms (term, docs) "
+                    "SELECT * FROM unnest(CAST(:terms AS varchar[]), CAST(:docs AS bigint[])) "
+                    "ON CONFLICT (term) DO UPDATE SET docs = ticket_terms.docs + excluded.docs"
+                ),
+                {"terms": terms, "docs": [counts[term] for term in terms]},
+            )
+        else:
+            table = TicketTerm.__table__  # the table: SQLite's executemany, without the ORM's bulk bookkeeping
+            upsert = sqlite.insert(table)
+            session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["term"], set_={"docs": table.c.docs + upsert.excluded.docs}
+                ),
+                [{"term": term, "docs": counts[term]} for term in terms],
+            )
+        gone = sorted(term for term, change in counts.items() if change < 0)
+        for start in range(0, len(gone), 5000):  # within SQLite's limit of bound parameters
+            batch = gone[start : start + 5000]
+            session.execute(delete(TicketTerm).where(TicketTerm.term.in_(batch), TicketTerm.docs <= 0))
 
     def record(self, ticket_id: str, source: str) -> TicketRecord | None:
         with self.sessions() as session:
@@ -380,6 +455,12 @@ class RelatedTickets:
                 # one matter, one dispatch: the call goes to the unit the earlier ticket went to
                 changes["department"] = {"old": call.department, "new": target.department}
                 call.department = target.department
+                # the call's record follows (reports' department load, the next repeat's shared unit)
+                session.execute(
+                    update(TicketRecordRow)
+                    .where(TicketRecordRow.source == "call", TicketRecordRow.ticket_id == call_id)
+                    .values(department=target.department)
+                )
             session.add(TicketChange(call_id=call_id, actor=actor, at=now, action=action, changes=changes))
             call.updated_at = now
             if action == "link" and was != "link":

@@ -1,4 +1,9 @@
-"""Operators' reviews: ticket corrections and acceptance (the machine ticket kept; each change a `TicketChange`)."""
+"""Operators' reviews: ticket corrections and acceptance (the machine ticket kept; each change a `TicketChange`).
+
+The call's ticket record (related-ticket search, reports) is made again from the corrected ticket in the same
+transaction, by the same `TicketRecorder` rule as when the call finished: what the operator settled on is what
+the next repeat is compared with, on both databases.
+"""
 
 import copy
 from collections.abc import Iterator
@@ -9,14 +14,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import defer, sessionmaker
 
 from extract.review import CORRECTED, review_again
-from models import CallConflictError, CallNotFoundError, TicketField
+from models import CallConflictError, CallNotFoundError, CallTranscript, TicketField
 from pipeline.service.database import (
     Call,
     TicketChange,
     TicketRecordRow,
     utcnow,
 )
+from pipeline.service.repository.calls import call_meta
 from pipeline.service.repository.search import search_text
+from pipeline.service.ticket_records import TicketRecorder
 
 
 class Reviews:
@@ -24,10 +31,20 @@ class Reviews:
 
     sessions: sessionmaker
 
-    def update_ticket(self, call_id: str, actor: str, changes: dict[str, str | None], accept: bool) -> Call:
+    def update_ticket(
+        self,
+        call_id: str,
+        actor: str,
+        changes: dict[str, str | None],
+        accept: bool,
+        recorder: TicketRecorder | None = None,
+    ) -> Call:
         """Apply an operator's corrections (field → new value; `department` picks the unit) and/or accept.
         Each change is stored with who and when; the machine's ticket is kept unchanged. What still needs checking
-        (`review_reasons`) is judged again on the corrected ticket, so a corrected field leaves the list."""
+        (`review_reasons`) is judged again on the corrected ticket, so a corrected field leaves the list.
+        With `recorder` (the deployment's: its caller keys' secret and city) the call's ticket record is made again
+        from the corrected ticket (text and its index terms, place, caller key, matter, unit); without it, only
+        the record's unit and matter follow."""
         with self.sessions.begin() as session:
             call = session.get(Call, call_id, with_for_update=True)
             if call is None:
@@ -73,17 +90,20 @@ class Reviews:
                     call.ticket = ticket
             call.search_text = search_text(call.transcript, call.ticket)
             call.updated_at = now
-            # the call's ticket record follows the unit and matter the operator settled on (related-ticket search,
-            # the linked group's dispatch); its text and place stay the machine's: re-indexing them needs the text
-            # tools, which the API process does not load
-            session.execute(
-                update(TicketRecordRow)
-                .where(TicketRecordRow.source == "call", TicketRecordRow.ticket_id == call_id)
-                .values(
-                    department=(call.department or "")[:128],
-                    matter=((call.ticket.value("category") if call.ticket else None) or "")[:256],
+            if recorder is not None:
+                transcript = CallTranscript.from_dict(call.transcript) if call.transcript else None
+                record = recorder.for_call(call_meta(call), call.ticket, transcript, call.created_at)
+                # the unit the operator settled on (or a link shared), not the ticket's first suggestion
+                self._put_record(session, replace(record, department=call.department or ""))
+            else:
+                session.execute(
+                    update(TicketRecordRow)
+                    .where(TicketRecordRow.source == "call", TicketRecordRow.ticket_id == call_id)
+                    .values(
+                        department=(call.department or "")[:128],
+                        matter=((call.ticket.value("category") if call.ticket else None) or "")[:256],
+                    )
                 )
-            )
             return call
 
     def ticket_changes(self, call_id: str | None = None, since: datetime | None = None) -> list[TicketChange]:

@@ -1,6 +1,7 @@
-"""Related tickets on SQLite and PostgreSQL: the full-text index kept in step with the ticket records, search
-finding a planted repeat with its reasons, the import idempotent, caller keys that never hold the number, and
-linking and dismissing through the HTTP API with the audit trail and the `ticket.linked` webhook."""
+"""Related tickets on SQLite and PostgreSQL: the full-text index kept in step with the ticket records and with the
+operators' corrections, search finding a planted repeat with its reasons, the import idempotent, caller keys that
+never hold the number, and linking and dismissing through the HTTP API with the audit trail and the
+`ticket.linked` webhook."""
 
 import csv
 import json
@@ -23,8 +24,8 @@ from pipeline.service.database import TicketRecordRow, create_db_engine, make_se
 from pipeline.service.jobs import JobOptions, Jobs
 from pipeline.service.repository import CallRepository, RelatedOptions
 from pipeline.service.ticket_records import TicketRecorder
+from pipeline.settings import RelatedSettings
 
-PG_DATABASE = "hotline_related_test"
 BACKENDS = ["sqlite", "postgresql"]
 NOW = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
 SECRET = b"related-test-secret"
@@ -68,7 +69,7 @@ def history_records() -> list[TicketRecord]:
 
 @pytest.fixture(params=BACKENDS)
 def repository(request, tmp_path):
-    with database_url(request.param, tmp_path, PG_DATABASE) as url:
+    with database_url(request.param, tmp_path) as url:
         engine = create_db_engine(url)
         migrate(engine)
         yield CallRepository(make_sessions(engine))
@@ -156,7 +157,7 @@ def write_csv(path: Path) -> None:
 def test_hotline_import_tickets_is_idempotent_and_keeps_no_number(backend, tmp_path, monkeypatch):
     csv_file = tmp_path / "history.csv"
     write_csv(csv_file)
-    with database_url(backend, tmp_path, PG_DATABASE) as url:
+    with database_url(backend, tmp_path) as url:
         monkeypatch.setenv("HOTLINE_DATABASE_URL", url)
         monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("HOTLINE_RELATED__CALLER_KEY_SECRET", SECRET.decode())
@@ -210,8 +211,10 @@ def test_the_planted_repeat_of_a_real_ticket_is_found_in_the_haikou_history(shar
 
 @pytest.fixture(params=BACKENDS)
 def api(request, tmp_path):
-    with database_url(request.param, tmp_path, PG_DATABASE) as url:
-        services = quiet_services(make_settings(tmp_path, url))
+    with database_url(request.param, tmp_path) as url:
+        # the API's own recorder (corrections) with the secret the calls' records were made with
+        related = RelatedSettings(caller_key_secret=SECRET.decode())
+        services = quiet_services(make_settings(tmp_path, url, related=related))
         pbx = services.keys.create("telephony", "pbx", webhook_url="https://hooks.example.com/hotline")[0].id
         keys = {
             "telephony": services.keys.create("telephony", "pbx-reader")[1],
@@ -266,6 +269,7 @@ def test_related_link_dismiss_and_unlink_through_the_api(api):
     # one matter, one dispatch: the repeat goes to the unit of the ticket it was linked to; who and when kept
     ticket = client.get("/v1/calls/c-again/ticket", headers=operator).json()
     assert ticket["department"] == "市政市容委"
+    assert services.repository.record("c-again", "call").department == "市政市容委"
     trail = [(change["actor"], change["action"]) for change in ticket["changes"]]
     assert trail == [("op-related", "link"), ("op-related", "dismiss")]
     assert ticket["changes"][0]["changes"]["department"] == {"old": "交警支队", "new": "市政市容委"}
@@ -292,6 +296,124 @@ def test_related_link_dismiss_and_unlink_through_the_api(api):
     events = sorted(row.event for row, _ in services.repository.webhook_log("c-again"))
     assert events == ["call.done", "ticket.linked", "ticket.unlinked"]
     assert client.delete("/v1/calls/c-again/links/c-first", headers=operator).status_code == 404
+
+
+STALL_FIX = "市民来电反映：海甸岛人民大道沿街商铺的空调外机滴水，行人经过被淋湿，希望整改。"
+
+
+def term_counts_recounted(repository) -> tuple[dict, dict]:
+    """(the stored term counts, the counts made again from every record's terms): equal when kept in step."""
+    with repository.sessions() as session:
+        stored = dict(session.execute(text("SELECT term, docs FROM ticket_terms")).all())
+        recount: dict[str, int] = {"": 0}
+        for (terms,) in session.execute(select(TicketRecordRow.index_terms)):
+            recount[""] += 1
+            for term in terms.split():
+                recount[term] = recount.get(term, 0) + 1
+    return stored, recount
+
+
+def indexed(repository, term: str, ticket_id: str) -> bool:
+    """Whether the database's own full-text index finds the record of `ticket_id` by `term`."""
+    with repository.sessions() as session:
+        record_id = session.scalar(select(TicketRecordRow.id).where(TicketRecordRow.ticket_id == ticket_id))
+        if session.bind.dialect.name == "sqlite":
+            ids = session.scalars(
+                text("SELECT rowid FROM ticket_text_index WHERE ticket_text_index MATCH :q"), {"q": f'"{term}"'}
+            )
+            return record_id in {rowid & 0xFFFFFFFF for rowid in ids}
+        ids = session.scalars(
+            text("SELECT id FROM ticket_records WHERE index_vector @@ CAST(:q AS tsquery)"), {"q": f"'{term}'"}
+        )
+        return record_id in set(ids)
+
+
+def matter_match(repository, body: str, ticket_id: str):
+    """The related-ticket result for `ticket_id` when a caller without a number says `body` now, or None."""
+    found = repository.related_to(query_record("Q", body, None), RelatedOptions())
+    return next((item for item in found if item.record.ticket_id == ticket_id), None)
+
+
+def test_a_corrected_summary_is_what_the_index_finds(api):
+    """The operator rewrites the machine's summary: the call is found by the corrected words, no longer by the
+    wrong ones, the term counts follow, and sending the same correction again (or accepting) changes nothing."""
+    client, services, keys = api["client"], api["services"], api["keys"]
+    repository, operator = services.repository, auth(keys["operator"])
+    assert matter_match(repository, REPEAT, "c-again").same_matter
+    assert matter_match(repository, STALL_FIX, "c-again") is None
+    assert indexed(repository, "路灯", "c-again") and not indexed(repository, "滴水", "c-again")
+
+    patched = client.patch("/v1/calls/c-again/ticket", headers=operator, json={"fields": {"summary": STALL_FIX}})
+    assert patched.status_code == 200, patched.text
+    record = repository.record("c-again", "call")
+    assert record.text == STALL_FIX and (record.district, record.place) == ("", "龙昆南路")  # the address stayed
+    assert indexed(repository, "滴水", "c-again") and not indexed(repository, "路灯", "c-again")
+    assert matter_match(repository, STALL_FIX, "c-again").same_matter
+    old_words = matter_match(repository, REPEAT, "c-again")
+    assert old_words is None or not old_words.same_matter  # still on the same road, no longer the same matter
+    stored, recount = term_counts_recounted(repository)
+    assert stored == recount
+
+    for body in ({"fields": {"summary": STALL_FIX}}, {"accept": True}, {"accept": True}):  # again, accepted, again
+        assert client.patch("/v1/calls/c-again/ticket", headers=operator, json=body).status_code == 200
+        assert term_counts_recounted(repository)[0] == stored
+    assert repository.record("c-again", "call").text == STALL_FIX
+
+    # the address corrected too: the place follows it
+    address = {"fields": {"address": "美兰区海甸岛人民大道58号"}}
+    assert client.patch("/v1/calls/c-again/ticket", headers=operator, json=address).status_code == 200
+    record = repository.record("c-again", "call")
+    assert (record.district, record.place) == ("美兰区", "海甸岛")  # the island is a known place (places.yaml)
+    assert stored == term_counts_recounted(repository)[0]
+
+
+def test_a_corrected_phone_is_the_caller_key_of_a_call_without_a_number(api):
+    """The caller key is the calling number's, else the callback number's (`TicketRecorder.for_call`): an operator
+    who corrects the callback number of a call with a withheld number moves it to the right caller; a call whose
+    number the telephony system gave keeps that number's key."""
+    client, services, keys = api["client"], api["services"], api["keys"]
+    repository, operator = services.repository, auth(keys["operator"])
+    body = "市民来电咨询：新生儿医保怎么办理，需要带哪些材料？"
+    finish_call_with_ticket(services, RECORDER, "c-withheld", None, body, "", "医保局", NOW, number=None)
+    assert repository.record("c-withheld", "call").caller_key == ""
+
+    said, corrected = "13911112222", "13911113333"  # misheard, then corrected by the operator
+    for number in (said, corrected):
+        patch = {"fields": {"phone": number}}
+        assert client.patch("/v1/calls/c-withheld/ticket", headers=operator, json=patch).status_code == 200
+    assert repository.record("c-withheld", "call").caller_key == caller_key(corrected, SECRET)
+    asked = RECORDER.for_import("Q", NOW, "市民来电咨询：办理居住证", caller_number=corrected)
+    same_caller = [item.record.ticket_id for item in repository.related_to(asked, RelatedOptions()) if item.same_caller]
+    assert same_caller == ["c-withheld"]
+    asked = RECORDER.for_import("Q", NOW, "市民来电咨询：办理居住证", caller_number=said)
+    assert not [item for item in repository.related_to(asked, RelatedOptions()) if item.same_caller]
+
+    assert (
+        client.patch("/v1/calls/c-again/ticket", headers=operator, json={"fields": {"phone": said}}).status_code == 200
+    )
+    assert repository.record("c-again", "call").caller_key == caller_key(CALLER, SECRET)
+    with repository.sessions() as session:
+        stored = json.dumps([list(row) for row in session.execute(select(TicketRecordRow.__table__))], default=str)
+    assert corrected not in stored and said not in stored
+
+
+def test_a_purged_recording_keeps_the_call_s_ticket_record(api, monkeypatch):
+    """Retention deletes recordings only (`Jobs.purge_recordings`): the call, its transcript and its ticket stay, and
+    so does its record, still found as a repeat. No code path deletes a call; a record that is deleted leaves the
+    index (test_the_index_is_kept_in_step_with_the_records)."""
+    from service_fakes import FakeClock, FakeStore
+
+    from pipeline.service.database import utcnow
+
+    services = api["services"]
+    FakeClock(utcnow() + timedelta(days=2)).install(monkeypatch)
+    jobs = Jobs(services.repository, FakeStore(), services.queue, None)
+    assert jobs.purge_recordings(retention_days=1) == 2  # both calls were registered two days ago
+    for call_id in ("c-first", "c-again"):
+        assert services.repository.get(call_id).audio_deleted_at is not None
+        assert services.repository.record(call_id, "call") is not None
+    found = services.repository.related_to(query_record("Q", REPEAT, None), RelatedOptions())
+    assert "c-first" in [item.record.ticket_id for item in found if item.same_matter]
 
 
 def test_link_requests_are_checked(api):
