@@ -143,7 +143,16 @@ def push(client, key: str, audio: Path | bytes, call_id: str, content_type: str 
 
 
 def finish_call_with_ticket(
-    services, recorder, call_id: str, key_id: int | None, summary: str, address: str, unit: str, started
+    services,
+    recorder,
+    call_id: str,
+    key_id: int | None,
+    summary: str,
+    address: str,
+    unit: str,
+    started,
+    number: str = "13800007731",
+    agent_id: str = "A1024",
 ) -> list[str]:
     """A call taken through the real state machine to done with the ticket given (no models run), its ticket
     record made by `recorder` as the extract job makes it; the webhook deliveries queued."""
@@ -152,8 +161,7 @@ def finish_call_with_ticket(
     from pipeline.service.repository import NewCall, Phase
 
     repository = services.repository
-    number = "13800007731"
-    new = NewCall(call_id, number, "A1024", started, {"0": "agent", "1": "caller"}, "live", "audio/wav")
+    new = NewCall(call_id, number, agent_id, started, {"0": "agent", "1": "caller"}, "live", "audio/wav")
     repository.register(new, StoredRecording(call_id.encode().hex().ljust(64, "0")[:64], 10), key_id)
     assert repository.claim(call_id, Phase.TRANSCRIBE, 60)
     transcript = CallTranscript(call_id, 10.0, 8000, 2, "zh", "fake", [], {})
@@ -163,7 +171,7 @@ def finish_call_with_ticket(
     ticket.fields["summary"] = TicketField(summary, 0.9)
     ticket.fields["address"] = TicketField(address, 0.9)
     ticket.department_suggestions = [DepartmentSuggestion(unit, 0.8)]
-    record = recorder.for_call(CallMeta(call_id, number, "A1024", started), ticket, transcript, started)
+    record = recorder.for_call(CallMeta(call_id, number, agent_id, started), ticket, transcript, started)
     return repository.finish(call_id, ticket, {}, record)
 
 
