@@ -6,7 +6,6 @@ districts and roads a text names. A call's record is written in the transaction 
 """
 
 import csv
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 from extract.related import TicketPlace
 from models import CallMeta, CallTranscript, Ticket, top_department
 from models.ticket_record import TicketRecord
+from pipeline.reports.source import MAX_CELL_CHARS
 from pipeline.service.caller_keys import caller_key
 
 __all__ = ["CsvColumns", "TicketImportError", "TicketRecorder", "read_ticket_csv"]
@@ -61,12 +61,13 @@ class TicketRecorder:
         department: str = "",
         caller_number: str | None = None,
     ) -> TicketRecord:
+        text = text[:MAX_TEXT_CHARS]  # first: the place is read from what is kept (a 50 MB cell took minutes)
         where = TicketPlace.of(text, self.province, self.city)
         return TicketRecord(
             ticket_id=ticket_id,
             source="import",
             created_at=created_at,
-            text=text[:MAX_TEXT_CHARS],
+            text=text,
             matter=matter,
             district=where.district,
             place=where.place,
@@ -100,18 +101,23 @@ def read_ticket_csv(path: Path, columns: CsvColumns, recorder: TicketRecorder) -
     column, an empty id or an unreadable time, naming the row."""
     zone = ZoneInfo(columns.timezone)
     width = len(datetime(2000, 12, 28, 23, 59, 59).strftime(columns.time_format)) if columns.time_format else 0
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # pasted follow-up histories are long
+    csv.field_size_limit(MAX_CELL_CHARS)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
         raise TicketImportError(f"{path}: {error.strerror}") from error
     with handle:
         reader = csv.DictReader(handle)
+        try:
+            fieldnames = reader.fieldnames or []  # reads the header row: a file in another encoding fails here
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise TicketImportError(f"{path}: not a UTF-8 CSV file ({error})") from error
         wanted = [columns.text, columns.ticket_id, columns.time, *columns.matter]
         wanted += [name for name in (columns.department, columns.caller) if name]
-        missing = [name for name in wanted if name not in (reader.fieldnames or [])]
+        missing = [name for name in wanted if name not in fieldnames]
         if missing:
-            raise TicketImportError(f"{path}: no column {', '.join(missing)} (columns: {reader.fieldnames})")
+            raise TicketImportError(f"{path}: no column {', '.join(missing)} (columns: {fieldnames})")
+        line = 1
         try:
             for line, row in enumerate(reader, start=2):
                 ticket_id = (row[columns.ticket_id] or "").strip()
@@ -137,4 +143,4 @@ def read_ticket_csv(path: Path, columns: CsvColumns, recorder: TicketRecorder) -
                     caller_number=row[columns.caller] if columns.caller else None,
                 )
         except (csv.Error, UnicodeDecodeError) as error:
-            raise TicketImportError(f"{path}: not a UTF-8 CSV file ({error})") from error
+            raise TicketImportError(f"{path}:{line + 1}: cannot read the CSV ({error})") from error
