@@ -136,3 +136,20 @@ def test_a_frame_past_the_lead_is_held_not_refused_and_the_call_goes_on(tmp_path
         state = live.redis.hmget(wire.meta_key("hostile-backlog"), "state", "acked_seq")
     assert answers == [{"type": "ack", "seq": seq} for seq in (1, 2, 3)]
     assert state == [b"ended", b"3"]
+
+
+def test_a_last_event_id_past_redis_ids_is_a_400_not_a_broken_stream(tmp_path):
+    """20 digits passed the pattern but not Redis: XREAD failed after the 200, the stream broke with a traceback in
+    the log, and a browser reconnected with the same id every 2 s."""
+    with live_app(tmp_path) as live, httpx.Client(base_url=live.http, timeout=10) as http:
+        operator = new_key(live.services, "operator", agent_id="A1024")
+        assert first_answer(live, start_frame("hostile-sse", caller_number=CALLER))["type"] == "started"
+        for bad in ("99999999999999999999-0", "1-18446744073709551616"):
+            answer = http.get("/v1/calls/hostile-sse/live", headers={**auth(operator), "Last-Event-ID": bad})
+            assert answer.status_code == 400, (bad, answer.text)
+        highest = f"{2**64 - 1}-{2**64 - 1}"
+        with http.stream(
+            "GET", "/v1/calls/hostile-sse/live", headers={**auth(operator), "Last-Event-ID": highest}
+        ) as s:
+            assert s.status_code == 200
+            assert next(s.iter_bytes()).startswith(b"retry:")
