@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.reports.source import MAX_CELL_CHARS
-from pipeline.service.database import TicketRecordRow, create_db_engine, make_sessions
+from pipeline.service.database import TicketRecordRow, create_db_engine, make_sessions, migrate
 from pipeline.service.ticket_records import MAX_TEXT_CHARS, TicketRecorder
 
 runner = CliRunner()
@@ -30,7 +30,9 @@ def env(tmp_path, monkeypatch):
 
 
 def imported(url: str) -> int:
+    """Ticket records in the database (made at head first: a refused import may not have opened it)."""
     engine = create_db_engine(url)
+    migrate(engine)
     try:
         with make_sessions(engine)() as session:
             return session.scalar(select(func.count()).select_from(TicketRecordRow))
@@ -66,7 +68,7 @@ def test_import_of_a_csv_in_another_encoding_is_one_line_and_imports_nothing(env
     assert imported(url) == 0
 
 
-def test_import_of_a_huge_cell_stops_at_its_row_and_a_long_one_keeps_what_a_record_keeps(env):
+def test_import_of_a_huge_cell_is_refused_naming_its_row(env):
     tmp_path, url = env
     body = [
         ["1", "市民来电反映：龙华区龙昆南路路灯不亮。" + "后续：" * (MAX_CELL_CHARS // 4), "2018-01-01"],
@@ -78,7 +80,36 @@ def test_import_of_a_huge_cell_stops_at_its_row_and_a_long_one_keeps_what_a_reco
     assert result.exit_code == 2
     message = one_error_line(result)
     assert "huge.csv:3:" in message and "field larger than field limit" in message
-    assert imported(url) <= 1, "nothing from the huge row on (the rows before it: as far as their batch went)"
+    assert message.endswith("(nothing imported)\n")
+    assert imported(url) == 0
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01", "9999-12-31T23:59:59-12:00", "1900-01-01"], ids=["year-1", "year-9999", "before-1970"]
+)
+def test_import_of_a_time_outside_the_service_s_range_is_one_line(env, moment):
+    """Year 1 in Asia/Shanghai is year 0 in UTC: an OverflowError and a traceback (exit 1) before."""
+    tmp_path, url = env
+    history = write(tmp_path / "times.csv", ["工单编号", "诉求内容", "时间"], [["1", "市民来电反映：路灯不亮", moment]])
+    result = runner.invoke(app, [*IMPORT, "--csv", str(history)])
+    assert result.exit_code == 2
+    assert "times.csv:2: 时间" in one_error_line(result)
+    assert imported(url) == 0
+
+
+def test_a_bad_row_after_a_whole_batch_imports_nothing(env):
+    """Rows were committed 2000 at a time as they were read: a bad row 2002 left 2000 imported, and fixing the file
+    meant reading where it stopped. The whole file is now read first."""
+    tmp_path, url = env
+    good = [[f"T{serial}", f"市民来电反映：第{serial}号路灯不亮", "2018-01-01"] for serial in range(2001)]
+    history = write(tmp_path / "late.csv", ["工单编号", "诉求内容", "时间"], [*good, ["", "没有编号", "2018-01-02"]])
+    result = runner.invoke(app, [*IMPORT, "--csv", str(history)])
+    assert result.exit_code == 2
+    assert "late.csv:2003: empty 工单编号 (nothing imported)" in one_error_line(result)
+    assert imported(url) == 0
+    fixed = write(tmp_path / "late.csv", ["工单编号", "诉求内容", "时间"], good)
+    assert runner.invoke(app, [*IMPORT, "--csv", str(fixed)]).exit_code == 0
+    assert imported(url) == 2001
 
 
 def test_an_imported_record_reads_its_place_from_the_text_it_keeps():
