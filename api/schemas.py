@@ -10,6 +10,7 @@ from models.ticket import EMOTIONS, REQUEST_TYPES, URGENCY_LEVELS, Ticket
 from pipeline.meta import (
     AGENT_ID_PATTERN,
     CALL_ID_PATTERN,
+    CALLER_NUMBER_PATTERN,
     METADATA_MAX_CHARS,
     METADATA_MAX_DEPTH,
     MOMENT_RANGE,
@@ -75,7 +76,7 @@ class CallPushForm(BaseModel):
     # fields and bounds tests/security/test_input.py holds equal to these.
     recording: bytes = Field(description="the recording (audio/*; the container is found from its bytes)")
     call_id: str = Field(pattern=CALL_ID_PATTERN)
-    caller_number: str | None = Field(None, max_length=32)
+    caller_number: str | None = Field(None, max_length=32, pattern=CALLER_NUMBER_PATTERN)
     agent_id: str | None = Field(None, pattern=AGENT_ID_PATTERN)
     started_at: datetime | None = Field(None, description=MOMENT_RANGE)
     channel_map: str | None = Field(None, description='JSON, e.g. {"0": "agent", "1": "caller"}: at most 8 channels')

@@ -22,6 +22,9 @@ from models import CallMeta, MetadataError
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 AGENT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+CALLER_NUMBER_PATTERN = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]{0,32}$"
+"""What a PBX sends as the ANI (digits, "+86…", "anonymous"), without control or text-direction characters: a NUL
+is refused by PostgreSQL (a 500 on push, "unavailable" on a live start), an override shows the number backwards."""
 
 NAIVE_TIMES_ZONE = ZoneInfo("Asia/Shanghai")
 """Recorders and people in this deployment's country write local time without an offset."""
@@ -142,7 +145,7 @@ class CallMetaIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     call_id: str = Field(pattern=CALL_ID_PATTERN)
-    caller_number: str | None = Field(None, max_length=32)
+    caller_number: str | None = Field(None, max_length=32, pattern=CALLER_NUMBER_PATTERN)
     agent_id: str | None = Field(None, pattern=AGENT_ID_PATTERN)
     started_at: Moment | None = None
     channel_map: dict[str, str] = Field(default_factory=dict, max_length=8)

@@ -142,6 +142,12 @@ class LiveSettings(BaseModel):
         description="largest binary frame: 4-byte sequence number + audio (1 s of 8 kHz stereo PCM16 is 32 kB)",
     )
     max_call_s: float = Field(3600, gt=0, description="longest live call; audio past it is refused and the call ends")
+    max_lead_s: float = Field(
+        60,
+        gt=0,
+        description="how far a call's audio may run ahead of the time since its start frame; past it, frames are "
+        "taken at real time (the server waits before it reads the next), so a flood cannot fill Redis",
+    )
     abandon_after_s: float = Field(
         30, gt=0, description="a call that gets no frame this long (and no resume) is ended as abandoned"
     )

@@ -152,6 +152,7 @@ def finish_call_with_ticket(
     unit: str,
     started,
     number: str | None = "13800007731",
+    agent_id: str = "A1024",
 ) -> list[str]:
     """A call taken through the real state machine to done with the ticket given (no models run), its ticket
     record made by `recorder` as the extract job makes it; the webhook deliveries queued. `number`: the calling
@@ -161,7 +162,7 @@ def finish_call_with_ticket(
     from pipeline.service.repository import NewCall, Phase
 
     repository = services.repository
-    new = NewCall(call_id, number, "A1024", started, {"0": "agent", "1": "caller"}, "live", "audio/wav")
+    new = NewCall(call_id, number, agent_id, started, {"0": "agent", "1": "caller"}, "live", "audio/wav")
     repository.register(new, StoredRecording(call_id.encode().hex().ljust(64, "0")[:64], 10), key_id)
     assert repository.claim(call_id, Phase.TRANSCRIBE, 60)
     transcript = CallTranscript(call_id, 10.0, 8000, 2, "zh", "fake", [], {})
@@ -171,7 +172,7 @@ def finish_call_with_ticket(
     ticket.fields["summary"] = TicketField(summary, 0.9)
     ticket.fields["address"] = TicketField(address, 0.9)
     ticket.department_suggestions = [DepartmentSuggestion(unit, 0.8)]
-    record = recorder.for_call(CallMeta(call_id, number, "A1024", started), ticket, transcript, started)
+    record = recorder.for_call(CallMeta(call_id, number, agent_id, started), ticket, transcript, started)
     return repository.finish(call_id, ticket, {}, record)
 
 

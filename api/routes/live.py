@@ -264,8 +264,16 @@ class _LiveSession:
         samples = len(pcm) // self.format.channels
         max_samples = int(self.settings.max_call_s * self.format.sample_rate)
         keys = [wire.meta_key(self.call_id), wire.audio_key(self.call_id)]
-        outcome, acked = await self.append(keys=keys, args=[seq, pcm.astype("<i2").tobytes(), samples, max_samples])
-        outcome = wire.Appended(outcome)
+        pace = [self.format.sample_rate, self.settings.max_lead_s]
+        args = [seq, pcm.astype("<i2").tobytes(), samples, max_samples, *pace]
+        while True:
+            outcome, acked, *wait_ms = await self.append(keys=keys, args=args)
+            outcome = wire.Appended(outcome)
+            if outcome != wire.Appended.AHEAD:
+                break
+            # faster than real time past the lead: hold this frame (and, unread, the client's next ones) until the
+            # call's clock catches up; the wait is at most about one frame's audio
+            await asyncio.sleep(wait_ms[0] / 1000)
         if outcome in (wire.Appended.APPENDED, wire.Appended.DUPLICATE):
             await self.send({"type": "ack", "seq": seq})
         elif outcome == wire.Appended.OUT_OF_ORDER:

@@ -39,6 +39,13 @@ ended without a `final` event (its streams expired) still ends the stream."""
 RETRY_MS = 2000
 """How long a browser waits before it reconnects a dropped stream."""
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+ENTRY_PART_MAX = 2**64 - 1
+"""Each part of a Redis stream id is an unsigned 64-bit number: 20 digits may pass it, and XREAD then fails after
+the 200 is sent (a broken stream the browser reconnects to with the same id, again and again)."""
+
+
+def is_entry_id(value: str) -> bool:
+    return bool(ENTRY_ID.match(value)) and all(int(part) <= ENTRY_PART_MAX for part in value.split("-"))
 
 
 @router.get(
@@ -54,7 +61,7 @@ async def live_events(
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    if last_event_id is not None and not ENTRY_ID.match(last_event_id):
+    if last_event_id is not None and not is_entry_id(last_event_id):
         raise ApiError(
             400, "bad_request", "Last-Event-ID is the id of an event this stream sent (like 1733000000000-0)"
         )

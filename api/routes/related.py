@@ -42,6 +42,8 @@ def get_links(call_id: str, principal: ReadKey, services: ServicesDep) -> list[L
 )
 def post_link(call_id: str, link: LinkIn, principal: ReviewKey, services: ServicesDep) -> list[LinkOut]:
     services.repository.visible(call_id, principal.scope)
+    options = related_options(services.settings)
+    services.repository.check_linkable(call_id, link.ticket_id, link.source, principal.scope, options)
     for delivery_id in services.repository.decide(call_id, link.ticket_id, link.source, link.action, principal.name):
         services.queue.enqueue_webhook(delivery_id)
     return [_link_out(view) for view in services.repository.links(call_id)]

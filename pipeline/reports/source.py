@@ -18,7 +18,12 @@ from extract.places import PlaceFinder
 from models import MetadataError
 from models.ticket_record import TicketRecord
 
-__all__ = ["CsvColumns", "CsvTicketSource", "ReportSource", "parse_ticket_date"]
+__all__ = ["MAX_CELL_CHARS", "CsvColumns", "CsvTicketSource", "ReportSource", "parse_ticket_date"]
+
+MAX_CELL_CHARS = 1 << 20
+"""The longest cell a ticket CSV may hold, for reports and `hotline import tickets` alike (`csv.field_size_limit`
+is one setting per process). Pasted follow-up histories are long, but a megabyte is not a ticket: past it, the
+file is refused with one line naming the row, not read into memory."""
 
 
 class ReportSource(Protocol):
@@ -73,29 +78,34 @@ class CsvTicketSource:
 
     def records(self, start: datetime, end: datetime) -> Iterator[TicketRecord]:
         columns, self.skipped = self.columns, 0
+        csv.field_size_limit(MAX_CELL_CHARS)
         with self._open() as handle:
-            for row in csv.DictReader(handle):
-                try:
-                    created = parse_ticket_date(row[columns.date] or "")
-                except ValueError:
-                    self.skipped += 1
-                    continue
-                if not start <= created < end:
-                    continue
-                text = (row[columns.text] or "").strip()
-                found = self.places.find(text)
-                ticket_id = (row[columns.ticket_id] or "").strip() or hashlib.sha256(text.encode()).hexdigest()[:16]
-                yield TicketRecord(
-                    ticket_id=ticket_id,
-                    source="import",
-                    created_at=created,
-                    text=text,
-                    matter="/".join(level for name in columns.matter if (level := (row[name] or "").strip())),
-                    district=(row[columns.district] or "").strip() if columns.district else found.district,
-                    place=(row[columns.place] or "").strip() if columns.place else found.place,
-                    department=(row[columns.department] or "").strip() if columns.department else "",
-                    caller_key="",
-                )
+            reader = csv.DictReader(handle)
+            try:
+                for row in reader:
+                    try:
+                        created = parse_ticket_date(row[columns.date] or "")
+                    except ValueError:
+                        self.skipped += 1
+                        continue
+                    if not start <= created < end:
+                        continue
+                    text = (row[columns.text] or "").strip()
+                    found = self.places.find(text)
+                    ticket_id = (row[columns.ticket_id] or "").strip() or hashlib.sha256(text.encode()).hexdigest()[:16]
+                    yield TicketRecord(
+                        ticket_id=ticket_id,
+                        source="import",
+                        created_at=created,
+                        text=text,
+                        matter="/".join(level for name in columns.matter if (level := (row[name] or "").strip())),
+                        district=(row[columns.district] or "").strip() if columns.district else found.district,
+                        place=(row[columns.place] or "").strip() if columns.place else found.place,
+                        department=(row[columns.department] or "").strip() if columns.department else "",
+                        caller_key="",
+                    )
+            except (csv.Error, UnicodeDecodeError) as error:  # a cell past csv's limit, a byte that is not UTF-8
+                raise MetadataError(f"{self.path.name}:{reader.line_num + 1}: cannot read the CSV: {error}") from None
 
     def _header(self) -> list[str]:
         try:

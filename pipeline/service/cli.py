@@ -243,11 +243,12 @@ def register(app: typer.Typer, load_settings) -> None:
         ] = None,
     ) -> None:
         """Import a ticket history for related-ticket search (并单), so a deployment starts with its past. The
-        district and road come from the text; importing the same file again adds nothing. Rows are committed in
-        batches: after an error, fix the file and run again (rows already imported are skipped)."""
+        district and road come from the text; importing the same file again adds nothing. The whole file is read
+        first: a bad row anywhere imports nothing. Rows are then committed in batches (interrupted: run again, rows
+        already imported are skipped)."""
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        from pipeline.service.ticket_records import CsvColumns, TicketImportError, read_ticket_csv
+        from pipeline.service.ticket_records import CsvColumns, TicketImportError, check_ticket_csv, read_ticket_csv
         from pipeline.service.wiring import open_repository, ticket_recorder
 
         try:
@@ -265,12 +266,17 @@ def register(app: typer.Typer, load_settings) -> None:
             department=department_column,
             caller=caller_column,
         )
+        try:
+            check_ticket_csv(csv_file, columns)
+        except TicketImportError as error:
+            sys.stderr.write(f"error: {error} (nothing imported)\n")
+            raise typer.Exit(2) from None
         settings = load_settings()
         engine, repository = open_repository(settings)
         try:
             added, seen = repository.add_records(read_ticket_csv(csv_file, columns, ticket_recorder(settings)))
-        except TicketImportError as error:
-            sys.stderr.write(f"error: {error} (rows before it are imported; run again once fixed)\n")
+        except TicketImportError as error:  # the file changed after it was checked
+            sys.stderr.write(f"error: {error} (rows before it may be imported; run again once fixed)\n")
             raise typer.Exit(2) from None
         finally:
             engine.dispose()

@@ -6,7 +6,6 @@ districts and roads a text names. A call's record is written in the transaction 
 """
 
 import csv
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +15,11 @@ from zoneinfo import ZoneInfo
 from extract.related import TicketPlace
 from models import CallMeta, CallTranscript, Ticket, top_department
 from models.ticket_record import TicketRecord
+from pipeline.meta import EARLIEST, LATEST, MOMENT_RANGE
+from pipeline.reports.source import MAX_CELL_CHARS
 from pipeline.service.caller_keys import caller_key
 
-__all__ = ["CsvColumns", "TicketImportError", "TicketRecorder", "read_ticket_csv"]
+__all__ = ["CsvColumns", "TicketImportError", "TicketRecorder", "check_ticket_csv", "read_ticket_csv"]
 
 MAX_TEXT_CHARS = 4000
 """A ticket's text as kept for related-ticket search; a pasted history longer than this is cut."""
@@ -65,12 +66,13 @@ class TicketRecorder:
         department: str = "",
         caller_number: str | None = None,
     ) -> TicketRecord:
+        text = text[:MAX_TEXT_CHARS]  # first: the place is read from what is kept (a 50 MB cell took minutes)
         where = TicketPlace.of(text, self.province, self.city)
         return TicketRecord(
             ticket_id=ticket_id,
             source="import",
             created_at=created_at,
-            text=text[:MAX_TEXT_CHARS],
+            text=text,
             matter=matter,
             district=where.district,
             place=where.place,
@@ -99,23 +101,59 @@ class CsvColumns:
     caller: str | None = None
 
 
+@dataclass(frozen=True)
+class _CsvTicket:
+    """One row of a ticket CSV, read and checked; the record is made from it (`TicketRecorder.for_import`)."""
+
+    ticket_id: str
+    created_at: datetime  # UTC
+    text: str
+    matter: str
+    department: str
+    caller_number: str | None
+
+
+def check_ticket_csv(path: Path, columns: CsvColumns) -> int:
+    """Read the whole file as `read_ticket_csv` does, without making records (no place finding: seconds for a
+    year of tickets): its number of rows, or TicketImportError on the first bad one. The import runs it first, so
+    a file with a bad row anywhere imports nothing."""
+    return sum(1 for _ in _ticket_rows(path, columns))
+
+
 def read_ticket_csv(path: Path, columns: CsvColumns, recorder: TicketRecorder) -> Iterator[TicketRecord]:
     """The records of a ticket CSV (UTF-8, a header row), in file order. Raises TicketImportError on a missing
-    column, an empty id or an unreadable time, naming the row."""
+    column, an empty id, an unreadable time or one outside the times the service takes, naming the row."""
+    for row in _ticket_rows(path, columns):
+        yield recorder.for_import(
+            row.ticket_id,
+            row.created_at,
+            row.text,
+            matter=row.matter,
+            department=row.department,
+            caller_number=row.caller_number,
+        )
+
+
+def _ticket_rows(path: Path, columns: CsvColumns) -> Iterator[_CsvTicket]:
     zone = ZoneInfo(columns.timezone)
     width = len(datetime(2000, 12, 28, 23, 59, 59).strftime(columns.time_format)) if columns.time_format else 0
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # pasted follow-up histories are long
+    csv.field_size_limit(MAX_CELL_CHARS)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
         raise TicketImportError(f"{path}: {error.strerror}") from error
     with handle:
         reader = csv.DictReader(handle)
+        try:
+            fieldnames = reader.fieldnames or []  # reads the header row: a file in another encoding fails here
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise TicketImportError(f"{path}: not a UTF-8 CSV file ({error})") from error
         wanted = [columns.text, columns.ticket_id, columns.time, *columns.matter]
         wanted += [name for name in (columns.department, columns.caller) if name]
-        missing = [name for name in wanted if name not in (reader.fieldnames or [])]
+        missing = [name for name in wanted if name not in fieldnames]
         if missing:
-            raise TicketImportError(f"{path}: no column {', '.join(missing)} (columns: {reader.fieldnames})")
+            raise TicketImportError(f"{path}: no column {', '.join(missing)} (columns: {fieldnames})")
+        line = 1
         try:
             for line, row in enumerate(reader, start=2):
                 ticket_id = (row[columns.ticket_id] or "").strip()
@@ -127,18 +165,20 @@ def read_ticket_csv(path: Path, columns: CsvColumns, recorder: TicketRecorder) -
                         created_at = datetime.strptime(raw_time[:width], columns.time_format)
                     else:
                         created_at = datetime.fromisoformat(raw_time)
-                except ValueError as error:
+                    if created_at.tzinfo is None:
+                        created_at = created_at.replace(tzinfo=zone)
+                    created_at = created_at.astimezone(UTC)  # year 1 in +08:00 is year 0 in UTC: OverflowError
+                    if not EARLIEST <= created_at < LATEST:
+                        raise ValueError(f"the time must be {MOMENT_RANGE}")
+                except (ValueError, OverflowError) as error:
                     raise TicketImportError(f"{path}:{line}: {columns.time} {raw_time[:40]!r}: {error}") from error
-                if created_at.tzinfo is None:
-                    created_at = created_at.replace(tzinfo=zone)
-                matter = "/".join(part for name in columns.matter if (part := (row[name] or "").strip()))
-                yield recorder.for_import(
+                yield _CsvTicket(
                     ticket_id,
-                    created_at.astimezone(UTC),
+                    created_at,
                     row[columns.text] or "",
-                    matter=matter,
-                    department=(row[columns.department] or "").strip() if columns.department else "",
-                    caller_number=row[columns.caller] if columns.caller else None,
+                    "/".join(part for name in columns.matter if (part := (row[name] or "").strip())),
+                    (row[columns.department] or "").strip() if columns.department else "",
+                    row[columns.caller] if columns.caller else None,
                 )
         except (csv.Error, UnicodeDecodeError) as error:
-            raise TicketImportError(f"{path}: not a UTF-8 CSV file ({error})") from error
+            raise TicketImportError(f"{path}:{line + 1}: cannot read the CSV ({error})") from error

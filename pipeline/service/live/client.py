@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 RECONNECTS = 5
 """Tries to resume after a dropped connection before giving up."""
+IN_FLIGHT_S = 2.0
+"""Audio sent and not yet acknowledged, at most. The server takes audio at real time once it is far enough ahead
+(HOTLINE_LIVE__MAX_LEAD_S) and reads nothing while it waits: a client that sent on would queue megabytes in the
+sockets, and its keep-alive pings behind them, until the ping timed out and dropped the connection."""
 
 
 class LivePushError(Exception):
@@ -87,6 +91,9 @@ class LivePush:
                     del sent[oldest]
                 if speed > 0:
                     time.sleep(max(0.0, started + (seq - 1) * frame_s / speed - time.monotonic()))
+                window = max(1, round(IN_FLIGHT_S / frame_s))
+                while seq - self._acked > window and self._reader is not None and self._reader.is_alive():
+                    time.sleep(min(frame_s, 0.02))
                 try:
                     connection.send(seq.to_bytes(4, "big") + frame)
                 except ConnectionClosed:

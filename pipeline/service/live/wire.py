@@ -8,7 +8,8 @@ Keys (prefix `hotline:live:`):
                           to a dead worker and another takes it over (XAUTOCLAIM).
     {call_id}:meta        hash: meta (CallMeta JSON), format (AudioFormat JSON), acked_seq (last appended frame,
                           0 before the first), state (open | ended | abandoned), next_sample (samples per channel
-                          appended so far), last_seen (Redis time of the last frame or connection, seconds)
+                          appended so far), last_seen (Redis time of the last frame or connection, seconds),
+                          opened_at (Redis time of the start frame, seconds)
     {call_id}:audio       stream: {seq, sample, pcm} per accepted frame (pcm: int16 little-endian, interleaved when
                           stereo; sample: the frame's first sample per channel), then one {kind: end, reason}
     {call_id}:events      stream: {type: turn | ticket | final, data: JSON, at: Unix time} published by the worker
@@ -18,6 +19,11 @@ Exactly once: a frame is appended only when its sequence number is acked_seq + 1
 appends and moves acked_seq in one step (`APPEND`); a frame at or below acked_seq is acknowledged again and not
 appended, so a client that resends after a dropped connection doubles nothing. Only one end entry is ever
 written (`END` checks the state in the same step), whether the client hung up or a worker found the call idle.
+
+At most real time: a call's audio may run ahead of the time since its start frame by `max_lead_s` (a PBX that
+connects late sends what it buffered; a resume resends what was not acknowledged), no further. `APPEND` answers
+`AHEAD` with how long to wait instead of appending, and the API waits before it takes the frame, reading nothing
+meanwhile; so a client that floods a call fills Redis at the speed of speech, not of the network.
 """
 
 import json
@@ -121,13 +127,14 @@ class Appended(IntEnum):
     OUT_OF_ORDER = -2  # above acked_seq + 1: a frame is missing before it
     TOO_LONG = -3  # the call would pass its longest length
     UNKNOWN = -4  # no such live call in Redis
+    AHEAD = -5  # the audio would run further ahead of the call's clock than allowed: try again later
 
 
 START = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'meta', ARGV[2], 'format', ARGV[3], 'acked_seq', 0, 'state', 'open',
-           'next_sample', 0, 'last_seen', now[1] + now[2] / 1e6)
+           'next_sample', 0, 'last_seen', now[1] + now[2] / 1e6, 'opened_at', now[1] + now[2] / 1e6)
 redis.call('XADD', KEYS[2], '*', 'call_id', ARGV[1])
 return 1
 """
@@ -145,7 +152,7 @@ return {fields[1], tonumber(fields[2])}
 """KEYS: meta. A client (re)connected: {state, acked_seq} ('' when no such call); an open call counts as seen."""
 
 APPEND = """
-local fields = redis.call('HMGET', KEYS[1], 'state', 'acked_seq', 'next_sample')
+local fields = redis.call('HMGET', KEYS[1], 'state', 'acked_seq', 'next_sample', 'opened_at')
 if not fields[1] then return {-4, 0} end
 local acked = tonumber(fields[2])
 if fields[1] ~= 'open' then return {-1, acked} end
@@ -156,12 +163,19 @@ local sample = tonumber(fields[3])
 local count = tonumber(ARGV[3])
 if sample + count > tonumber(ARGV[4]) then return {-3, acked} end
 local now = redis.call('TIME')
+now = now[1] + now[2] / 1e6
+if fields[4] then
+  local rate = tonumber(ARGV[5])
+  local allowed = (now - tonumber(fields[4]) + tonumber(ARGV[6])) * rate
+  if sample + count > allowed then return {-5, acked, math.ceil((sample + count - allowed) * 1000 / rate)} end
+end
 redis.call('XADD', KEYS[2], '*', 'seq', seq, 'sample', sample, 'pcm', ARGV[2])
-redis.call('HSET', KEYS[1], 'acked_seq', seq, 'next_sample', sample + count, 'last_seen', now[1] + now[2] / 1e6)
+redis.call('HSET', KEYS[1], 'acked_seq', seq, 'next_sample', sample + count, 'last_seen', now)
 return {1, seq}
 """
-"""KEYS: meta, audio; ARGV: seq, pcm (int16 LE), samples per channel, most samples per channel in a call.
-{Appended, acked_seq}."""
+"""KEYS: meta, audio; ARGV: seq, pcm (int16 LE), samples per channel, most samples per channel in a call, sample
+rate, most seconds of audio ahead of the call's clock. {Appended, acked_seq}, and for AHEAD the milliseconds to
+wait. (A call started before `opened_at` was kept has no clock: it is not paced.)"""
 
 END = """
 local fields = redis.call('HMGET', KEYS[1], 'state', 'last_seen')

@@ -29,6 +29,7 @@ from extract.related import TermWeights, index_terms
 from models import CallConflictError, CallNotFoundError
 from models.ticket_record import TicketRecord
 from pipeline.service.database import Call, TicketChange, TicketLink, TicketRecordRow, TicketTerm, utcnow
+from pipeline.service.repository.scope import CallScope
 
 TOTAL = ""
 """The `ticket_terms` row that counts the indexed tickets themselves."""
@@ -426,6 +427,31 @@ class RelatedTickets:
         )
 
     # -- links ----------------------------------------------------------------------------------------------------
+
+    def check_linkable(
+        self, call_id: str, ticket_id: str, source: str | None, scope: CallScope, options: RelatedOptions
+    ) -> None:
+        """CallNotFoundError ("no ticket …", as for none) unless a caller of `scope` may decide about the ticket for
+        this call: one that `related` lists for it, one decided about for it before, or a call in the scope. A link's
+        answer shows the ticket's text and unit, so without this an operator could read the ticket of any call by
+        its id (and tell which ids exist) through a call of its own."""
+        if scope.everything:
+            return
+        with self.sessions() as session:
+            target = self._target(session, ticket_id, source)
+            decided = select(TicketLink.id).where(TicketLink.call_id == call_id, TicketLink.record_id == target.id)
+            if session.scalar(decided) is not None:
+                return
+            if target.source == "call":
+                in_scope = select(Call.id).where(Call.id == target.ticket_id, scope.clause())
+                if session.scalar(in_scope) is not None:
+                    return
+        try:
+            listed = self.related(call_id, options)
+        except CallConflictError:  # no ticket of its own yet: nothing is related to it
+            listed = []
+        if not any((item.record.source, item.record.ticket_id) == (target.source, target.ticket_id) for item in listed):
+            raise CallNotFoundError(f"no ticket {ticket_id}")
 
     def decide(self, call_id: str, ticket_id: str, source: str | None, action: str, actor: str) -> list[str]:
         """Link the call to an earlier ticket (并单) or dismiss it; returns the webhook deliveries queued.
