@@ -114,7 +114,7 @@ def live_server(tmp_path: Path, redis_url: str, **live):
 
 
 @contextmanager
-def live_worker(server: LiveServer, redis_url: str, transcribers, extractor=None, name="w1", **options):
+def live_worker(server: LiveServer, redis_url: str, transcribers, extractor=None, name="w1", refine=None, **options):
     """A LiveWorker on a thread of the test (the fakes at its ports), until the block ends or `stop` is set."""
     values = {"lease_s": 10.0, "abandon_after_s": 30.0, "block_s": 0.1, **options}
     client = redis.Redis.from_url(redis_url)
@@ -127,6 +127,7 @@ def live_worker(server: LiveServer, redis_url: str, transcribers, extractor=None
         extractor,
         LiveWorkerOptions(**values),
         name=name,
+        refine=refine,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name=f"live-worker-{name}", daemon=True)

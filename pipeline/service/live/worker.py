@@ -34,6 +34,7 @@ import time
 import wave
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -79,19 +80,25 @@ class LiveTranscriber(Protocol):
 OpenTranscriber = Callable[[wire.AudioFormat, CallMeta, int, dict | None], LiveTranscriber]
 """(format, meta, start sample, checkpoint or None) → a transcriber resuming at that sample."""
 
+Refine = Callable[[Path, CallMeta], tuple[CallTranscript, "Ticket | None"]]
+"""The full-call pass: (the assembled recording, the call's meta with its channel map) → the batch pipeline's
+transcript and ticket of it (real adapter: `pipeline.service.live.cli.full_call_pass`)."""
+
 
 @dataclass(frozen=True)
 class LiveWorkerOptions:
     """lease_s: a worker that has not refreshed its claim on a call this long has lost it (XAUTOCLAIM's idle time).
     concurrency: calls at a time (one thread each; the model is shared). abandon_after_s: a call with no frame this
     long is ended as abandoned. keep_s: a finished call's streams expire after this. block_s: the longest a read
-    waits for new audio. Deployment settings: `pipeline.settings.LiveSettings`."""
+    waits for new audio. extract_every_s: a live re-extraction starts at most this often per call (a caller turn
+    that lands sooner waits, only the latest one). Deployment settings: `pipeline.settings.LiveSettings`."""
 
     lease_s: float = 10.0
     concurrency: int = 4
     abandon_after_s: float = 30.0
     keep_s: float = 3600.0
     block_s: float = 0.5
+    extract_every_s: float = 3.0
 
 
 def turn_id(turn: Turn, sample_rate: int) -> str:
@@ -117,6 +124,7 @@ class LiveWorker:
         extractor: "Extractor | None",
         options: LiveWorkerOptions | None = None,
         name: str | None = None,
+        refine: Refine | None = None,
     ):
         self.redis = client
         self.repository = repository
@@ -126,6 +134,9 @@ class LiveWorker:
         self.extractor = extractor
         self.options = options or LiveWorkerOptions()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.refine = refine
+        # one full-call pass at a time per worker: calls that end together do not starve the live ones of the cores
+        self._refining = threading.Lock()
         self._active: dict[str, threading.Thread] = {}  # stream entry id → the call's thread
         self._end = client.register_script(wire.END)
 
@@ -214,11 +225,14 @@ class _CallRun:
             logger.warning("live call %s: no stream in Redis (expired?); dropped", self.call_id)
             return True
         call = self.repository.get(self.call_id)
-        if call.status != "live":  # finalised by a worker that died before its XACK
-            self._publish("final", {"status": call.status, "call_id": self.call_id})
-            return True
         self.format = wire.AudioFormat.from_json(fields[b"format"])
         self.meta = wire.meta_from_json(fields[b"meta"])
+        if call.status != "live":  # finalised by a worker that died before its XACK (perhaps in the full-call pass)
+            refining = self._refinement_due(call.status, call.transcript)
+            self._publish("final", {"status": call.status, "call_id": self.call_id, "refining": refining})
+            if refining:
+                self._refine(call.recording_key, _partial(call.transcript))
+            return True
         saved = self.redis.get(wire.checkpoint_key(self.call_id))
         checkpoint = json.loads(saved) if saved else None
         start_sample = int(checkpoint["committed_sample"]) if checkpoint else 0
@@ -227,7 +241,7 @@ class _CallRun:
             self.turns[turn_id(turn, rate)] = turn
         self.transcriber = self.worker.open_transcriber(self.format, self.meta, start_sample, checkpoint)
         self.fed = start_sample
-        self.extraction = _LatestOnly(self._extract_live)
+        self.extraction = _LatestOnly(self._extract_live, self.worker.options.extract_every_s)
         logger.info("live call %s: transcribing from %.2f s", self.call_id, start_sample / rate)
         return self._follow(start_sample)
 
@@ -321,7 +335,7 @@ class _CallRun:
     def _finalise(self, reason: str) -> None:
         started = time.perf_counter()
         self._land(self.transcriber.finish())
-        self.extraction.wait()
+        self.extraction.close()  # the final extraction below reads the whole call: a waiting one is moot
         partial = reason != "hangup"
         transcript = self._transcript([])
         if partial:
@@ -349,7 +363,9 @@ class _CallRun:
         status = "failed" if failure else "done"
         if ticket is not None:
             self._publish("ticket", ticket.to_dict())
-        self._publish("final", {"status": status, "call_id": self.call_id, "reason": reason, "partial": partial})
+        refining = self._refinement_due(status, document)
+        final = {"status": status, "call_id": self.call_id, "reason": reason, "partial": partial, "refining": refining}
+        self._publish("final", final)
         for key in wire.call_keys(self.call_id):
             self.redis.expire(key, int(self.worker.options.keep_s))
         logger.info(
@@ -361,6 +377,49 @@ class _CallRun:
             len(self.extract_seconds),
             max(self.extract_seconds, default=0.0),
         )
+        if refining:
+            self._refine(recording.key, partial)
+
+    def _refinement_due(self, status: str, transcript: dict | None) -> bool:
+        return (
+            self.worker.refine is not None
+            and status == "done"
+            and not (transcript or {}).get("metadata", {}).get("refined")
+        )
+
+    def _refine(self, recording_key: str, partial: bool) -> None:
+        """The full-call pass after the final event: the batch pipeline over the assembled recording, its transcript
+        and ticket stored (`CallRepository.refine_live`: never over a person's correction), then a `refined`
+        event. A worker that dies meanwhile has not XACKed the call: the next one runs the pass again."""
+        started = time.perf_counter()
+        channel_map = {channel: project_role(role) for channel, role in self.format.channel_map.items()}
+        meta = replace(self.meta, channel_map=channel_map)
+        with self.worker._refining, self.worker.store.local_copy(recording_key) as path:
+            try:
+                transcript, ticket = self.worker.refine(path, meta)
+            except Exception:
+                logger.exception("live call %s: the full-call pass failed; the live transcript stays", self.call_id)
+                self._publish("refined", {"call_id": self.call_id, "refined": False})
+                return
+        transcript = replace(transcript, call_id=self.call_id)
+        transcript.metadata = {**transcript.metadata, "live": True, "refined": True}
+        if partial:  # the recording is what arrived: still partial
+            transcript.warnings.append(PipelineWarning(PARTIAL, PARTIAL_MESSAGE))
+            if ticket is not None:
+                mark_partial(ticket)
+        document = transcript.to_dict()
+        document.pop("ticket", None)
+        result = self.repository.refine_live(self.call_id, document, transcript.duration, ticket)
+        if result is None:
+            return
+        logger.info(
+            "live call %s: refined by the full-call pass in %.1f s (%d human values kept)",
+            self.call_id,
+            time.perf_counter() - started,
+            len(result.kept),
+        )
+        data = {"call_id": self.call_id, "refined": True, "kept": result.kept, "accepted": result.accepted}
+        self._publish("refined", data)
 
     def _store_recording(self):
         """The call's audio as received (int16, its rate and channels) in a WAV file, stored like a pushed one."""
@@ -384,6 +443,10 @@ class _CallRun:
         self.redis.xadd(wire.events_key(self.call_id), {"type": kind, "data": payload, "at": f"{time.time():.3f}"})
 
 
+def _partial(transcript: dict | None) -> bool:
+    return any(warning.get("code") == PARTIAL for warning in (transcript or {}).get("warnings") or [])
+
+
 def mark_partial(ticket: Ticket) -> None:
     """The ticket of a call whose audio stopped before hang-up: a warning that stays a review reason (no correction
     settles it), and never pre-accepted."""
@@ -395,17 +458,23 @@ def mark_partial(ticket: Ticket) -> None:
 
 
 class _LatestOnly:
-    """Runs `work` on a thread of its own for the latest value requested: a request made while it runs replaces
-    any waiting one, so a burst of caller turns costs one extraction after the running one, never a backlog."""
+    """Runs `work` on a thread of its own for the latest value requested, starting at most every `every_s`: a
+    request made while it runs or waits replaces any waiting one, so a burst of caller turns costs one extraction
+    after the running one, never a backlog, and extraction takes a bounded share of the cores decoding needs."""
 
-    def __init__(self, work: Callable[[CallTranscript], None]):
+    def __init__(self, work: Callable[[CallTranscript], None], every_s: float = 0.0):
         self.work = work
-        self._lock = threading.Lock()
+        self.every_s = every_s
+        self._changed = threading.Condition()
         self._waiting: CallTranscript | None = None
         self._thread: threading.Thread | None = None
+        self._last_start = float("-inf")
+        self._closed = False
 
     def request(self, value: CallTranscript) -> None:
-        with self._lock:
+        with self._changed:
+            if self._closed:
+                return
             self._waiting = value
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="live-extract", daemon=True)
@@ -413,18 +482,24 @@ class _LatestOnly:
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                value, self._waiting = self._waiting, None
+            with self._changed:
+                while not self._closed and (delay := self._last_start + self.every_s - time.monotonic()) > 0:
+                    self._changed.wait(delay)
+                value, self._waiting = (None if self._closed else self._waiting), None
                 if value is None:
                     self._thread = None
                     return
+                self._last_start = time.monotonic()
             try:
                 self.work(value)
             except Exception:
                 logger.exception("live ticket extraction failed")
 
-    def wait(self) -> None:
-        with self._lock:
+    def close(self) -> None:
+        """No more extractions: a waiting one is dropped, a running one is waited for."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join()
