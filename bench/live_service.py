@@ -10,6 +10,9 @@ once, as N lines would, to find how many one machine keeps at real time.
   (the call's start + turn.end / speed); "in the worker" is the part up to the event's publication (its `at`), the
   rest is Redis, the API and the socket. What the operator page would see comes through the same events stream.
 - end → final: the arrival of the final event, minus the sending of the end frame.
+- end → refined: the full-call pass after hang-up (HOTLINE_LIVE__REFINE), to its `refined` event in the call's
+  events stream; a level of `--concurrent` starts once the previous level's passes are done, so they do not
+  overlap with its calls (`--no-refine` leaves the pass out).
 
     .venv/bin/python bench/live_service.py [--calls samples/demo-call.wav ...] [--concurrent 1 2] [--speed 1.0]
         [--redis-url redis://127.0.0.1:6379/12] [--json bench/results/live_service.json]
@@ -39,6 +42,7 @@ from api.main import create_app  # noqa: E402
 from asr.audio import load_audio  # noqa: E402
 from models import CallMeta  # noqa: E402
 from pipeline.meta import load_meta  # noqa: E402
+from pipeline.service.live import wire  # noqa: E402
 from pipeline.service.live.cli import telephone_samples  # noqa: E402
 from pipeline.service.live.client import LivePush, frames_of  # noqa: E402
 from pipeline.service.live.wire import AudioFormat  # noqa: E402
@@ -84,12 +88,30 @@ def play(url: str, key: str, meta: CallMeta, samples, channels: int, speed: floa
 
     result = LivePush(url, key, meta, fmt, on_event, final_timeout=600).play(frames(), FRAME_MS / 1000, speed)
     out.update(
+        call_id=meta.call_id,
+        end=clock["end"],
         turns=latencies,
         worker_lag=worker_lag,
         end_to_final=clock["final"] - clock["end"],
         status=result.final.get("status"),
         duration=len(samples) / 8000,
     )
+
+
+def wait_refined(client: redis.Redis, runs: list[dict], timeout_s: float = 900.0) -> list[float]:
+    """Seconds from each call's end frame to its `refined` event (the event's `at`), waiting for all of them."""
+    took, deadline = [], time.time() + timeout_s
+    for run in runs:
+        key, last = wire.events_key(run["call_id"]), "0-0"
+        while time.time() < deadline:
+            found = client.xread({key: last}, block=1000, count=100)
+            entries = found[0][1] if found else []
+            refined = [fields for _, fields in entries if fields[b"type"] == b"refined"]
+            if refined:
+                took.append(float(refined[0][b"at"]) - run["end"])
+                break
+            last = entries[-1][0] if entries else last
+    return took
 
 
 def main() -> None:
@@ -99,6 +121,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "live_service.json")
+    parser.add_argument("--no-refine", action="store_true", help="no full-call pass after hang-up")
     args = parser.parse_args()
     console = Console()
     calls = []
@@ -117,6 +140,7 @@ def main() -> None:
             "HOTLINE_DATABASE_URL": f"sqlite:///{data / 'live.db'}",
             "HOTLINE_REDIS_URL": args.redis_url,
             "HOTLINE_LIVE__CONCURRENCY": str(max(args.concurrent) * len(calls)),
+            "HOTLINE_LIVE__REFINE": "false" if args.no_refine else "true",
             "HOTLINE_MODEL_CACHE_DIR": str(Path.home() / ".local" / "share" / "hotline-intake" / "models"),
         }
         settings = Settings(
@@ -155,6 +179,7 @@ def main() -> None:
                     thread.start()
                 for thread in threads:
                     thread.join()
+                refined = [] if args.no_refine else wait_refined(flush, runs)
                 turns = [latency for run in runs for latency in run.get("turns", [])]
                 lags = [latency for run in runs for latency in run.get("worker_lag", [])]
                 finals = [run["end_to_final"] for run in runs if "end_to_final" in run]
@@ -172,6 +197,10 @@ def main() -> None:
                             "p95": round(percentile(lags, 0.95), 2),
                         },
                         "end_to_final_s": {"p50": round(statistics.median(finals), 2), "max": round(max(finals), 2)},
+                        "end_to_refined_s": {"p50": round(statistics.median(refined), 2), "max": round(max(refined), 2)}
+                        if refined
+                        else None,
+                        "audio_s": round(sum(run.get("duration", 0.0) for run in runs), 1),
                         "statuses": [run.get("status") for run in runs],
                     }
                 )
@@ -185,7 +214,7 @@ def main() -> None:
 
     table = Table(title=f"live calls end to end (speed {args.speed}, {os.cpu_count()} cores)")
     columns = ("calls at once", "turns", "utterance→text p50 / p95 / max s", "of it in the worker p50 / p95 s")
-    for column in (*columns, "end→final p50 / max s"):
+    for column in (*columns, "end→final p50 / max s", "end→refined p50 / max s"):
         table.add_column(column, justify="right")
     for row in results:
         text, final, lag = row["utterance_to_text_s"], row["end_to_final_s"], row["utterance_to_published_s"]
@@ -195,8 +224,10 @@ def main() -> None:
             f"{text['p50']} / {text['p95']} / {text['max']}",
             f"{lag['p50']} / {lag['p95']}",
             f"{final['p50']} / {final['max']}",
+            f"{row['end_to_refined_s']['p50']} / {row['end_to_refined_s']['max']}" if row["end_to_refined_s"] else "-",
         )
     console.print(table)
+    console.print(f"load average {[round(value, 2) for value in os.getloadavg()]} on {os.cpu_count()} CPUs")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     console.print(f"wrote {args.json}")
