@@ -185,7 +185,7 @@ class FasterWhisperTranscriber:
         utterance decoded alone gets the turn before it as the context a batch window has."""
         return FasterWhisperTranscriber(self.config, replace(self.options, initial_prompt=prompt))
 
-    def for_live(self, beam_size: int = 1, encoder_min_s: float | None = None) -> "FasterWhisperTranscriber":
+    def for_live(self, beam_size: int = 5, encoder_min_s: float | None = 10.0) -> "FasterWhisperTranscriber":
         """The same transcriber (and loaded model) for one live utterance, whose latency should hold one decode and
         nothing else: `beam_size` (greedy at 1), the batched path's single decode of a window (text tokens, no
         temperature fallback), the encoder on the utterance rather than 30 s with `encoder_min_s`, and none of

@@ -69,14 +69,14 @@ def play(engines, options, live: LiveOptions, call: GoldCall, pcm: np.ndarray, c
     fmt = LiveFormat(RATE, pcm.shape[1], {0: "operator", 1: "caller"} if stereo else {})
     transcriber = LiveTranscriber(engines, fmt, call.meta, options=options, live=live)
     chunk = RATE * chunk_ms // 1000
-    latencies, wall_latencies, busy = [], [], 0.0
+    latencies, wall_latencies, busy, cpu = [], [], 0.0, []
     started = time.perf_counter()
     for offset in range(0, len(pcm) + chunk, chunk):
         piece = pcm[offset : offset + chunk]
         if speed > 0:  # the chunk arrives once its last sample has been spoken
             time.sleep(max(0.0, started + (offset + len(piece)) / RATE / speed - time.perf_counter()))
         seen = len(transcriber.utterances)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if len(piece):
             transcriber.feed(piece)
         else:
@@ -85,9 +85,12 @@ def play(engines, options, live: LiveOptions, call: GoldCall, pcm: np.ndarray, c
         busy += t1 - t0
         for utterance in transcriber.utterances[seen:]:
             latencies.append((utterance.closed_at - utterance.speech_end) / RATE + (t1 - t0))
+            # CPU seconds of all the process's threads for the feed that closed it: what it costs whatever the
+            # machine's load (wall time on a shared machine is mostly waiting for a core)
+            cpu.append(time.process_time() - c0)
             if speed > 0:
                 wall_latencies.append(t1 - (started + utterance.speech_end / RATE / speed))
-    return transcriber.transcript(), latencies, wall_latencies, busy
+    return transcriber.transcript(), latencies, wall_latencies, busy, cpu
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -152,7 +155,7 @@ def main() -> int:
         out.print(f"[yellow]{args.calls} is absent: the demo call only[/yellow]")
 
     rows = []
-    pooled = {name: {"latencies": [], "audio_s": 0.0, "busy_s": 0.0, "errors": {}} for name in variants}
+    pooled = {name: {"latencies": [], "cpu": [], "audio_s": 0.0, "busy_s": 0.0, "errors": {}} for name in variants}
     batch_errors, batch_s, refined_errors, refined_s = [0, 0], 0.0, {"gold": [0, 0], "batch": [0, 0]}, 0.0
     for call in calls:
         if call.layout == "stereo":  # channel 0 agent, channel 1 caller (samples/README.md, calls/README.md)
@@ -173,13 +176,14 @@ def main() -> int:
             _add(refined_errors["batch"], char_errors(batch.text, refined.text))
             row["cer_refined_gold"] = _rate(char_errors(call.text, refined.text))
         for name, live in variants.items():
-            transcript, latencies, wall, busy = play(engines, options, live, call, pcm, args.chunk_ms, args.speed)
+            transcript, latencies, wall, busy, cpu = play(engines, options, live, call, pcm, args.chunk_ms, args.speed)
             pairs = {
                 "live_batch": char_errors(batch.text, transcript.text),
                 "live_gold": char_errors(call.text, transcript.text),
             }
             summary = pooled[name]
             summary["latencies"] += latencies
+            summary["cpu"] += cpu
             summary["audio_s"] += duration
             summary["busy_s"] += busy
             for pair, counts in pairs.items():
@@ -221,6 +225,8 @@ def main() -> int:
             "utterances": len(summary["latencies"]),
             "latency_p50_s": percentile(summary["latencies"], 50),
             "latency_p95_s": percentile(summary["latencies"], 95),
+            "cpu_per_utterance_p50_s": percentile(summary["cpu"], 50),
+            "cpu_per_utterance_p95_s": percentile(summary["cpu"], 95),
             "rtf": round(rtf, 3),
             "simultaneous_calls": math.floor(1 / rtf) if rtf > 0 else None,
             **{f"cer_{pair}": _rate(counts) for pair, counts in summary["errors"].items()},
@@ -234,6 +240,7 @@ def main() -> int:
         "utterances",
         "p50 s",
         "p95 s",
+        "CPU s p50 / p95",
         "RTF",
         "calls at 1/RTF",
         "CER live/batch",
@@ -246,6 +253,7 @@ def main() -> int:
             str(v["utterances"]),
             f"{v['latency_p50_s']:.2f}",
             f"{v['latency_p95_s']:.2f}",
+            f"{v['cpu_per_utterance_p50_s']:.2f} / {v['cpu_per_utterance_p95_s']:.2f}",
             f"{v['rtf']:.3f}",
             str(v["simultaneous_calls"]),
             f"{v['cer_live_batch']:.3f}",
@@ -255,6 +263,7 @@ def main() -> int:
         refined = overall["refined"]
         table.add_row(
             "full-call pass",
+            "",
             "",
             "",
             "",

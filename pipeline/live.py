@@ -83,17 +83,18 @@ class LiveOptions:
         batch window has and a lone utterance lacks.
     lean: decode an utterance with one decode and nothing else (`FasterWhisperTranscriber.for_live`): its
         latency holds no temperature fallback and no second pass; off, it is decoded as batch decodes a window.
-    beam_size: the lean decode's beam (1: greedy).
+    beam_size: the lean decode's beam (1: greedy). Greedy lost 4-12 points of CER on the demo call against
+        beam 5 for a fifth less decoding time (docs/BENCHMARKS.md).
     encoder_min_s: the lean decode's encoder sees the utterance (at least this long) instead of Whisper's 30 s
-        window; None: the full window.
+        window, four to five times less decoding time; None: the full window.
     """
 
     segmentation: StreamVadOptions = field(default_factory=StreamVadOptions)
     speakers: OnlineSpeakerOptions = field(default_factory=OnlineSpeakerOptions)
     prompt_previous: bool = False
     lean: bool = True
-    beam_size: int = 1
-    encoder_min_s: float | None = None
+    beam_size: int = 5
+    encoder_min_s: float | None = 10.0
 
 
 def turn_key(turn: Turn, sample_rate: int) -> tuple[int, int]:

@@ -153,9 +153,9 @@ class LiveSettings(BaseModel):
     extract_every_s: float = Field(
         3.0, ge=0, description="a call's ticket is extracted again at most this often while it is live"
     )
-    beam_size: int = Field(1, ge=1, description="beam of the live decode of one utterance (1: greedy)")
+    beam_size: int = Field(5, ge=1, description="beam of the live decode of one utterance (1: greedy)")
     encoder_min_s: float | None = Field(
-        5.0,
+        10.0,
         gt=0,
         description="the live decode's encoder sees the utterance, at least this long, not Whisper's 30 s window; "
         "unset: the full window",
