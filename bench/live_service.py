@@ -70,7 +70,9 @@ def play(url: str, key: str, meta: CallMeta, samples, channels: int, speed: floa
     fmt = AudioFormat("mulaw", 8000, channels, dict(meta.channel_map) if channels == 2 else {})
     latencies: list[float] = []
     worker_lag: list[float] = []  # the same, to the moment the worker published the turn
+    from_sent: list[float] = []  # the same, from the moment the frame holding the turn's end was sent
     clock: dict[str, float] = {}
+    sent_at: list[float] = []  # when each frame was handed to the socket (a busy server can make sends wait)
 
     def on_event(event: dict) -> None:
         now = time.time()
@@ -78,12 +80,16 @@ def play(url: str, key: str, meta: CallMeta, samples, channels: int, speed: floa
             spoken = clock["start"] + event["data"]["end"] / speed
             latencies.append(now - spoken)
             worker_lag.append(event["at"] - spoken)
+            frame = min(int(event["data"]["end"] * 1000 // FRAME_MS), len(sent_at) - 1)
+            from_sent.append(now - sent_at[frame])
         elif event["type"] == "final":
             clock["final"] = now
 
     def frames():
         clock["start"] = time.time()
-        yield from frames_of(samples, fmt, FRAME_MS)
+        for frame in frames_of(samples, fmt, FRAME_MS):
+            sent_at.append(time.time())
+            yield frame
         clock["end"] = time.time()
 
     result = LivePush(url, key, meta, fmt, on_event, final_timeout=600).play(frames(), FRAME_MS / 1000, speed)
@@ -92,10 +98,19 @@ def play(url: str, key: str, meta: CallMeta, samples, channels: int, speed: floa
         end=clock["end"],
         turns=latencies,
         worker_lag=worker_lag,
+        from_sent=from_sent,
+        send_lag=clock["end"] - clock["start"] - len(samples) / 8000 / speed,
         end_to_final=clock["final"] - clock["end"],
         status=result.final.get("status"),
         duration=len(samples) / 8000,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (/proc/PID/stat): what the worker cost, whatever
+    else the machine was running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_refined(client: redis.Redis, runs: list[dict], timeout_s: float = 900.0) -> list[float]:
@@ -175,13 +190,17 @@ def main() -> None:
                         )
                         runs.append(out)
                         threads.append(thread)
+                cpu_before = cpu_seconds(worker.pid)
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join()
+                cpu_live = cpu_seconds(worker.pid) - cpu_before
                 refined = [] if args.no_refine else wait_refined(flush, runs)
+                cpu_refine = cpu_seconds(worker.pid) - cpu_before - cpu_live
                 turns = [latency for run in runs for latency in run.get("turns", [])]
                 lags = [latency for run in runs for latency in run.get("worker_lag", [])]
+                sent = [latency for run in runs for latency in run.get("from_sent", [])]
                 finals = [run["end_to_final"] for run in runs if "end_to_final" in run]
                 results.append(
                     {
@@ -192,6 +211,11 @@ def main() -> None:
                             "p95": round(percentile(turns, 0.95), 2),
                             "max": round(max(turns), 2),
                         },
+                        "sent_to_text_s": {
+                            "p50": round(statistics.median(sent), 2),
+                            "p95": round(percentile(sent, 0.95), 2),
+                        },
+                        "send_lag_s": round(max(run.get("send_lag", 0.0) for run in runs), 2),
                         "utterance_to_published_s": {
                             "p50": round(statistics.median(lags), 2),
                             "p95": round(percentile(lags, 0.95), 2),
@@ -201,6 +225,11 @@ def main() -> None:
                         if refined
                         else None,
                         "audio_s": round(sum(run.get("duration", 0.0) for run in runs), 1),
+                        "worker_cpu_s_per_audio_s": round(cpu_live / sum(run.get("duration", 0.0) for run in runs), 3),
+                        "refine_cpu_s_per_audio_s": round(
+                            cpu_refine / sum(run.get("duration", 0.0) for run in runs), 3
+                        ),
+                        "load_average": [round(value, 2) for value in os.getloadavg()],
                         "statuses": [run.get("status") for run in runs],
                     }
                 )
@@ -213,8 +242,15 @@ def main() -> None:
             flush.close()
 
     table = Table(title=f"live calls end to end (speed {args.speed}, {os.cpu_count()} cores)")
-    columns = ("calls at once", "turns", "utterance→text p50 / p95 / max s", "of it in the worker p50 / p95 s")
-    for column in (*columns, "end→final p50 / max s", "end→refined p50 / max s"):
+    columns = (
+        "calls at once",
+        "turns",
+        "utterance→text p50 / p95 / max s",
+        "of it in the worker p50 / p95 s",
+        "frame sent→text p50 / p95 s",
+        "sending behind by s",
+    )
+    for column in (*columns, "end→final p50 / max s", "end→refined p50 / max s", "worker CPU s / audio s live + pass"):
         table.add_column(column, justify="right")
     for row in results:
         text, final, lag = row["utterance_to_text_s"], row["end_to_final_s"], row["utterance_to_published_s"]
@@ -223,8 +259,11 @@ def main() -> None:
             str(row["turns"]),
             f"{text['p50']} / {text['p95']} / {text['max']}",
             f"{lag['p50']} / {lag['p95']}",
+            f"{row['sent_to_text_s']['p50']} / {row['sent_to_text_s']['p95']}",
+            str(row["send_lag_s"]),
             f"{final['p50']} / {final['max']}",
             f"{row['end_to_refined_s']['p50']} / {row['end_to_refined_s']['max']}" if row["end_to_refined_s"] else "-",
+            f"{row['worker_cpu_s_per_audio_s']} + {row['refine_cpu_s_per_audio_s']}",
         )
     console.print(table)
     console.print(f"load average {[round(value, 2) for value in os.getloadavg()]} on {os.cpu_count()} CPUs")

@@ -1,6 +1,9 @@
 """The live decode of one utterance (`FasterWhisperTranscriber.for_live`) on the real Whisper base: the short-window
 encoder sees the utterance rather than 30 s, and the text it gives is the 30 s window's, near enough."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import read_pcm16
@@ -11,6 +14,7 @@ from asr.transcribe import ENCODER_TAIL_S, load_whisper, short_window
 from models import SpeechSpan
 from pipeline.evaluation import char_errors
 
+ROOT = Path(__file__).resolve().parents[2]
 SR = 8000
 
 
@@ -40,7 +44,7 @@ def test_the_short_window_encoder_sees_the_audio_and_its_tail_not_the_padding(en
 
 
 @pytest.mark.slow
-def test_the_short_window_reads_the_utterances_as_the_full_window_does(engines, utterances):
+def test_the_short_window_reads_the_caller_as_well_as_the_30_s_window(engines, utterances):
     lean = engines.transcriber.for_live()  # beam 5, the encoder on at least 10 s
     assert (lean.options.numbers, lean.options.redecode.gaps, lean.options.temperature) == (None, False, (0.0,))
     full_window = engines.transcriber.for_live(encoder_min_s=None)
@@ -51,5 +55,8 @@ def test_the_short_window_reads_the_utterances_as_the_full_window_does(engines, 
         segments = lean.transcribe(samples, span, 1)
         assert all(0.0 <= w.start <= w.end <= span[0].end + 0.05 for s in segments for w in s.words)
         lean_text += "".join(segment.text for segment in segments)
-    errors, length = char_errors(full_text, lean_text)
-    assert length > 50 and errors / length < 0.1, f"{errors} of {length} characters differ"
+    gold = json.loads((ROOT / "samples" / "demo-call.json").read_text(encoding="utf-8"))
+    caller = "".join(turn["text"] for turn in gold["turns"] if turn["speaker"] == "caller")
+    (full_errors, length), (lean_errors, _) = char_errors(caller, full_text), char_errors(caller, lean_text)
+    # the two differ by a few characters per utterance (数字 as 1号 or 一号, a near-homophone), neither way better
+    assert lean_errors <= full_errors + 0.03 * length, f"{lean_errors} against {full_errors} of {length} wrong"
