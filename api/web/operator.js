@@ -114,6 +114,7 @@ const state = {
   loadToken: 0,
   busy: false,
   live: null, // the LiveFeed of the open call while it is in progress
+  refining: null, // the same after hang-up, while the full-call pass runs (saving is open again)
   departmentTouched: false, // the operator picked a unit: a newer live ticket does not move the choice
   timer: null,
 };
@@ -869,7 +870,9 @@ function followLive(callId, token) {
 
 function stopLive() {
   state.live?.close();
+  state.refining?.close();
   state.live = null;
+  state.refining = null;
   setLiveStatus("");
 }
 
@@ -879,6 +882,7 @@ function setLiveStatus(message) {
 
 /** The hang-up: the call's stored transcript (with its recording) and final ticket, merged like a live one. */
 async function finishLive(callId, token, data) {
+  state.refining = data.refining ? state.live : null;
   state.live = null;
   if (token !== state.loadToken) return;
   const ended = data.partial ? "通话已结束（通话中断，内容可能不全），请核对工单" : "通话已结束，请核对工单";
@@ -907,6 +911,7 @@ async function finishLive(callId, token, data) {
  * saved on the server (`kept`).
  */
 async function refineLive(callId, token, data) {
+  state.refining = null;
   if (token !== state.loadToken || !data.refined) {
     if (token === state.loadToken) setLiveStatus("通话已结束，请核对工单");
     return;
