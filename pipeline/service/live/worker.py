@@ -8,8 +8,8 @@ that died, and the next worker with a free slot takes it (XAUTOCLAIM) and contin
 
 One call (`_CallRun`): the LiveTranscriber resumes from the checkpoint's `committed_sample` with the state it
 saved; the audio stream is read from the start and every sample before that point is skipped, so it is fed the
-audio after the last saved turn, exactly once. Each turn it emits is saved in the call's row (turns keyed by
-(channel, start sample): a turn emitted again after a takeover replaces itself), then published as an event, then
+audio after the last saved turn, exactly once. Each turn it emits is published as an event, then saved in the
+call's row (turns keyed by (channel, start sample): a turn emitted again after a takeover replaces itself), then
 the checkpoint is written. A caller's turn asks for the ticket to be extracted again, on a thread of the call's own,
 latest transcript only, so decoding never waits for extraction. At the end entry: `finish()`, the final ticket,
 the recording assembled from the stream (WAV, the channels as received) stored like a pushed one, and the call
@@ -290,17 +290,19 @@ class _CallRun:
         self._land(self.transcriber.feed(pcm if self.format.channels > 1 else pcm[:, 0]))
 
     def _land(self, new: list[Turn]) -> None:
-        """Save, publish, then checkpoint: a turn is in the database before the checkpoint moves past it."""
+        """Publish, save, then checkpoint: a turn is in the database before the checkpoint moves past it. The event
+        goes first, so the page does not wait for the database's write; a worker that dies between the two has
+        not moved the checkpoint, and the next one decodes, publishes (events are at least once) and saves it."""
         if not new:
             return
         new = [replace(turn, role=project_role(turn.role)) for turn in new]
         transcript = self._transcript(new)
-        document = transcript.to_dict()
-        document.pop("ticket", None)
-        self.repository.save_live_transcript(self.call_id, document, transcript.duration)
         rate = self.format.sample_rate
         for turn in new:
             self._publish("turn", {"id": turn_id(turn, rate), **asdict(turn)})
+        document = transcript.to_dict()
+        document.pop("ticket", None)
+        self.repository.save_live_transcript(self.call_id, document, transcript.duration)
         checkpoint = json.dumps(self.transcriber.checkpoint())
         self.redis.set(wire.checkpoint_key(self.call_id), checkpoint)
         if any(turn.role == "caller" for turn in new):
