@@ -135,8 +135,10 @@ class LiveWorker:
         self.options = options or LiveWorkerOptions()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.refine = refine
-        # one full-call pass at a time per worker: calls that end together do not starve the live ones of the cores
+        # one full-call pass at a time per worker: calls that end together do not starve the live ones of the cores;
+        # a call in (or waiting for) its pass holds no slot of `concurrency`, so new calls are still taken at once
         self._refining = threading.Lock()
+        self._in_pass: set[str] = set()  # entry ids of calls past their final event
         self._active: dict[str, threading.Thread] = {}  # stream entry id → the call's thread
         self._end = client.register_script(wire.END)
 
@@ -146,7 +148,8 @@ class LiveWorker:
         refreshed = 0.0
         while not stop.is_set():
             self._reap()
-            free = self.options.concurrency - len(self._active)
+            # membership tests only: call threads add to `_in_pass` while this runs
+            free = self.options.concurrency - sum(entry not in self._in_pass for entry in list(self._active))
             if free > 0:
                 for entry_id, call_id in self._take(free):
                     self._start(entry_id, call_id)
@@ -195,6 +198,7 @@ class LiveWorker:
     def _reap(self) -> None:
         for entry_id in [entry for entry, thread in self._active.items() if not thread.is_alive()]:
             del self._active[entry_id]
+            self._in_pass.discard(entry_id)
 
     def _refresh(self) -> None:
         if self._active:
@@ -394,6 +398,7 @@ class _CallRun:
         and ticket stored (`CallRepository.refine_live`: never over a person's correction), then a `refined`
         event. A worker that dies meanwhile has not XACKed the call: the next one runs the pass again."""
         started = time.perf_counter()
+        self.worker._in_pass.add(self.entry_id)
         channel_map = {channel: project_role(role) for channel, role in self.format.channel_map.items()}
         meta = replace(self.meta, channel_map=channel_map)
         with self.worker._refining, self.worker.store.local_copy(recording_key) as path:
