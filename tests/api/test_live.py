@@ -553,3 +553,34 @@ def test_live_push_plays_a_recording_in_and_says_why_when_refused(tmp_path, redi
     assert "conflict" in again.stderr
     assert wrong_key.returncode == 1 and wrong_key.stderr.count("\n") == 1 and "unauthorized" in wrong_key.stderr
     assert CALLER not in played.stdout + played.stderr
+
+
+def test_live_extraction_starts_at_most_every_few_seconds_and_hang_up_drops_a_waiting_one():
+    from pipeline.service.live.worker import _LatestOnly
+
+    started: list[tuple[float, str]] = []
+    gate = threading.Event()
+
+    def work(value):
+        started.append((time.monotonic(), value))
+        gate.wait(5)
+
+    def until(count: int) -> None:
+        deadline = time.monotonic() + 5
+        while len(started) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    latest = _LatestOnly(work, every_s=0.5)
+    latest.request("t1")
+    until(1)
+    for value in ("t2", "t3", "t4"):  # caller turns while the first extraction runs: only the latest waits
+        latest.request(value)
+    gate.set()
+    until(2)
+    assert [value for _, value in started] == ["t1", "t4"]
+    assert started[1][0] - started[0][0] >= 0.5, "the second start waited for the interval"
+    latest.request("t5")  # lands within the interval after t4 ...
+    latest.close()  # ... and the hang-up comes first: it is dropped, the final extraction reads the whole call
+    latest.request("t6")  # nothing runs after close
+    time.sleep(0.6)
+    assert [value for _, value in started] == ["t1", "t4"]
