@@ -80,6 +80,9 @@ class TranscribeOptions:
     coverage: what counts as speech left without words.
     numbers: segments holding a misheard phone number are decoded again with a digits prompt
         (asr.numbers); None switches it off.
+    encoder_min_s: None: the encoder sees Whisper's full 30 s window, padding included. A number: only the
+        window's audio plus `ENCODER_TAIL_S` of its padding, at least this long (a 3 s utterance costs a tenth of
+        the encoder time; CTranslate2 takes shorter features). Measured for live utterances (docs/BENCHMARKS.md).
     """
 
     language: str = "zh"
@@ -96,6 +99,12 @@ class TranscribeOptions:
     redecode: RedecodeOptions = field(default_factory=RedecodeOptions)
     coverage: CoverageOptions = field(default_factory=CoverageOptions)
     numbers: NumberOptions | None = field(default_factory=NumberOptions)
+    encoder_min_s: float | None = None
+
+
+ENCODER_TAIL_S = 1.0
+"""Padding (silence after the audio) the encoder still sees with `encoder_min_s`: Whisper ends a text where the
+speech stops and the padding starts; without any it guesses."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,35 @@ def load_whisper(config: WhisperConfig):
         raise ModelLoadError(f"cannot load Whisper model {config.model_path!r}: {error}") from error
 
 
+@functools.lru_cache(maxsize=4)
+def short_window(config: WhisperConfig, min_s: float):
+    """The loaded model (`load_whisper`, shared) with an encoder that sees a window's audio, not its 30 s.
+
+    faster-whisper pads every window's features to 30 s with zeros before the encoder, whose cost is that of
+    30 s however short the speech. This model cuts the zero padding off again, keeping `ENCODER_TAIL_S` of it
+    and at least `min_s` in all; the decoder and the word alignment read the shorter encoder output as they
+    read the full one."""
+    from faster_whisper import WhisperModel
+
+    base = load_whisper(config)
+    frame_s = base.feature_extractor.time_per_frame
+    tail, least = round(ENCODER_TAIL_S / frame_s), round(min_s / frame_s)
+
+    class ShortWindowWhisper(WhisperModel):
+        def __init__(self):  # the loaded model's state, shared: no second copy of the weights
+            self.__dict__.update(base.__dict__)
+
+        def encode(self, features: np.ndarray):
+            full = features.shape[-1]
+            columns = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
+            content = int(columns[-1]) + 1 if len(columns) else 0
+            frames = min(full, max(content + tail, least))
+            frames += frames % 2  # the encoder's convolution halves the frames
+            return super().encode(np.ascontiguousarray(features[..., : min(frames, full)]))
+
+    return ShortWindowWhisper()
+
+
 class FasterWhisperTranscriber:
     """`Transcriber` backed by faster-whisper."""
 
@@ -147,12 +185,32 @@ class FasterWhisperTranscriber:
         utterance decoded alone gets the turn before it as the context a batch window has."""
         return FasterWhisperTranscriber(self.config, replace(self.options, initial_prompt=prompt))
 
+    def for_live(self, beam_size: int = 5, encoder_min_s: float | None = 10.0) -> "FasterWhisperTranscriber":
+        """The same transcriber (and loaded model) for one live utterance, whose latency should hold one decode and
+        nothing else: `beam_size` (greedy at 1), the batched path's single decode of a window (text tokens, no
+        temperature fallback), the encoder on the utterance rather than 30 s with `encoder_min_s`, and none of
+        the second passes (loop and gap re-decodes, misheard numbers). What they would have repaired is left to
+        the full-call pass at hang-up (docs/LIVE.md). Faster-whisper's sequential decoding was measured slower
+        and less accurate here (docs/BENCHMARKS.md)."""
+        options = replace(
+            self.options,
+            beam_size=beam_size,
+            temperature=(0.0,),
+            batch_size=max(2, self.options.batch_size),
+            encoder_min_s=encoder_min_s,
+            redecode=replace(self.options.redecode, gaps=False, budget=0.0),  # no budget: no window re-decoded
+            numbers=None,
+        )
+        return FasterWhisperTranscriber(self.config, options)
+
     def transcribe(self, samples: np.ndarray, spans: list[SpeechSpan], channel: int = 0) -> list[Segment]:
         """Segments of one channel's 16 kHz samples, restricted to the given speech spans."""
         if not spans:
             return []
-        model = load_whisper(self.config)
         opts = self.options
+        model = (
+            load_whisper(self.config) if opts.encoder_min_s is None else short_window(self.config, opts.encoder_min_s)
+        )
         speech, timeline = pack_speech(samples, spans, opts.chunk_s)
         common = self._decode_options()
         windows = timeline.windows

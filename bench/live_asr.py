@@ -18,12 +18,13 @@ times real time (0: as fast as the machine goes). Per call and overall it report
 """
 
 import argparse
+import io
 import json
 import math
 import os
-import statistics
 import sys
 import time
+import wave
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,14 +69,14 @@ def play(engines, options, live: LiveOptions, call: GoldCall, pcm: np.ndarray, c
     fmt = LiveFormat(RATE, pcm.shape[1], {0: "operator", 1: "caller"} if stereo else {})
     transcriber = LiveTranscriber(engines, fmt, call.meta, options=options, live=live)
     chunk = RATE * chunk_ms // 1000
-    latencies, wall_latencies, busy = [], [], 0.0
+    latencies, wall_latencies, busy, cpu = [], [], 0.0, []
     started = time.perf_counter()
     for offset in range(0, len(pcm) + chunk, chunk):
         piece = pcm[offset : offset + chunk]
         if speed > 0:  # the chunk arrives once its last sample has been spoken
             time.sleep(max(0.0, started + (offset + len(piece)) / RATE / speed - time.perf_counter()))
         seen = len(transcriber.utterances)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if len(piece):
             transcriber.feed(piece)
         else:
@@ -84,144 +85,207 @@ def play(engines, options, live: LiveOptions, call: GoldCall, pcm: np.ndarray, c
         busy += t1 - t0
         for utterance in transcriber.utterances[seen:]:
             latencies.append((utterance.closed_at - utterance.speech_end) / RATE + (t1 - t0))
+            # CPU seconds of all the process's threads for the feed that closed it: what it costs whatever the
+            # machine's load (wall time on a shared machine is mostly waiting for a core)
+            cpu.append(time.process_time() - c0)
             if speed > 0:
                 wall_latencies.append(t1 - (started + utterance.speech_end / RATE / speed))
-    return transcriber.transcript(), latencies, wall_latencies, busy
+    return transcriber.transcript(), latencies, wall_latencies, busy, cpu
 
 
 def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
+VARIANT_HELP = """decode variants compared side by side, interleaved per call: `full` (an utterance decoded as batch
+decodes a window: beam 5, temperature fallback, loop/gap/number re-decodes), `b1` (lean: one greedy decode), `b2`,
+`b5` (lean with that beam); `wS` the lean encoder on the utterance, at least S seconds (`b1w5`); `@MS` sets
+end_silence_ms (`b1w5@400`)"""
+
+
+def variant_options(name: str, base: LiveOptions) -> LiveOptions:
+    decode, _, silence = name.partition("@")
+    beam, _, window = decode.partition("w")
+    live = replace(
+        base,
+        lean=beam != "full",
+        beam_size=int(beam[1:]) if beam.startswith("b") else 5,
+        encoder_min_s=float(window) if window else None,
+    )
+    if silence:
+        live = replace(live, segmentation=replace(live.segmentation, end_silence_ms=int(silence)))
+    return live
+
+
+def wav_bytes(pcm: np.ndarray) -> bytes:
+    """The recording the live worker assembles from the stream (int16 8 kHz WAV): what the full-call pass reads."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(pcm.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(np.ascontiguousarray(pcm).tobytes())
+    return buffer.getvalue()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=Path, default=CALLS, help="folder of gold calls (shared/data/calls)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N shared calls")
+    parser.add_argument("--only", nargs="+", default=None, help="only these shared call ids")
     parser.add_argument("--speed", type=float, default=0.0, help="1: real time; 0: as fast as possible")
     parser.add_argument("--chunk-ms", type=int, default=20)
-    parser.add_argument("--end-silence-ms", type=int, default=None)
+    parser.add_argument("--variants", nargs="+", default=["b1"], help=VARIANT_HELP)
+    parser.add_argument("--refined", action="store_true", help="also the full-call pass over the assembled stream")
     parser.add_argument("--prompt-previous", action="store_true")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "live_asr.json")
     args = parser.parse_args()
 
     settings = Settings()
     engines, options = build_engines(settings), pipeline_options(settings)
-    live = LiveOptions(prompt_previous=args.prompt_previous)
-    if args.end_silence_ms is not None:
-        live = replace(live, segmentation=replace(live.segmentation, end_silence_ms=args.end_silence_ms))
+    base = LiveOptions(prompt_previous=args.prompt_previous)
+    variants = {name: variant_options(name, base) for name in args.variants}
     calls = [c for c in load_gold(ROOT / "samples") if c.audio.name == "demo-call.wav"]
     if args.calls.is_dir():
         shared = load_gold(args.calls)
+        if args.only:
+            shared = [c for c in shared if c.call_id in args.only]
         calls += shared[: args.limit] if args.limit is not None else shared
     else:
         out.print(f"[yellow]{args.calls} is absent: the demo call only[/yellow]")
 
-    rows, all_latencies, totals = [], [], {"audio_s": 0.0, "busy_s": 0.0, "batch_s": 0.0}
-    errors = {"live_batch": [0, 0], "live_gold": [0, 0], "batch_gold": [0, 0]}
+    rows = []
+    pooled = {name: {"latencies": [], "cpu": [], "audio_s": 0.0, "busy_s": 0.0, "errors": {}} for name in variants}
+    batch_errors, batch_s, refined_errors, refined_s = [0, 0], 0.0, {"gold": [0, 0], "batch": [0, 0]}, 0.0
     for call in calls:
         if call.layout == "stereo":  # channel 0 agent, channel 1 caller (samples/README.md, calls/README.md)
             call = replace(call, meta=replace(call.meta, channel_map={"0": "agent", "1": "caller"}))
         pcm = stream_pcm(call.audio)
+        duration = len(pcm) / RATE
         t0 = time.perf_counter()
         batch = run_pipeline(call.audio, call.meta, engines, options)
-        batch_s = time.perf_counter() - t0
-        transcript, latencies, wall, busy = play(engines, options, live, call, pcm, args.chunk_ms, args.speed)
-        duration = len(pcm) / RATE
-        pairs = {
-            "live_batch": char_errors(batch.text, transcript.text),
-            "live_gold": char_errors(call.text, transcript.text),
-            "batch_gold": char_errors(call.text, batch.text),
-        }
-        for name, (wrong, length) in pairs.items():
-            errors[name][0] += wrong
-            errors[name][1] += length
-        totals["audio_s"] += duration
-        totals["busy_s"] += busy
-        totals["batch_s"] += batch_s
-        all_latencies += latencies
-        row = {
-            "call": call.call_id,
-            "format": call.format,
-            "duration_s": round(duration, 1),
-            "utterances": len(latencies),
-            "turns": len(transcript.turns),
-            "roles": sorted({turn.role for turn in transcript.turns}),
-            "latency_p50_s": percentile(latencies, 50),
-            "latency_p95_s": percentile(latencies, 95),
-            "wall_latency_p95_s": percentile(wall, 95),
-            "rtf": round(busy / duration, 3),
-            "batch_rtf": round(batch_s / duration, 3),
-            **{f"cer_{name}": round(w / n, 4) if n else None for name, (w, n) in pairs.items()},
-        }
+        batch_s += time.perf_counter() - t0
+        _add(batch_errors, char_errors(call.text, batch.text))
+        row = {"call": call.call_id, "format": call.format, "duration_s": round(duration, 1)}
+        row["cer_batch_gold"] = _rate(char_errors(call.text, batch.text))
+        if args.refined:
+            t0 = time.perf_counter()
+            refined = run_pipeline(wav_bytes(pcm), call.meta, engines, options)
+            refined_s += time.perf_counter() - t0
+            _add(refined_errors["gold"], char_errors(call.text, refined.text))
+            _add(refined_errors["batch"], char_errors(batch.text, refined.text))
+            row["cer_refined_gold"] = _rate(char_errors(call.text, refined.text))
+        for name, live in variants.items():
+            transcript, latencies, wall, busy, cpu = play(engines, options, live, call, pcm, args.chunk_ms, args.speed)
+            pairs = {
+                "live_batch": char_errors(batch.text, transcript.text),
+                "live_gold": char_errors(call.text, transcript.text),
+            }
+            summary = pooled[name]
+            summary["latencies"] += latencies
+            summary["cpu"] += cpu
+            summary["audio_s"] += duration
+            summary["busy_s"] += busy
+            for pair, counts in pairs.items():
+                _add(summary["errors"].setdefault(pair, [0, 0]), counts)
+            row[name] = {
+                "utterances": len(latencies),
+                "turns": len(transcript.turns),
+                "latency_p50_s": percentile(latencies, 50),
+                "latency_p95_s": percentile(latencies, 95),
+                "wall_latency_p95_s": percentile(wall, 95),
+                "rtf": round(busy / duration, 3),
+                **{f"cer_{pair}": _rate(counts) for pair, counts in pairs.items()},
+            }
         rows.append(row)
         out.print(f"{call.call_id}: {json.dumps(row, ensure_ascii=False)}")
 
-    rtf = totals["busy_s"] / totals["audio_s"]
+    audio_s = sum(r["duration_s"] for r in rows)
     overall = {
         "calls": len(rows),
-        "audio_s": round(totals["audio_s"], 1),
-        "latency_p50_s": percentile(all_latencies, 50),
-        "latency_p95_s": percentile(all_latencies, 95),
-        "rtf": round(rtf, 3),
-        "batch_rtf": round(totals["batch_s"] / totals["audio_s"], 3),
-        "simultaneous_calls": math.floor(1 / rtf) if rtf > 0 else None,
-        **{f"cer_{name}": round(w / n, 4) if n else None for name, (w, n) in errors.items()},
-        "load_average": round(os.getloadavg()[0], 2),
+        "audio_s": round(audio_s, 1),
+        "batch_rtf": round(batch_s / audio_s, 3),
+        "cer_batch_gold": _rate(batch_errors),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "cpus": os.cpu_count(),
         "chunk_ms": args.chunk_ms,
         "speed": args.speed,
-        "end_silence_ms": live.segmentation.end_silence_ms,
-        "prompt_previous": live.prompt_previous,
-        "median_utterances_per_call": statistics.median([r["utterances"] for r in rows]) if rows else 0,
+        "prompt_previous": base.prompt_previous,
+        "variants": {},
     }
+    if args.refined:
+        overall["refined"] = {
+            "rtf": round(refined_s / audio_s, 3),
+            "cer_refined_gold": _rate(refined_errors["gold"]),
+            "cer_refined_batch": _rate(refined_errors["batch"]),
+        }
+    for name, summary in pooled.items():
+        rtf = summary["busy_s"] / summary["audio_s"]
+        overall["variants"][name] = {
+            "utterances": len(summary["latencies"]),
+            "latency_p50_s": percentile(summary["latencies"], 50),
+            "latency_p95_s": percentile(summary["latencies"], 95),
+            "cpu_per_utterance_p50_s": percentile(summary["cpu"], 50),
+            "cpu_per_utterance_p95_s": percentile(summary["cpu"], 95),
+            "rtf": round(rtf, 3),
+            "simultaneous_calls": math.floor(1 / rtf) if rtf > 0 else None,
+            **{f"cer_{pair}": _rate(counts) for pair, counts in summary["errors"].items()},
+        }
     table = Table(
-        title=f"Live transcription, {len(rows)} calls, chunks of {args.chunk_ms} ms, speed {args.speed or 'max'}"
+        title=f"Live transcription, {len(rows)} calls ({overall['audio_s']} s), chunks of {args.chunk_ms} ms, "
+        f"speed {args.speed or 'max'}, batch RTF {overall['batch_rtf']}, batch/gold CER {overall['cer_batch_gold']}"
     )
-    columns = (
-        "call",
-        "format",
-        "s",
-        "utt",
+    for column in (
+        "variant",
+        "utterances",
         "p50 s",
         "p95 s",
+        "CPU s p50 / p95",
         "RTF",
-        "batch RTF",
+        "calls at 1/RTF",
         "CER live/batch",
         "CER live/gold",
-        "CER batch/gold",
-    )
-    for column in columns:
+    ):
         table.add_column(column, justify="right")
-
-    def cells(row: dict, name: str) -> list[str]:
-        def fmt(value, digits=2):
-            return "-" if value is None else f"{value:.{digits}f}"
-
-        return [
+    for name, v in overall["variants"].items():
+        table.add_row(
             name,
-            row.get("format", ""),
-            f"{row.get('duration_s', row.get('audio_s'))}",
-            f"{row.get('utterances', '')}",
-            fmt(row["latency_p50_s"]),
-            fmt(row["latency_p95_s"]),
-            fmt(row["rtf"], 3),
-            fmt(row["batch_rtf"], 3),
-            fmt(row["cer_live_batch"], 3),
-            fmt(row["cer_live_gold"], 3),
-            fmt(row["cer_batch_gold"], 3),
-        ]
-
-    for row in rows:
-        table.add_row(*cells(row, row["call"]))
-    table.add_row(*cells(overall, "all"))
+            str(v["utterances"]),
+            f"{v['latency_p50_s']:.2f}",
+            f"{v['latency_p95_s']:.2f}",
+            f"{v['cpu_per_utterance_p50_s']:.2f} / {v['cpu_per_utterance_p95_s']:.2f}",
+            f"{v['rtf']:.3f}",
+            str(v["simultaneous_calls"]),
+            f"{v['cer_live_batch']:.3f}",
+            f"{v['cer_live_gold']:.3f}",
+        )
+    if args.refined:
+        refined = overall["refined"]
+        table.add_row(
+            "full-call pass",
+            "",
+            "",
+            "",
+            "",
+            f"{refined['rtf']:.3f}",
+            "",
+            f"{refined['cer_refined_batch']:.3f}",
+            f"{refined['cer_refined_gold']:.3f}",
+        )
     out.print(table)
-    out.print(
-        f"simultaneous live calls at real time on this machine ({os.cpu_count()} CPUs, "
-        f"load {overall['load_average']}): {overall['simultaneous_calls']} (1 / RTF)"
-    )
+    out.print(f"load average {overall['load_average']} on {os.cpu_count()} CPUs")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"overall": overall, "calls": rows}, indent=2, ensure_ascii=False) + "\n")
     return 0
+
+
+def _add(total: list[int], counts: tuple[int, int]) -> None:
+    total[0] += counts[0]
+    total[1] += counts[1]
+
+
+def _rate(counts) -> float | None:
+    return round(counts[0] / counts[1], 4) if counts[1] else None
 
 
 if __name__ == "__main__":

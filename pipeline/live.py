@@ -81,11 +81,20 @@ class LiveOptions:
     speakers: online speaker assignment on mono calls.
     prompt_previous: decode an utterance with the previous turn's text as Whisper's prompt, the context a
         batch window has and a lone utterance lacks.
+    lean: decode an utterance with one decode and nothing else (`FasterWhisperTranscriber.for_live`): its
+        latency holds no temperature fallback and no second pass; off, it is decoded as batch decodes a window.
+    beam_size: the lean decode's beam (1: greedy). Greedy lost 4-12 points of CER on the demo call against
+        beam 5 for a fifth less decoding time (docs/BENCHMARKS.md).
+    encoder_min_s: the lean decode's encoder sees the utterance (at least this long) instead of Whisper's 30 s
+        window, four to five times less decoding time; None: the full window.
     """
 
     segmentation: StreamVadOptions = field(default_factory=StreamVadOptions)
     speakers: OnlineSpeakerOptions = field(default_factory=OnlineSpeakerOptions)
     prompt_previous: bool = False
+    lean: bool = True
+    beam_size: int = 5
+    encoder_min_s: float | None = 10.0
 
 
 def turn_key(turn: Turn, sample_rate: int) -> tuple[int, int]:
@@ -108,10 +117,13 @@ class LiveTranscriber:
         live: LiveOptions | None = None,
     ):
         self.engines = engines
+        self.live = live or LiveOptions()
+        self._transcriber = engines.transcriber
+        if self.live.lean and hasattr(engines.transcriber, "for_live"):
+            self._transcriber = engines.transcriber.for_live(self.live.beam_size, self.live.encoder_min_s)
         self.format = fmt
         self.meta = meta
         self.options = options or PipelineOptions()
-        self.live = live or LiveOptions()
         if state is not None and state.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"unknown live checkpoint version {state.get('version')!r}")
         state = state or {}
@@ -232,7 +244,7 @@ class LiveTranscriber:
         samples = resample_pcm16(utterance.samples, rate)
         offset = utterance.start / rate
         span = SpeechSpan(round(offset, 3), round(offset + len(samples) / TARGET_SAMPLE_RATE, 3), utterance.channel)
-        transcriber = self.engines.transcriber
+        transcriber = self._transcriber
         if self.live.prompt_previous and self._previous_text and hasattr(transcriber, "with_prompt"):
             transcriber = transcriber.with_prompt(self._previous_text)
         raw = transcriber.transcribe(samples, [SpeechSpan(0.0, span.duration, utterance.channel)], utterance.channel)

@@ -156,6 +156,19 @@ class LiveSettings(BaseModel):
     )
     concurrency: int = Field(4, ge=1, description="live calls at a time per live-worker process (the model is shared)")
     keep_s: float = Field(3600, gt=0, description="how long a finished call's Redis streams are kept for late readers")
+    extract_every_s: float = Field(
+        3.0, ge=0, description="a call's ticket is extracted again at most this often while it is live"
+    )
+    beam_size: int = Field(5, ge=1, description="beam of the live decode of one utterance (1: greedy)")
+    encoder_min_s: float | None = Field(
+        10.0,
+        gt=0,
+        description="the live decode's encoder sees the utterance, at least this long, not Whisper's 30 s window; "
+        "unset: the full window",
+    )
+    refine: bool = Field(
+        True, description="after hang-up, the batch pipeline over the assembled recording refines transcript and ticket"
+    )
 
 
 class Settings(BaseSettings):

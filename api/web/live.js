@@ -7,7 +7,11 @@
 
 import { el } from "./api.js";
 
-/** Follows one live call; `handlers`: turn(turn), ticket(ticket), final(data), connection("open" | "retrying"). */
+/**
+ * Follows one live call; `handlers`: turn(turn), ticket(ticket), final(data), refined(data),
+ * connection("open" | "retrying"). A final event with `refining` is followed by `refined` once the full-call pass
+ * over the recording has stored its transcript and ticket (docs/LIVE.md); the stream ends after it.
+ */
 export class LiveFeed {
   constructor(callId, handlers) {
     this.handlers = handlers;
@@ -25,8 +29,13 @@ export class LiveFeed {
     });
     this.source.addEventListener("ticket", (event) => handlers.ticket?.(JSON.parse(event.data)));
     this.source.addEventListener("final", (event) => {
-      this.close(); // the server ends the stream after it: no reconnect
-      handlers.final?.(JSON.parse(event.data));
+      const data = JSON.parse(event.data);
+      if (!data.refining) this.close(); // the server ends the stream after it: no reconnect
+      handlers.final?.(data);
+    });
+    this.source.addEventListener("refined", (event) => {
+      this.close();
+      handlers.refined?.(JSON.parse(event.data));
     });
   }
 

@@ -114,6 +114,7 @@ const state = {
   loadToken: 0,
   busy: false,
   live: null, // the LiveFeed of the open call while it is in progress
+  refining: null, // the same after hang-up, while the full-call pass runs (saving is open again)
   departmentTouched: false, // the operator picked a unit: a newer live ticket does not move the choice
   timer: null,
 };
@@ -858,6 +859,7 @@ function followLive(callId, token) {
       changes: [],
     }),
     final: (data) => finishLive(callId, token, data),
+    refined: (data) => refineLive(callId, token, data),
     connection: (how) => {
       if (how === "closed") state.live = null; // refused (logged out, call gone): the queue's refresh takes over
       setLiveStatus({ open: "实时转写中…", retrying: "连接中断，正在重连…", closed: "实时连接已断开" }[how]);
@@ -868,7 +870,9 @@ function followLive(callId, token) {
 
 function stopLive() {
   state.live?.close();
+  state.refining?.close();
   state.live = null;
+  state.refining = null;
   setLiveStatus("");
 }
 
@@ -878,9 +882,11 @@ function setLiveStatus(message) {
 
 /** The hang-up: the call's stored transcript (with its recording) and final ticket, merged like a live one. */
 async function finishLive(callId, token, data) {
+  state.refining = data.refining ? state.live : null;
   state.live = null;
   if (token !== state.loadToken) return;
-  setLiveStatus(data.partial ? "通话已结束（通话中断，内容可能不全），请核对工单" : "通话已结束，请核对工单");
+  const ended = data.partial ? "通话已结束（通话中断，内容可能不全），请核对工单" : "通话已结束，请核对工单";
+  setLiveStatus(data.refining ? `${ended}；整通录音复核中…` : ended);
   try {
     const call = await api(`/v1/calls/${encodeURIComponent(callId)}`);
     if (token !== state.loadToken) return;
@@ -896,6 +902,28 @@ async function finishLive(callId, token, data) {
     mergeTicket(ticket);
   } catch (error) {
     if (token === state.loadToken) say("ticket-error", `无法载入定稿工单：${error.message}`, "error");
+  }
+}
+
+/**
+ * The full-call pass is done: its transcript and ticket, merged by the same rule as a live ticket (a field the operator
+ * is in or has changed keeps its text; the machine's value is offered beside it). Fields the operator had saved stay
+ * saved on the server (`kept`).
+ */
+async function refineLive(callId, token, data) {
+  state.refining = null;
+  if (token !== state.loadToken || !data.refined) {
+    if (token === state.loadToken) setLiveStatus("通话已结束，请核对工单");
+    return;
+  }
+  try {
+    const [transcript, ticket] = await transcriptAndTicket(callId);
+    if (token !== state.loadToken) return;
+    player.load(callId, transcript, state.call?.audio_available ?? true);
+    mergeTicket(ticket);
+    setLiveStatus(data.kept?.length ? "整通复核已完成；您改过的字段保持不变" : "整通复核已完成，工单已更新");
+  } catch (error) {
+    if (token === state.loadToken) say("ticket-error", `无法载入复核后的工单：${error.message}`, "error");
   }
 }
 

@@ -114,7 +114,7 @@ def live_server(tmp_path: Path, redis_url: str, **live):
 
 
 @contextmanager
-def live_worker(server: LiveServer, redis_url: str, transcribers, extractor=None, name="w1", **options):
+def live_worker(server: LiveServer, redis_url: str, transcribers, extractor=None, name="w1", refine=None, **options):
     """A LiveWorker on a thread of the test (the fakes at its ports), until the block ends or `stop` is set."""
     values = {"lease_s": 10.0, "abandon_after_s": 30.0, "block_s": 0.1, **options}
     client = redis.Redis.from_url(redis_url)
@@ -127,6 +127,7 @@ def live_worker(server: LiveServer, redis_url: str, transcribers, extractor=None
         extractor,
         LiveWorkerOptions(**values),
         name=name,
+        refine=refine,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name=f"live-worker-{name}", daemon=True)
@@ -242,7 +243,8 @@ def test_a_live_call_is_queued_at_once_and_finishes_like_a_pushed_one(tmp_path, 
     assert [turn["id"] for turn in turns] == TURN_IDS
     assert [turn["role"] for turn in turns] == ["agent", "caller", "agent", "caller"]
     assert events[-1]["type"] == "final" and events[-1]["at"] <= time.time()
-    assert events[-1]["data"] == {"status": "done", "call_id": "live-happy", "reason": "hangup", "partial": False}
+    final = {"status": "done", "call_id": "live-happy", "reason": "hangup", "partial": False, "refining": False}
+    assert events[-1]["data"] == final, "no full-call pass configured: nothing comes after the final event"
     assert any(event["type"] == "ticket" for event in events[:-1]), "the ticket came during the call"
     assert ticket["ticket"]["fields"]["summary"]["value"] == "2 caller turns"
 
@@ -551,3 +553,34 @@ def test_live_push_plays_a_recording_in_and_says_why_when_refused(tmp_path, redi
     assert "conflict" in again.stderr
     assert wrong_key.returncode == 1 and wrong_key.stderr.count("\n") == 1 and "unauthorized" in wrong_key.stderr
     assert CALLER not in played.stdout + played.stderr
+
+
+def test_live_extraction_starts_at_most_every_few_seconds_and_hang_up_drops_a_waiting_one():
+    from pipeline.service.live.worker import _LatestOnly
+
+    started: list[tuple[float, str]] = []
+    gate = threading.Event()
+
+    def work(value):
+        started.append((time.monotonic(), value))
+        gate.wait(5)
+
+    def until(count: int) -> None:
+        deadline = time.monotonic() + 5
+        while len(started) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    latest = _LatestOnly(work, every_s=0.5)
+    latest.request("t1")
+    until(1)
+    for value in ("t2", "t3", "t4"):  # caller turns while the first extraction runs: only the latest waits
+        latest.request(value)
+    gate.set()
+    until(2)
+    assert [value for _, value in started] == ["t1", "t4"]
+    assert started[1][0] - started[0][0] >= 0.5, "the second start waited for the interval"
+    latest.request("t5")  # lands within the interval after t4 ...
+    latest.close()  # ... and the hang-up comes first: it is dropped, the final extraction reads the whole call
+    latest.request("t6")  # nothing runs after close
+    time.sleep(0.6)
+    assert [value for _, value in started] == ["t1", "t4"]

@@ -5,6 +5,7 @@ stream in over the WebSocket). The browser's EventSource is played by httpx read
 import json
 import threading
 import time
+import wave
 from contextlib import contextmanager
 
 import httpx
@@ -13,6 +14,7 @@ import redis
 from live_fakes import CountingExtractor, FakeTranscribers
 from service_builders import auth, fresh_redis, new_key
 from test_live import (
+    RATE,
     SPEECH,
     TURN_IDS,
     call_samples,
@@ -25,6 +27,7 @@ from test_live import (
     wire_frames,
 )
 
+from models import CallTranscript, Ticket, TicketField, Turn
 from pipeline.service.live import wire
 
 TEST_REDIS_DB = 13  # this suite's own database number on the shared Redis
@@ -175,3 +178,67 @@ def test_a_worker_s_turns_reach_the_page_before_the_call_ends_and_a_finished_cal
         assert [(kind, json.loads(data)) for kind, _, data in messages] == [
             ("final", {"status": "done", "call_id": call_id})
         ]
+
+
+class HeldFullCallPass:
+    """The worker's full-call pass (`Refine`): reads the recording it is handed, waits for `go`, and says different
+    words and a different summary and address than the live pass did."""
+
+    def __init__(self):
+        self.go = threading.Event()
+        self.seen: list[tuple[int, int, dict]] = []
+
+    def __call__(self, recording, meta):
+        with wave.open(str(recording)) as audio:
+            self.seen.append((audio.getnchannels(), audio.getnframes(), dict(meta.channel_map)))
+        assert self.go.wait(30)
+        turn = Turn("caller", "SPEAKER_01", 1, 2.0, 3.2, "整通复核的转写", 0.9, [])
+        transcript = CallTranscript(meta.call_id, 6.6, RATE, 2, "zh", "batch", [turn])
+        ticket = Ticket.empty()
+        ticket.fields["summary"] = TicketField("市民来电反映：整通复核", 0.9)
+        ticket.fields["address"] = TicketField("整通复核的地址", 0.9)
+        return transcript, ticket
+
+
+def test_the_full_call_pass_refines_after_the_final_event_and_keeps_what_the_operator_corrected(server, redis_url):
+    call_id = "sse-refine"
+    samples = call_samples()
+    refine = HeldFullCallPass()
+    with live_worker(server, redis_url, FakeTranscribers(), CountingExtractor(), refine=refine):
+        with open_socket(server) as ws:
+            ws.send(start_frame(call_id))
+            assert receive(ws)["type"] == "started"
+            send_frames(ws, wire_frames(samples), 1, [])
+            ws.send(json.dumps({"type": "end"}))
+            while (final := receive(ws, timeout=30))["type"] != "final":
+                pass
+        assert final["data"]["refining"] is True and final["data"]["status"] == "done"
+        # the final ticket is there at once; the operator corrects the address before the full-call pass lands
+        with httpx.Client(base_url=server.http, timeout=10) as http:
+            ticket = http.get(f"/v1/calls/{call_id}/ticket", headers=auth(server.operator)).json()
+            assert ticket["ticket"]["fields"]["summary"]["value"] == "2 caller turns"
+            patch = {"fields": {"address": "海口市龙华区滨海大道1号"}}
+            assert http.patch(f"/v1/calls/{call_id}/ticket", headers=auth(server.operator), json=patch).is_success
+        client = redis.Redis.from_url(redis_url)
+        final_id = [e for e, f in client.xrange(wire.events_key(call_id)) if f[b"type"] == b"final"][-1].decode()
+        client.close()
+        # the page that got the final event stays on the stream for the refinement, and the stream ends after it
+        with subscribe(server, call_id, last_event_id=final_id) as (_, messages):
+            refine.go.set()
+            received = [(kind, json.loads(data)) for kind, _, data in messages]
+    assert received == [("refined", {"call_id": call_id, "refined": True, "kept": ["address"], "accepted": False})]
+    assert refine.seen == [(2, len(samples), {"0": "agent", "1": "caller"})], "the assembled recording, roles mapped"
+
+    repository = server.services.repository
+    call = repository.get(call_id)
+    assert [turn["text"] for turn in call.transcript["turns"]] == ["整通复核的转写"]
+    assert call.transcript["metadata"]["refined"] is True
+    fields = call.ticket.fields
+    assert fields["summary"].value == "市民来电反映：整通复核", "a field nobody touched takes the refined value"
+    assert (fields["address"].value, fields["address"].source) == ("海口市龙华区滨海大道1号", "corrected")
+    assert call.machine_ticket.value("address") == "整通复核的地址", "the machine's ticket is the refined one"
+    assert [event.event for event in repository.events(call_id)][-1] == "refined"
+    (correction,) = [change.changes for change in repository.ticket_changes(call_id)]
+    assert correction["address"]["new"] == "海口市龙华区滨海大道1号", "the correction's record stays"
+    # a second pass (a worker that took the call over after the first one stored its result) changes nothing
+    assert repository.refine_live(call_id, call.transcript, 6.6, Ticket.empty()) is None

@@ -19,7 +19,7 @@ from service_builders import RecordingQueue, auth, fresh_redis, make_settings, n
 from test_pages import _log_in
 
 from api.main import create_app
-from models import CallMeta, CallTranscript, DepartmentSuggestion, KbAnswer, Ticket, TicketField
+from models import CallMeta, CallTranscript, DepartmentSuggestion, KbAnswer, Ticket, TicketField, Turn
 from pipeline.service.live import wire
 from pipeline.service.live.client import LivePush, frames_of
 from pipeline.service.live.worker import LiveWorker, LiveWorkerOptions
@@ -85,7 +85,7 @@ def redis_url():
 
 
 @contextmanager
-def live_site(tmp_path, redis_url: str):
+def live_site(tmp_path, redis_url: str, refine=None):
     """uvicorn serving the app and the pages, and a live worker on a thread of the test."""
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'live-page.db'}", redis_url=redis_url)
     services = quiet_services(settings)
@@ -103,6 +103,7 @@ def live_site(tmp_path, redis_url: str):
         TurnCountingExtractor(),
         LiveWorkerOptions(lease_s=10.0, abandon_after_s=30.0, block_s=0.1),
         name="page-worker",
+        refine=refine,
     )
     stop = threading.Event()
     working = threading.Thread(target=worker.run, args=(stop,), name="live-worker-page", daemon=True)
@@ -117,27 +118,30 @@ def live_site(tmp_path, redis_url: str):
         services.engine.dispose()
 
 
+def play_call(host: str, key: str, hung_up: threading.Event, outcome: dict) -> threading.Thread:
+    """The telephony system playing the call in at real time, on a thread; `hung_up` is set after its last frame."""
+
+    def frames():
+        yield from frames_of(call_samples(), FORMAT, FRAME_MS)
+        hung_up.set()
+
+    def telephony():
+        meta = CallMeta(CALL_ID, caller_number=CALLER, agent_id="A1024", channel_map=FORMAT.channel_map)
+        try:
+            outcome["final"] = LivePush(f"ws://{host}/v1/live", key, meta, FORMAT).play(frames(), FRAME_MS / 1000)
+        except Exception as error:  # the assertion that reads `outcome` names it
+            outcome["error"] = error
+
+    pbx = threading.Thread(target=telephony, name="pbx", daemon=True)
+    pbx.start()
+    return pbx
+
+
 def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, redis_url, page):
     with live_site(tmp_path, redis_url) as (host, keys):
         base = f"http://{host}"
-        hung_up = threading.Event()
-        outcome: dict = {}
-
-        def frames():
-            yield from frames_of(call_samples(), FORMAT, FRAME_MS)
-            hung_up.set()
-
-        def telephony():
-            meta = CallMeta(CALL_ID, caller_number=CALLER, agent_id="A1024", channel_map=FORMAT.channel_map)
-            try:
-                outcome["final"] = LivePush(f"ws://{host}/v1/live", keys["telephony"], meta, FORMAT).play(
-                    frames(), FRAME_MS / 1000
-                )
-            except Exception as error:  # the assertion below names it
-                outcome["error"] = error
-
-        pbx = threading.Thread(target=telephony, name="pbx", daemon=True)
-        pbx.start()
+        hung_up, outcome = threading.Event(), {}
+        pbx = play_call(host, keys["telephony"], hung_up, outcome)
         with httpx.Client(base_url=base, timeout=10) as api:
             deadline = time.monotonic() + 10
             while api.get(f"/v1/calls/{CALL_ID}", headers=auth(keys["operator"])).status_code != 200:
@@ -196,3 +200,61 @@ def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, 
         assert out["department"] == picked
         assert out["ticket"]["fields"]["summary"]["source"] == "corrected"
         assert out["machine_ticket"]["fields"]["summary"]["value"] == f"市民第{CALLER_TURNS}句后的摘要"
+
+
+class HeldFullCallPass:
+    """The worker's full-call pass: waits for `go`, then a transcript with words of its own and a ticket whose
+    summary and address differ from every live one."""
+
+    def __init__(self):
+        self.go = threading.Event()
+
+    def __call__(self, recording, meta):
+        assert self.go.wait(60)
+        turn = Turn("caller", "SPEAKER_01", 1, 3.0, 4.5, "整通复核后的市民原话", 0.9, [])
+        transcript = CallTranscript(meta.call_id, CALL_S, RATE, 2, "zh", "batch", [turn])
+        ticket = Ticket.empty()
+        ticket.fields["summary"] = TicketField("整通复核后的摘要", 0.9)
+        ticket.fields["address"] = TicketField("整通复核后的地址", 0.9)
+        ticket.department_suggestions = [DepartmentSuggestion(UNITS[0], 0.8, ["整通复核"])]
+        ticket.review = "check"
+        return transcript, ticket
+
+
+def test_after_hang_up_the_full_call_pass_refines_the_page_but_not_what_the_operator_typed(tmp_path, redis_url, page):
+    refine = HeldFullCallPass()
+    with live_site(tmp_path, redis_url, refine) as (host, keys):
+        base = f"http://{host}"
+        hung_up, outcome = threading.Event(), {}
+        pbx = play_call(host, keys["telephony"], hung_up, outcome)
+        with httpx.Client(base_url=base, timeout=10) as api:
+            deadline = time.monotonic() + 10
+            while api.get(f"/v1/calls/{CALL_ID}", headers=auth(keys["operator"])).status_code != 200:
+                assert time.monotonic() < deadline, "the live call was not registered"
+                time.sleep(0.1)
+        _log_in(page, base, keys["operator"])
+        page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
+        expect(page.locator("#live-status")).to_have_text("实时转写中…")
+        pbx.join(timeout=60)
+        assert "error" not in outcome, outcome
+        # the final (live) ticket at once, and the page says the full-call pass is running
+        expect(page.locator("#live-status")).to_have_text("通话已结束，请核对工单；整通录音复核中…")
+        summary = page.locator("#f-summary")
+        expect(page.locator("#f-address")).to_have_value(f"龙华区第{CALLER_TURNS}号")
+        summary.fill(TYPED)  # the operator works on the summary, not saved yet
+        page.locator("#f-caller_name").focus()
+        refine.go.set()
+        expect(page.locator("#live-status")).to_have_text("整通复核已完成，工单已更新")
+        # the refined ticket: the untouched address follows it, the typed summary stays with the refined one offered
+        expect(page.locator("#f-address")).to_have_value("整通复核后的地址")
+        expect(summary).to_have_value(TYPED)
+        expect(page.locator('.field[data-field="summary"] .machine-hint')).to_contain_text("整通复核后的摘要")
+        expect(page.locator("#transcript")).to_contain_text("整通复核后的市民原话")
+        page.locator("#save").click()
+        expect(page.locator("#ticket-message")).to_have_text("修改已保存")
+        with httpx.Client(base_url=base, timeout=10) as api:
+            out = api.get(f"/v1/calls/{CALL_ID}/ticket", headers=auth(keys["operator"])).json()
+        assert out["ticket"]["fields"]["summary"]["value"] == TYPED
+        assert out["ticket"]["fields"]["address"]["value"] == "整通复核后的地址"
+        assert out["department"] == UNITS[0], "the refined suggestion, as nobody picked a unit"
+        assert out["machine_ticket"]["fields"]["summary"]["value"] == "整通复核后的摘要"

@@ -41,20 +41,23 @@ def register(app: typer.Typer, load_settings) -> None:
             extractor = build_extractor(settings)
             warm_up(extractor)
         live = settings.live
+        engines, options = live_engines(settings)
         worker = LiveWorker(
             redis.Redis.from_url(settings.redis_url),
             repository,
             build_store(settings),
             celery_queue(settings),
-            live_transcribers(settings),
+            live_transcribers(settings, engines, options),
             extractor,
             LiveWorkerOptions(
                 lease_s=live.lease_s,
                 concurrency=live.concurrency,
                 abandon_after_s=live.abandon_after_s,
                 keep_s=live.keep_s,
+                extract_every_s=live.extract_every_s,
             ),
             name=name,
+            refine=full_call_pass(engines, options, extractor) if live.refine else None,
         )
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -128,17 +131,23 @@ def telephone_samples(audio) -> tuple:
     return (np.clip(resampled, -1, 1) * 32767).astype(np.int16), stacked.shape[1]
 
 
-def live_transcribers(settings):
-    """The real LiveTranscriber (`pipeline.live`) over the deployment's engines, loaded now: the first call's first
-    turn does not wait for the model."""
+def live_engines(settings):
+    """The deployment's engines (no extractor: the worker has its own) and options, the model loaded now: the first
+    call's first turn does not wait for it."""
     from asr.transcribe import load_whisper
     from pipeline.factory import build_engines, pipeline_options
-    from pipeline.live import LiveFormat, LiveTranscriber
 
     no_extraction = settings.extract.model_copy(update={"enabled": False})
     engines = build_engines(settings.model_copy(update={"extract": no_extraction}))
     load_whisper(engines.transcriber.config)
-    options = pipeline_options(settings)
+    return engines, pipeline_options(settings)
+
+
+def live_transcribers(settings, engines, options):
+    """The real LiveTranscriber (`pipeline.live`) over `engines`, with the deployment's live decode."""
+    from pipeline.live import LiveFormat, LiveOptions, LiveTranscriber
+
+    live = LiveOptions(beam_size=settings.live.beam_size, encoder_min_s=settings.live.encoder_min_s)
 
     def open_transcriber(fmt, meta, start_sample, state):
         # the contract's role names: the hotline's "operator" for the project's "agent"
@@ -150,9 +159,22 @@ def live_transcribers(settings):
             options=options,
             start_sample=start_sample,
             state=state,
+            live=live,
         )
 
     return open_transcriber
+
+
+def full_call_pass(engines, options, extractor):
+    """The worker's `Refine`: the batch pipeline (`run_pipeline`, the same engines) and the extractor over a finished
+    live call's assembled recording, as for a pushed call."""
+    from pipeline.run import run_pipeline
+
+    def refine(recording, meta):
+        transcript = run_pipeline(recording, meta, engines, options)
+        return transcript, extractor.extract(transcript, meta) if extractor is not None else None
+
+    return refine
 
 
 def warm_up(extractor) -> None:

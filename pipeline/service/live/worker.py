@@ -8,8 +8,8 @@ that died, and the next worker with a free slot takes it (XAUTOCLAIM) and contin
 
 One call (`_CallRun`): the LiveTranscriber resumes from the checkpoint's `committed_sample` with the state it
 saved; the audio stream is read from the start and every sample before that point is skipped, so it is fed the
-audio after the last saved turn, exactly once. Each turn it emits is saved in the call's row (turns keyed by
-(channel, start sample): a turn emitted again after a takeover replaces itself), then published as an event, then
+audio after the last saved turn, exactly once. Each turn it emits is published as an event, then saved in the
+call's row (turns keyed by (channel, start sample): a turn emitted again after a takeover replaces itself), then
 the checkpoint is written. A caller's turn asks for the ticket to be extracted again, on a thread of the call's own,
 latest transcript only, so decoding never waits for extraction. At the end entry: `finish()`, the final ticket,
 the recording assembled from the stream (WAV, the channels as received) stored like a pushed one, and the call
@@ -34,6 +34,7 @@ import time
 import wave
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -79,19 +80,25 @@ class LiveTranscriber(Protocol):
 OpenTranscriber = Callable[[wire.AudioFormat, CallMeta, int, dict | None], LiveTranscriber]
 """(format, meta, start sample, checkpoint or None) → a transcriber resuming at that sample."""
 
+Refine = Callable[[Path, CallMeta], tuple[CallTranscript, "Ticket | None"]]
+"""The full-call pass: (the assembled recording, the call's meta with its channel map) → the batch pipeline's
+transcript and ticket of it (real adapter: `pipeline.service.live.cli.full_call_pass`)."""
+
 
 @dataclass(frozen=True)
 class LiveWorkerOptions:
     """lease_s: a worker that has not refreshed its claim on a call this long has lost it (XAUTOCLAIM's idle time).
     concurrency: calls at a time (one thread each; the model is shared). abandon_after_s: a call with no frame this
     long is ended as abandoned. keep_s: a finished call's streams expire after this. block_s: the longest a read
-    waits for new audio. Deployment settings: `pipeline.settings.LiveSettings`."""
+    waits for new audio. extract_every_s: a live re-extraction starts at most this often per call (a caller turn
+    that lands sooner waits, only the latest one). Deployment settings: `pipeline.settings.LiveSettings`."""
 
     lease_s: float = 10.0
     concurrency: int = 4
     abandon_after_s: float = 30.0
     keep_s: float = 3600.0
     block_s: float = 0.5
+    extract_every_s: float = 3.0
 
 
 def turn_id(turn: Turn, sample_rate: int) -> str:
@@ -117,6 +124,7 @@ class LiveWorker:
         extractor: "Extractor | None",
         options: LiveWorkerOptions | None = None,
         name: str | None = None,
+        refine: Refine | None = None,
     ):
         self.redis = client
         self.repository = repository
@@ -126,6 +134,11 @@ class LiveWorker:
         self.extractor = extractor
         self.options = options or LiveWorkerOptions()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.refine = refine
+        # one full-call pass at a time per worker: calls that end together do not starve the live ones of the cores;
+        # a call in (or waiting for) its pass holds no slot of `concurrency`, so new calls are still taken at once
+        self._refining = threading.Lock()
+        self._in_pass: set[str] = set()  # entry ids of calls past their final event
         self._active: dict[str, threading.Thread] = {}  # stream entry id → the call's thread
         self._end = client.register_script(wire.END)
 
@@ -135,7 +148,8 @@ class LiveWorker:
         refreshed = 0.0
         while not stop.is_set():
             self._reap()
-            free = self.options.concurrency - len(self._active)
+            # membership tests only: call threads add to `_in_pass` while this runs
+            free = self.options.concurrency - sum(entry not in self._in_pass for entry in list(self._active))
             if free > 0:
                 for entry_id, call_id in self._take(free):
                     self._start(entry_id, call_id)
@@ -184,6 +198,7 @@ class LiveWorker:
     def _reap(self) -> None:
         for entry_id in [entry for entry, thread in self._active.items() if not thread.is_alive()]:
             del self._active[entry_id]
+            self._in_pass.discard(entry_id)
 
     def _refresh(self) -> None:
         if self._active:
@@ -214,11 +229,14 @@ class _CallRun:
             logger.warning("live call %s: no stream in Redis (expired?); dropped", self.call_id)
             return True
         call = self.repository.get(self.call_id)
-        if call.status != "live":  # finalised by a worker that died before its XACK
-            self._publish("final", {"status": call.status, "call_id": self.call_id})
-            return True
         self.format = wire.AudioFormat.from_json(fields[b"format"])
         self.meta = wire.meta_from_json(fields[b"meta"])
+        if call.status != "live":  # finalised by a worker that died before its XACK (perhaps in the full-call pass)
+            refining = self._refinement_due(call.status, call.transcript)
+            self._publish("final", {"status": call.status, "call_id": self.call_id, "refining": refining})
+            if refining:
+                self._refine(call.recording_key, _partial(call.transcript))
+            return True
         saved = self.redis.get(wire.checkpoint_key(self.call_id))
         checkpoint = json.loads(saved) if saved else None
         start_sample = int(checkpoint["committed_sample"]) if checkpoint else 0
@@ -227,7 +245,7 @@ class _CallRun:
             self.turns[turn_id(turn, rate)] = turn
         self.transcriber = self.worker.open_transcriber(self.format, self.meta, start_sample, checkpoint)
         self.fed = start_sample
-        self.extraction = _LatestOnly(self._extract_live)
+        self.extraction = _LatestOnly(self._extract_live, self.worker.options.extract_every_s)
         logger.info("live call %s: transcribing from %.2f s", self.call_id, start_sample / rate)
         return self._follow(start_sample)
 
@@ -276,17 +294,19 @@ class _CallRun:
         self._land(self.transcriber.feed(pcm if self.format.channels > 1 else pcm[:, 0]))
 
     def _land(self, new: list[Turn]) -> None:
-        """Save, publish, then checkpoint: a turn is in the database before the checkpoint moves past it."""
+        """Publish, save, then checkpoint: a turn is in the database before the checkpoint moves past it. The event
+        goes first, so the page does not wait for the database's write; a worker that dies between the two has
+        not moved the checkpoint, and the next one decodes, publishes (events are at least once) and saves it."""
         if not new:
             return
         new = [replace(turn, role=project_role(turn.role)) for turn in new]
         transcript = self._transcript(new)
-        document = transcript.to_dict()
-        document.pop("ticket", None)
-        self.repository.save_live_transcript(self.call_id, document, transcript.duration)
         rate = self.format.sample_rate
         for turn in new:
             self._publish("turn", {"id": turn_id(turn, rate), **asdict(turn)})
+        document = transcript.to_dict()
+        document.pop("ticket", None)
+        self.repository.save_live_transcript(self.call_id, document, transcript.duration)
         checkpoint = json.dumps(self.transcriber.checkpoint())
         self.redis.set(wire.checkpoint_key(self.call_id), checkpoint)
         if any(turn.role == "caller" for turn in new):
@@ -321,7 +341,7 @@ class _CallRun:
     def _finalise(self, reason: str) -> None:
         started = time.perf_counter()
         self._land(self.transcriber.finish())
-        self.extraction.wait()
+        self.extraction.close()  # the final extraction below reads the whole call: a waiting one is moot
         partial = reason != "hangup"
         transcript = self._transcript([])
         if partial:
@@ -349,7 +369,9 @@ class _CallRun:
         status = "failed" if failure else "done"
         if ticket is not None:
             self._publish("ticket", ticket.to_dict())
-        self._publish("final", {"status": status, "call_id": self.call_id, "reason": reason, "partial": partial})
+        refining = self._refinement_due(status, document)
+        final = {"status": status, "call_id": self.call_id, "reason": reason, "partial": partial, "refining": refining}
+        self._publish("final", final)
         for key in wire.call_keys(self.call_id):
             self.redis.expire(key, int(self.worker.options.keep_s))
         logger.info(
@@ -361,6 +383,50 @@ class _CallRun:
             len(self.extract_seconds),
             max(self.extract_seconds, default=0.0),
         )
+        if refining:
+            self._refine(recording.key, partial)
+
+    def _refinement_due(self, status: str, transcript: dict | None) -> bool:
+        return (
+            self.worker.refine is not None
+            and status == "done"
+            and not (transcript or {}).get("metadata", {}).get("refined")
+        )
+
+    def _refine(self, recording_key: str, partial: bool) -> None:
+        """The full-call pass after the final event: the batch pipeline over the assembled recording, its transcript
+        and ticket stored (`CallRepository.refine_live`: never over a person's correction), then a `refined`
+        event. A worker that dies meanwhile has not XACKed the call: the next one runs the pass again."""
+        started = time.perf_counter()
+        self.worker._in_pass.add(self.entry_id)
+        channel_map = {channel: project_role(role) for channel, role in self.format.channel_map.items()}
+        meta = replace(self.meta, channel_map=channel_map)
+        with self.worker._refining, self.worker.store.local_copy(recording_key) as path:
+            try:
+                transcript, ticket = self.worker.refine(path, meta)
+            except Exception:
+                logger.exception("live call %s: the full-call pass failed; the live transcript stays", self.call_id)
+                self._publish("refined", {"call_id": self.call_id, "refined": False})
+                return
+        transcript = replace(transcript, call_id=self.call_id)
+        transcript.metadata = {**transcript.metadata, "live": True, "refined": True}
+        if partial:  # the recording is what arrived: still partial
+            transcript.warnings.append(PipelineWarning(PARTIAL, PARTIAL_MESSAGE))
+            if ticket is not None:
+                mark_partial(ticket)
+        document = transcript.to_dict()
+        document.pop("ticket", None)
+        result = self.repository.refine_live(self.call_id, document, transcript.duration, ticket)
+        if result is None:
+            return
+        logger.info(
+            "live call %s: refined by the full-call pass in %.1f s (%d human values kept)",
+            self.call_id,
+            time.perf_counter() - started,
+            len(result.kept),
+        )
+        data = {"call_id": self.call_id, "refined": True, "kept": result.kept, "accepted": result.accepted}
+        self._publish("refined", data)
 
     def _store_recording(self):
         """The call's audio as received (int16, its rate and channels) in a WAV file, stored like a pushed one."""
@@ -384,6 +450,10 @@ class _CallRun:
         self.redis.xadd(wire.events_key(self.call_id), {"type": kind, "data": payload, "at": f"{time.time():.3f}"})
 
 
+def _partial(transcript: dict | None) -> bool:
+    return any(warning.get("code") == PARTIAL for warning in (transcript or {}).get("warnings") or [])
+
+
 def mark_partial(ticket: Ticket) -> None:
     """The ticket of a call whose audio stopped before hang-up: a warning that stays a review reason (no correction
     settles it), and never pre-accepted."""
@@ -395,17 +465,23 @@ def mark_partial(ticket: Ticket) -> None:
 
 
 class _LatestOnly:
-    """Runs `work` on a thread of its own for the latest value requested: a request made while it runs replaces
-    any waiting one, so a burst of caller turns costs one extraction after the running one, never a backlog."""
+    """Runs `work` on a thread of its own for the latest value requested, starting at most every `every_s`: a
+    request made while it runs or waits replaces any waiting one, so a burst of caller turns costs one extraction
+    after the running one, never a backlog, and extraction takes a bounded share of the cores decoding needs."""
 
-    def __init__(self, work: Callable[[CallTranscript], None]):
+    def __init__(self, work: Callable[[CallTranscript], None], every_s: float = 0.0):
         self.work = work
-        self._lock = threading.Lock()
+        self.every_s = every_s
+        self._changed = threading.Condition()
         self._waiting: CallTranscript | None = None
         self._thread: threading.Thread | None = None
+        self._last_start = float("-inf")
+        self._closed = False
 
     def request(self, value: CallTranscript) -> None:
-        with self._lock:
+        with self._changed:
+            if self._closed:
+                return
             self._waiting = value
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="live-extract", daemon=True)
@@ -413,18 +489,24 @@ class _LatestOnly:
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                value, self._waiting = self._waiting, None
+            with self._changed:
+                while not self._closed and (delay := self._last_start + self.every_s - time.monotonic()) > 0:
+                    self._changed.wait(delay)
+                value, self._waiting = (None if self._closed else self._waiting), None
                 if value is None:
                     self._thread = None
                     return
+                self._last_start = time.monotonic()
             try:
                 self.work(value)
             except Exception:
                 logger.exception("live ticket extraction failed")
 
-    def wait(self) -> None:
-        with self._lock:
+    def close(self) -> None:
+        """No more extractions: a waiting one is dropped, a running one is waited for."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join()

@@ -11,12 +11,15 @@ ticket once the call is done (`Reviews.update_ticket` takes done calls only), so
 person's edit.
 """
 
+import copy
 import hashlib
+from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from extract.review import CORRECTED, review_again
 from models import CallConflictError, Ticket, top_department
 from pipeline.service.database import Call, CallEvent, utcnow
 from pipeline.service.recordings import StoredRecording
@@ -25,6 +28,17 @@ from pipeline.service.repository.search import search_text
 
 EMPTY_RECORDING = StoredRecording(hashlib.sha256(b"").hexdigest(), 0)
 """A live call's recording until it ends: nothing stored yet."""
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What `refine_live` did. ticket: the call's ticket now (the refined machine values where nobody had
+    corrected them); kept: the fields (and `department`) whose human value stayed although the full-call pass
+    says otherwise; accepted: the ticket was already accepted, so it was left whole."""
+
+    ticket: Ticket | None
+    kept: list[str]
+    accepted: bool
 
 
 class LiveCalls:
@@ -99,6 +113,52 @@ class LiveCalls:
             call.search_text = search_text(call.transcript, ticket)
             call.updated_at = utcnow()
             return True
+
+    def refine_live(
+        self, call_id: str, transcript: dict, duration_s: float, machine: Ticket | None
+    ) -> Refinement | None:
+        """A finished live call's transcript and machine ticket replaced by the full-call pass's (docs/LIVE.md).
+
+        The call's ticket takes the refined values field by field, except where a person decided: a field an
+        operator corrected (source `corrected`) and a unit an operator picked (`ticket.department`) stay, and are
+        listed in `kept` when the refinement says otherwise; an accepted ticket stays whole. None when the call is
+        not done (failed, deleted) or has been refined already."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            call = session.get(Call, call_id, with_for_update=True)
+            if call is None or call.status != "done" or (call.transcript or {}).get("metadata", {}).get("refined"):
+                return None
+            current, kept, accepted = call.ticket, [], call.ticket_state == "accepted"
+            ticket = current
+            if machine is not None and current is not None and not accepted:
+                ticket = copy.deepcopy(machine)
+                for name, field in current.fields.items():
+                    if field.source == CORRECTED:
+                        if ticket.fields.get(name) is None or ticket.fields[name].value != field.value:
+                            kept.append(name)
+                        ticket.fields[name] = field
+                if current.department is not None:
+                    if top_department(machine) != current.department:
+                        kept.append("department")
+                    ticket.department = current.department
+                if kept:
+                    review_again(ticket)
+            elif machine is not None and current is None:
+                ticket = machine
+            elif accepted and machine is not None and current is not None:
+                kept = [name for name, field in current.fields.items() if machine.value(name) != field.value]
+            call.transcript = transcript
+            call.audio_duration_s = duration_s
+            call.machine_ticket = machine if machine is not None else call.machine_ticket
+            if ticket is not current:
+                call.ticket = ticket
+                call.review = ticket.review if ticket else None
+                if ticket is not None and ticket.department is None:
+                    call.department = top_department(ticket)
+            call.search_text = search_text(transcript, call.ticket)
+            call.updated_at = now
+            session.add(CallEvent(call_id=call_id, event="refined", detail={"kept": kept, "accepted": accepted}))
+            return Refinement(call.ticket, kept, accepted)
 
     def finish_live(
         self,
