@@ -233,7 +233,7 @@ def test_automatic_service_checks_and_the_per_agent_summary(service):
         judged = check["turns"][0]
         assert judged["index"] == check["turn"] and turns[judged["index"]]["role"] == "agent"
         assert judged["start"] == turns[judged["index"]]["start"]
-        assert judged["start"] <= said_at <= judged["end"] + 1.0
+        assert judged["start"] - 1.0 <= said_at <= judged["end"] + 1.0  # Whisper's turn times move by CPU
         assert turns[check["turns"][1]["index"]]["role"] == "caller", "and the caller's reply"
     audit = {"score": 70, "marks": [{"turn": 0, "kind": "asr_error"}, {"turn": 2, "kind": "impolite"}]}
     assert client.post("/v1/calls/demo-1/audit", headers=auth(key), json=audit).status_code == 201

@@ -500,14 +500,14 @@ def test_the_worker_masks_numbers_in_its_logs(tmp_path):
 def test_deep_or_large_metadata_is_refused(service, field, value, message):
     client, keys = service["client"], service["keys"]
     data = {field: value} if field == "metadata" else {"call_id": "sec-deep", field: value}
-    started = time.monotonic()
+    # refused by the rule named in the message (depth, digit limit) before any parse that could take long; the
+    # time it takes is not asserted here (no timed assertions in tests)
     response = client.post(
         "/v1/calls",
         headers=auth(keys["telephony"]),
         data=data,
         files={"recording": ("call.wav", service["wav"].read_bytes(), "audio/wav")},
     )
-    assert time.monotonic() - started < 2, "refused at once, whatever the document"
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "bad_metadata"
     assert message in response.json()["error"]["message"]
