@@ -6,6 +6,7 @@ the next repeat is compared with, on both databases.
 """
 
 import copy
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -14,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import defer, sessionmaker
 
 from extract.review import CORRECTED, review_again
-from models import CallConflictError, CallNotFoundError, CallTranscript, TicketField
+from models import CallConflictError, CallNotFoundError, CallTranscript, TicketField, TranscriptFormatError
 from pipeline.service.database import (
     Call,
     TicketChange,
@@ -24,6 +25,8 @@ from pipeline.service.database import (
 from pipeline.service.repository.calls import call_meta
 from pipeline.service.repository.search import search_text
 from pipeline.service.ticket_records import TicketRecorder
+
+logger = logging.getLogger(__name__)
 
 
 class Reviews:
@@ -91,8 +94,7 @@ class Reviews:
             call.search_text = search_text(call.transcript, call.ticket)
             call.updated_at = now
             if recorder is not None:
-                transcript = CallTranscript.from_dict(call.transcript) if call.transcript else None
-                record = recorder.for_call(call_meta(call), call.ticket, transcript, call.created_at)
+                record = recorder.for_call(call_meta(call), call.ticket, _stored_transcript(call), call.created_at)
                 # the unit the operator settled on (or a link shared), not the ticket's first suggestion
                 self._put_record(session, replace(record, department=call.department or ""))
             else:
@@ -135,3 +137,17 @@ class Reviews:
             statement = statement.limit(limit)
         with self.sessions() as session:
             yield from session.scalars(statement)
+
+
+def _stored_transcript(call: Call) -> CallTranscript | None:
+    """The call's stored transcript, for its ticket record; None where there is none or it does not parse (a
+    transcript stored by an older or foreign writer must not make the operator's correction fail: the record is
+    then made from the ticket alone)."""
+    if not call.transcript:
+        return None
+    try:
+        return CallTranscript.from_dict(call.transcript)
+    except TranscriptFormatError:
+        # not the error's text: it may quote the transcript
+        logger.warning("call %s: stored transcript unreadable; its ticket record is made from the ticket", call.id)
+        return None
