@@ -137,16 +137,21 @@ def play_call(host: str, key: str, hung_up: threading.Event, outcome: dict) -> t
     return pbx
 
 
+def wait_registered(base: str, operator_key: str) -> None:
+    """Until the live call is in the API (its start frame was taken)."""
+    with httpx.Client(base_url=base, timeout=10) as api:
+        deadline = time.monotonic() + 10
+        while api.get(f"/v1/calls/{CALL_ID}", headers=auth(operator_key)).status_code != 200:
+            assert time.monotonic() < deadline, "the live call was not registered"
+            time.sleep(0.1)
+
+
 def test_the_operator_sees_a_live_call_grow_and_keeps_what_they_typed(tmp_path, redis_url, page):
     with live_site(tmp_path, redis_url) as (host, keys):
         base = f"http://{host}"
         hung_up, outcome = threading.Event(), {}
         pbx = play_call(host, keys["telephony"], hung_up, outcome)
-        with httpx.Client(base_url=base, timeout=10) as api:
-            deadline = time.monotonic() + 10
-            while api.get(f"/v1/calls/{CALL_ID}", headers=auth(keys["operator"])).status_code != 200:
-                assert time.monotonic() < deadline, "the live call was not registered"
-                time.sleep(0.1)
+        wait_registered(base, keys["operator"])
 
         _log_in(page, base, keys["operator"])
         expect(page).to_have_url(f"{base}/ui/operator.html")
@@ -227,11 +232,7 @@ def test_after_hang_up_the_full_call_pass_refines_the_page_but_not_what_the_oper
         base = f"http://{host}"
         hung_up, outcome = threading.Event(), {}
         pbx = play_call(host, keys["telephony"], hung_up, outcome)
-        with httpx.Client(base_url=base, timeout=10) as api:
-            deadline = time.monotonic() + 10
-            while api.get(f"/v1/calls/{CALL_ID}", headers=auth(keys["operator"])).status_code != 200:
-                assert time.monotonic() < deadline, "the live call was not registered"
-                time.sleep(0.1)
+        wait_registered(base, keys["operator"])
         _log_in(page, base, keys["operator"])
         page.locator(f'.queue-item[data-call-id="{CALL_ID}"]').click()
         expect(page.locator("#live-status")).to_have_text("实时转写中…")
