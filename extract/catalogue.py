@@ -675,17 +675,22 @@ def _read_catalogue(path: Path) -> Catalogue:
 # --- the file's shape (catalogue.yaml) -----------------------------------------------------------------
 
 
-def _keywords_long_enough(keywords: tuple[str, ...]) -> tuple[str, ...]:
-    if not keywords:
-        raise ValueError("no keywords")
-    # a one-character keyword ("水", "湖") matches inside unrelated words
-    short = [word for word in keywords if len(_fold(word)) < 2]
-    if short:
-        raise ValueError(f"keyword {short[0]!r} is shorter than 2 characters")
-    return keywords
+def _two_characters_at_least(what: str):
+    """A validator of a non-empty list of names of 2+ characters: a one-character keyword ("水", "湖") matches
+    inside unrelated words, a one-character place ("洋", "岭") is inside too many other names."""
+
+    def check(names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError(f"no {what}s")
+        short = [name for name in names if len(_fold(name)) < 2]
+        if short:
+            raise ValueError(f"{what} {short[0]!r} is shorter than 2 characters")
+        return names
+
+    return AfterValidator(check)
 
 
-Keywords = Annotated[Texts, AfterValidator(_keywords_long_enough)]
+Keywords = Annotated[Texts, _two_characters_at_least("keyword")]
 
 
 class MatterEntry(ConfigModel):
@@ -696,22 +701,12 @@ class MatterEntry(ConfigModel):
     keywords: Keywords
 
 
-def _places_long_enough(places: tuple[str, ...]) -> tuple[str, ...]:
-    if not places:
-        raise ValueError("no places")
-    # a one-character place ("洋", "岭") is inside too many other names
-    short = [place for place in places if len(_fold(place)) < 2]
-    if short:
-        raise ValueError(f"place {short[0]!r} is shorter than 2 characters")
-    return places
-
-
 class ZoneEntry(ConfigModel):
     """An area the department covers: `name`, its `places` (2+ characters), and the matter `categories` it handles
     there (from the file's categories; left out: every matter)."""
 
     name: Text
-    places: Annotated[Texts, AfterValidator(_places_long_enough)]
+    places: Annotated[Texts, _two_characters_at_least("place")]
     categories: OptionalTexts = ()
 
 
